@@ -1,0 +1,774 @@
+#include "cql/classifier.hh"
+
+namespace tandem::cql {
+
+namespace {
+
+enum class tok : uint8_t {
+    end,
+    error,
+    word,         // unquoted identifier or keyword
+    quoted,       // "quoted identifier"
+    string,       // 'string' or $$string$$
+    number,       // numbers, UUIDs, blobs, durations
+    punct,        // one character: ( ) , ; . * = < > [ ] { } + - etc.
+    marker,       // ?
+    named_marker, // :name
+};
+
+struct token {
+    tok kind = tok::end;
+    uint32_t begin = 0;
+    uint32_t end = 0;
+    char ch = 0;  // punct
+};
+
+inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
+inline bool is_ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+inline bool is_ident_char(char c) { return is_ident_start(c) || (c >= '0' && c <= '9'); }
+inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+inline bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// Case-insensitive compare with a lower-case keyword.
+inline bool word_is(std::string_view w, std::string_view kw) {
+    if (w.size() != kw.size()) return false;
+    for (size_t i = 0; i < w.size(); ++i) {
+        if (lower(w[i]) != kw[i]) return false;
+    }
+    return true;
+}
+
+class lexer {
+    std::string_view _s;
+    uint32_t _i = 0;
+
+public:
+    std::string_view problem;
+    uint32_t problem_offset = 0;
+
+    explicit lexer(std::string_view s, uint32_t start = 0) : _s(s), _i(start) {}
+    std::string_view text(const token& t) const { return _s.substr(t.begin, t.end - t.begin); }
+    uint32_t offset() const { return _i; }
+
+    token fail(std::string_view why, uint32_t at) {
+        problem = why;
+        problem_offset = at;
+        _i = static_cast<uint32_t>(_s.size());
+        return token{tok::error, at, at, 0};
+    }
+
+    // A UUID literal: 8-4-4-4-12 hex digits.
+    bool uuid_at(uint32_t at) const {
+        static constexpr int groups[] = {8, 4, 4, 4, 12};
+        uint32_t p = at;
+        for (int g = 0; g < 5; ++g) {
+            for (int k = 0; k < groups[g]; ++k, ++p) {
+                if (p >= _s.size() || !is_hex(_s[p])) return false;
+            }
+            if (g < 4) {
+                if (p >= _s.size() || _s[p] != '-') return false;
+                ++p;
+            }
+        }
+        return p >= _s.size() || !is_ident_char(_s[p]);
+    }
+
+    token next() {
+        const uint32_t n = static_cast<uint32_t>(_s.size());
+        for (;;) {
+            while (_i < n && (_s[_i] == ' ' || _s[_i] == '\t' || _s[_i] == '\n' || _s[_i] == '\r' || _s[_i] == '\f')) ++_i;
+            if (_i >= n) return token{tok::end, n, n, 0};
+            char c = _s[_i];
+            char d = _i + 1 < n ? _s[_i + 1] : '\0';
+            if ((c == '-' && d == '-') || (c == '/' && d == '/')) {
+                while (_i < n && _s[_i] != '\n') ++_i;
+                continue;
+            }
+            if (c == '/' && d == '*') {
+                uint32_t start = _i;
+                _i += 2;
+                for (;;) {
+                    if (_i + 1 >= n) return fail("unterminated /* comment", start);
+                    if (_s[_i] == '*' && _s[_i + 1] == '/') break;
+                    ++_i;
+                }
+                _i += 2;
+                continue;
+            }
+            break;
+        }
+        uint32_t start = _i;
+        char c = _s[_i];
+        // Numbers and UUIDs first: a UUID may start with letters a-f too, checked below.
+        if (is_digit(c) || (c == '.' && _i + 1 < n && is_digit(_s[_i + 1]))) {
+            if (uuid_at(_i)) {
+                _i += 36;
+                return token{tok::number, start, _i, 0};
+            }
+            // digits, letters (hex blobs 0x.., exponents, durations 1h30m), '.', and a sign
+            // right after an exponent.
+            ++_i;
+            while (_i < n) {
+                char e = _s[_i];
+                if (is_ident_char(e) || e == '.') {
+                    ++_i;
+                } else if ((e == '+' || e == '-') && (lower(_s[_i - 1]) == 'e') && _i + 1 < n && is_digit(_s[_i + 1]) &&
+                           !(start + 1 < n && lower(_s[start + 1]) == 'x')) {
+                    ++_i;
+                } else {
+                    break;
+                }
+            }
+            return token{tok::number, start, _i, 0};
+        }
+        if (is_ident_start(c)) {
+            if (is_hex(c) && uuid_at(_i)) {
+                _i += 36;
+                return token{tok::number, start, _i, 0};
+            }
+            ++_i;
+            while (_i < n && is_ident_char(_s[_i])) ++_i;
+            return token{tok::word, start, _i, 0};
+        }
+        if (c == '"' || c == '\'') {
+            ++_i;
+            for (;;) {
+                if (_i >= n) return fail(c == '"' ? "unterminated quoted identifier" : "unterminated string literal", start);
+                if (_s[_i] == c) {
+                    if (_i + 1 < n && _s[_i + 1] == c) {
+                        _i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                ++_i;
+            }
+            ++_i;
+            if (c == '"' && _i - start == 2) return fail("empty quoted identifier", start);
+            return token{c == '"' ? tok::quoted : tok::string, start, _i, 0};
+        }
+        if (c == '$' && _i + 1 < n && _s[_i + 1] == '$') {
+            auto close = _s.find("$$", _i + 2);
+            if (close == std::string_view::npos) return fail("unterminated $$ string", start);
+            _i = static_cast<uint32_t>(close + 2);
+            return token{tok::string, start, _i, 0};
+        }
+        if (c == '?') {
+            ++_i;
+            return token{tok::marker, start, _i, 0};
+        }
+        if (c == ':' && _i + 1 < n && (is_ident_start(_s[_i + 1]) || _s[_i + 1] == '"')) {
+            // Decided by the caller (a map literal separator looks the same); lex the name.
+            return token{tok::punct, start, ++_i, ':'};
+        }
+        static constexpr std::string_view puncts = "(),;.*=<>[]{}+-:!%/&|^~@";
+        if (puncts.find(c) != std::string_view::npos) {
+            ++_i;
+            return token{tok::punct, start, _i, c};
+        }
+        return fail("unexpected character", start);
+    }
+};
+
+bool ends_term(const token& t) {
+    switch (t.kind) {
+        case tok::word:
+        case tok::quoted:
+        case tok::string:
+        case tok::number:
+        case tok::marker:
+        case tok::named_marker:
+            return true;
+        case tok::punct:
+            return t.ch == ')' || t.ch == ']' || t.ch == '}';
+        default:
+            return false;
+    }
+}
+
+bool volatile_name(std::string_view w, volatile_function& out) {
+    switch (w.size()) {
+        case 3:
+            if (word_is(w, "now")) { out = volatile_function::now; return true; }
+            return false;
+        case 4:
+            if (word_is(w, "uuid")) { out = volatile_function::uuid; return true; }
+            return false;
+        case 11:
+            if (word_is(w, "currentdate")) { out = volatile_function::current_date; return true; }
+            if (word_is(w, "currenttime")) { out = volatile_function::current_time; return true; }
+            return false;
+        case 12:
+            if (word_is(w, "current_date")) { out = volatile_function::current_date; return true; }
+            if (word_is(w, "current_time")) { out = volatile_function::current_time; return true; }
+            return false;
+        case 15:
+            if (word_is(w, "currenttimeuuid")) { out = volatile_function::current_timeuuid; return true; }
+            return false;
+        case 16:
+            if (word_is(w, "currenttimestamp")) { out = volatile_function::current_timestamp; return true; }
+            if (word_is(w, "current_timeuuid")) { out = volatile_function::current_timeuuid; return true; }
+            return false;
+        case 17:
+            if (word_is(w, "current_timestamp")) { out = volatile_function::current_timestamp; return true; }
+            return false;
+        default:
+            return false;
+    }
+}
+
+// Pulls tokens, and on the way records bind markers and volatile function calls, and keeps the
+// bracket depth, so the statement rules below only look at structure.
+class cursor {
+    lexer _lx;
+    statement_info& _info;
+    token _prev{};
+    bool _prev_is_name_context = false;
+    token _peeked{};
+    bool _has_peek = false;
+    int _depth = 0;      // ( and [ nesting
+    int _braces = 0;     // { nesting (map, set and UDT literals)
+    // Open volatile calls: index into info.calls and the depth of their '('.
+    std::array<std::pair<uint8_t, int>, 8> _open{};
+    int _open_count = 0;
+
+    token fetch() {
+        token t = _lx.next();
+        if (t.kind == tok::punct && t.ch == ':' && !(_braces > 0 && ends_term(_prev))) {
+            // :name or :"name" is a named bind marker, unless it separates a map entry.
+            token name = _lx.next();
+            if (name.kind != tok::word && name.kind != tok::quoted) return _lx.fail("bad named bind marker", t.begin);
+            t = token{tok::named_marker, t.begin, name.end, 0};
+        }
+        return t;
+    }
+
+    void note(const token& t) {
+        switch (t.kind) {
+            case tok::marker:
+            case tok::named_marker:
+                if (_info.marker_count < max_reported_markers) {
+                    _info.markers[_info.marker_count] = bind_marker{t.begin, t.end, t.kind == tok::named_marker};
+                }
+                if (_info.marker_count < UINT16_MAX) ++_info.marker_count;
+                (t.kind == tok::marker ? _info.positional_markers : _info.named_markers) = true;
+                break;
+            case tok::punct:
+                switch (t.ch) {
+                    case '(': {
+                        volatile_function fn;
+                        if (_prev.kind == tok::word && volatile_name(_lx.text(_prev), fn) && !_prev_is_name_context) {
+                            if (_info.call_count < max_reported_calls) {
+                                _info.calls[_info.call_count] = function_call{fn, _prev.begin, 0, _info.marker_count};
+                                if (_open_count < static_cast<int>(_open.size())) {
+                                    _open[static_cast<size_t>(_open_count++)] = {_info.call_count, _depth};
+                                }
+                                ++_info.call_count;
+                            } else {
+                                _info.calls_overflow = true;
+                            }
+                        }
+                        ++_depth;
+                        break;
+                    }
+                    case '[': ++_depth; break;
+                    case ')':
+                        --_depth;
+                        if (_open_count > 0 && _open[static_cast<size_t>(_open_count - 1)].second == _depth) {
+                            _info.calls[_open[static_cast<size_t>(_open_count - 1)].first].end = t.end;
+                            --_open_count;
+                        }
+                        break;
+                    case ']': --_depth; break;
+                    case '{': ++_braces; break;
+                    case '}': --_braces; break;
+                    default: break;
+                }
+                break;
+            default:
+                break;
+        }
+    }
+
+public:
+    cursor(std::string_view text, statement_info& info) : _lx(text), _info(info) {}
+
+    token peek() {
+        if (!_has_peek) {
+            _peeked = fetch();
+            _has_peek = true;
+        }
+        return _peeked;
+    }
+    token next() {
+        token t = _has_peek ? _peeked : fetch();
+        _has_peek = false;
+        note(t);
+        // A word after INTO or '.' names a table ("INSERT INTO uuid (a)"), not a function.
+        _prev_is_name_context = _prev.kind == tok::punct ? _prev.ch == '.' : is_word(_prev, "into");
+        _prev = t;
+        return t;
+    }
+    int depth() const { return _depth + _braces; }
+    std::string_view text(const token& t) const { return _lx.text(t); }
+    bool is_word(const token& t, std::string_view kw) const { return t.kind == tok::word && word_is(text(t), kw); }
+    bool failed() const { return !_lx.problem.empty(); }
+    std::string_view problem() const { return _lx.problem; }
+    uint32_t problem_offset() const { return _lx.problem_offset; }
+
+    bool accept(std::string_view kw) {
+        if (is_word(peek(), kw)) {
+            next();
+            return true;
+        }
+        return false;
+    }
+    bool accept_punct(char ch) {
+        token t = peek();
+        if (t.kind == tok::punct && t.ch == ch) {
+            next();
+            return true;
+        }
+        return false;
+    }
+
+    identifier ident(const token& t) const {
+        if (t.kind == tok::quoted) return identifier{_lx.text(t).substr(1, t.end - t.begin - 2), true};
+        if (t.kind == tok::word) return identifier{_lx.text(t), false};
+        return identifier{};
+    }
+
+    // [keyspace.]name
+    void qualified_name(identifier& ks, identifier& name) {
+        token t = peek();
+        if (t.kind != tok::word && t.kind != tok::quoted) return;
+        next();
+        identifier first = ident(t);
+        if (accept_punct('.')) {
+            token u = peek();
+            if (u.kind == tok::word || u.kind == tok::quoted) {
+                next();
+                ks = first;
+                name = ident(u);
+                return;
+            }
+        }
+        name = first;
+    }
+
+    // IF [NOT] EXISTS after CREATE/DROP.
+    bool if_exists() {
+        if (!accept("if")) return false;
+        accept("not");
+        accept("exists");
+        return true;
+    }
+};
+
+// Scans a DML statement from the current position to its end (or, inside a batch, to the next
+// child), noting IF and USING TIMESTAMP at depth 0.
+void scan_dml_tail(cursor& c, statement_info& info, bool in_batch) {
+    for (;;) {
+        token t = c.peek();
+        if (t.kind == tok::end || t.kind == tok::error) return;
+        if (c.depth() == 0 && t.kind == tok::word) {
+            if (in_batch && (c.is_word(t, "insert") || c.is_word(t, "update") || c.is_word(t, "delete") ||
+                             c.is_word(t, "apply"))) {
+                return;
+            }
+            if (c.is_word(t, "if")) {
+                info.conditional = true;
+            } else if (c.is_word(t, "using") || c.is_word(t, "and")) {
+                c.next();
+                if (c.accept("timestamp")) info.using_timestamp = true;
+                continue;
+            }
+        }
+        c.next();
+    }
+}
+
+// The header of INSERT / UPDATE / DELETE up to the table name, then the rest.
+bool dml(cursor& c, statement_info& info, statement_kind kind, bool in_batch, bool record_table) {
+    identifier ks, table;
+    if (kind == statement_kind::insert) {
+        if (!c.accept("into")) return false;
+        c.qualified_name(ks, table);
+    } else if (kind == statement_kind::update) {
+        c.qualified_name(ks, table);
+    } else {
+        // DELETE [selection] FROM table
+        for (;;) {
+            token t = c.peek();
+            if (t.kind == tok::end || t.kind == tok::error) return false;
+            if (c.depth() == 0 && c.is_word(t, "from")) break;
+            c.next();
+        }
+        c.next();
+        c.qualified_name(ks, table);
+    }
+    if (table.empty()) return false;
+    if (record_table) {
+        info.keyspace = ks;
+        info.table = table;
+    }
+    scan_dml_tail(c, info, in_batch);
+    return true;
+}
+
+void batch(cursor& c, statement_info& info) {
+    if (c.accept("unlogged")) {
+        info.batch_kind = 1;
+    } else if (c.accept("counter")) {
+        info.batch_kind = 2;
+    } else {
+        c.accept("logged");
+    }
+    if (!c.accept("batch")) {
+        info.kind = statement_kind::other;
+        return;
+    }
+    if (c.accept("using")) {
+        if (c.accept("timestamp")) info.using_timestamp = true;
+    }
+    for (;;) {
+        while (c.accept_punct(';')) {
+        }
+        token t = c.next();
+        if (t.kind == tok::end || t.kind == tok::error) return;  // no APPLY BATCH: still a write
+        statement_kind k;
+        if (c.is_word(t, "insert")) {
+            k = statement_kind::insert;
+        } else if (c.is_word(t, "update")) {
+            k = statement_kind::update;
+        } else if (c.is_word(t, "delete")) {
+            k = statement_kind::delete_;
+        } else if (c.is_word(t, "apply")) {
+            c.accept("batch");
+            return;
+        } else {
+            continue;  // not a child we understand; it stays a write
+        }
+        ++info.batch_statements;
+        dml(c, info, k, true, info.batch_statements == 1);
+    }
+}
+
+void select(cursor& c, statement_info& info) {
+    if (c.accept("json")) info.select_json = true;
+    if (c.accept("distinct")) info.select_distinct = true;
+    info.selectors_begin = c.peek().begin;
+    for (;;) {
+        token t = c.peek();
+        if (t.kind == tok::end || t.kind == tok::error) {
+            info.kind = statement_kind::other;  // SELECT without FROM
+            return;
+        }
+        if (c.depth() == 0 && c.is_word(t, "from")) {
+            info.selectors_end = t.begin;
+            c.next();
+            break;
+        }
+        c.next();
+    }
+    // Trim whitespace (and comments are not trimmed: they are inside the clause as written).
+    c.qualified_name(info.keyspace, info.table);
+    while (c.peek().kind != tok::end && c.peek().kind != tok::error) c.next();
+}
+
+// CREATE / ALTER / DROP: which object, then its name.
+void schema(cursor& c, statement_info& info, int verb /* 0 create, 1 alter, 2 drop */) {
+    if (verb == 0 && c.accept("or")) c.accept("replace");
+    bool custom = verb == 0 && c.accept("custom");
+    token t = c.next();
+    auto pick = [&](statement_kind create, statement_kind alter, statement_kind drop) {
+        info.kind = verb == 0 ? create : verb == 1 ? alter : drop;
+    };
+    bool needs_on = false;  // INDEX name ON table, TRIGGER name ON table
+    if (c.is_word(t, "keyspace") || c.is_word(t, "schema")) {
+        pick(statement_kind::create_keyspace, statement_kind::alter_keyspace, statement_kind::drop_keyspace);
+        info.if_exists_clause = c.if_exists();
+        token k = c.peek();
+        if (k.kind == tok::word || k.kind == tok::quoted) {
+            c.next();
+            info.keyspace = c.ident(k);
+        }
+        return;
+    }
+    if (c.is_word(t, "table") || c.is_word(t, "columnfamily")) {
+        pick(statement_kind::create_table, statement_kind::alter_table, statement_kind::drop_table);
+    } else if (c.is_word(t, "index")) {
+        pick(statement_kind::create_index, statement_kind::other, statement_kind::drop_index);
+        needs_on = verb == 0;
+    } else if (custom) {
+        info.kind = statement_kind::other;
+        return;
+    } else if (c.is_word(t, "type")) {
+        pick(statement_kind::create_type, statement_kind::alter_type, statement_kind::drop_type);
+    } else if (c.is_word(t, "function")) {
+        pick(statement_kind::create_function, statement_kind::other, statement_kind::drop_function);
+    } else if (c.is_word(t, "aggregate")) {
+        pick(statement_kind::create_aggregate, statement_kind::other, statement_kind::drop_aggregate);
+    } else if (c.is_word(t, "materialized")) {
+        c.accept("view");
+        pick(statement_kind::create_view, statement_kind::alter_view, statement_kind::drop_view);
+    } else if (c.is_word(t, "trigger")) {
+        pick(statement_kind::create_trigger, statement_kind::other, statement_kind::drop_trigger);
+        needs_on = true;
+    } else if (c.is_word(t, "role") || c.is_word(t, "user")) {
+        pick(statement_kind::create_role, statement_kind::alter_role, statement_kind::drop_role);
+        info.if_exists_clause = c.if_exists();
+        token k = c.peek();
+        if (k.kind == tok::word || k.kind == tok::quoted || k.kind == tok::string) {
+            c.next();
+            info.table = k.kind == tok::string ? identifier{c.text(k).substr(1, k.end - k.begin - 2), true} : c.ident(k);
+        }
+        return;
+    } else {
+        info.kind = statement_kind::other;
+        return;
+    }
+    info.if_exists_clause = c.if_exists();
+    if (needs_on) {
+        // [name] ON [ks.]table: the statement names the table it is on.
+        identifier ignored_ks, object;
+        if (!c.is_word(c.peek(), "on")) c.qualified_name(ignored_ks, object);
+        if (c.accept("on")) {
+            c.qualified_name(info.keyspace, info.table);
+        } else {
+            info.table = object;
+        }
+        return;
+    }
+    c.qualified_name(info.keyspace, info.table);
+}
+
+}  // namespace
+
+std::string_view to_string(statement_kind k) {
+    switch (k) {
+        case statement_kind::empty: return "empty";
+        case statement_kind::unlexable: return "unlexable";
+        case statement_kind::other: return "other";
+        case statement_kind::select: return "select";
+        case statement_kind::insert: return "insert";
+        case statement_kind::update: return "update";
+        case statement_kind::delete_: return "delete";
+        case statement_kind::batch: return "batch";
+        case statement_kind::use: return "use";
+        case statement_kind::truncate: return "truncate";
+        case statement_kind::create_keyspace: return "create_keyspace";
+        case statement_kind::alter_keyspace: return "alter_keyspace";
+        case statement_kind::drop_keyspace: return "drop_keyspace";
+        case statement_kind::create_table: return "create_table";
+        case statement_kind::alter_table: return "alter_table";
+        case statement_kind::drop_table: return "drop_table";
+        case statement_kind::create_index: return "create_index";
+        case statement_kind::drop_index: return "drop_index";
+        case statement_kind::create_type: return "create_type";
+        case statement_kind::alter_type: return "alter_type";
+        case statement_kind::drop_type: return "drop_type";
+        case statement_kind::create_function: return "create_function";
+        case statement_kind::drop_function: return "drop_function";
+        case statement_kind::create_aggregate: return "create_aggregate";
+        case statement_kind::drop_aggregate: return "drop_aggregate";
+        case statement_kind::create_view: return "create_view";
+        case statement_kind::alter_view: return "alter_view";
+        case statement_kind::drop_view: return "drop_view";
+        case statement_kind::create_trigger: return "create_trigger";
+        case statement_kind::drop_trigger: return "drop_trigger";
+        case statement_kind::create_role: return "create_role";
+        case statement_kind::alter_role: return "alter_role";
+        case statement_kind::drop_role: return "drop_role";
+        case statement_kind::grant: return "grant";
+        case statement_kind::revoke: return "revoke";
+        case statement_kind::list: return "list";
+        case statement_kind::call: return "call";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(volatile_function f) {
+    switch (f) {
+        case volatile_function::now: return "now";
+        case volatile_function::uuid: return "uuid";
+        case volatile_function::current_timestamp: return "currenttimestamp";
+        case volatile_function::current_date: return "currentdate";
+        case volatile_function::current_time: return "currenttime";
+        case volatile_function::current_timeuuid: return "currenttimeuuid";
+    }
+    return "unknown";
+}
+
+bool is_write(statement_kind k) {
+    return k == statement_kind::insert || k == statement_kind::update || k == statement_kind::delete_ ||
+           k == statement_kind::batch;
+}
+
+bool is_ddl(statement_kind k) {
+    return (k >= statement_kind::truncate && k <= statement_kind::drop_trigger);
+}
+
+bool is_auth(statement_kind k) { return k >= statement_kind::create_role && k <= statement_kind::list; }
+
+bool identifier::equals(std::string_view lower_name) const {
+    if (quoted) {
+        // Quoted: exact, with "" standing for one quote.
+        if (text.find('"') == std::string_view::npos) return text == lower_name;
+        return normalized() == lower_name;
+    }
+    return word_is(text, lower_name);
+}
+
+std::string identifier::normalized() const {
+    std::string out;
+    out.reserve(text.size());
+    if (quoted) {
+        for (size_t i = 0; i < text.size(); ++i) {
+            out.push_back(text[i]);
+            if (text[i] == '"' && i + 1 < text.size() && text[i + 1] == '"') ++i;
+        }
+        return out;
+    }
+    for (char ch : text) out.push_back(lower(ch));
+    return out;
+}
+
+statement_info classify(std::string_view text) {
+    statement_info info;
+    if (text.size() > UINT32_MAX) {
+        info.kind = statement_kind::unlexable;
+        info.problem = "statement too long";
+        return info;
+    }
+    cursor c(text, info);
+    token first = c.next();
+    if (first.kind == tok::end) {
+        info.kind = statement_kind::empty;
+    } else if (first.kind != tok::word) {
+        info.kind = statement_kind::other;
+    } else if (c.is_word(first, "select")) {
+        info.kind = statement_kind::select;
+        select(c, info);
+    } else if (c.is_word(first, "insert")) {
+        info.kind = statement_kind::insert;
+        if (!dml(c, info, statement_kind::insert, false, true)) info.kind = statement_kind::other;
+    } else if (c.is_word(first, "update")) {
+        info.kind = statement_kind::update;
+        if (!dml(c, info, statement_kind::update, false, true)) info.kind = statement_kind::other;
+    } else if (c.is_word(first, "delete")) {
+        info.kind = statement_kind::delete_;
+        if (!dml(c, info, statement_kind::delete_, false, true)) info.kind = statement_kind::other;
+    } else if (c.is_word(first, "begin")) {
+        info.kind = statement_kind::batch;
+        batch(c, info);
+    } else if (c.is_word(first, "use")) {
+        info.kind = statement_kind::use;
+        token k = c.next();
+        info.keyspace = c.ident(k);
+        if (info.keyspace.empty()) info.kind = statement_kind::other;
+    } else if (c.is_word(first, "truncate")) {
+        info.kind = statement_kind::truncate;
+        c.accept("table");
+        c.qualified_name(info.keyspace, info.table);
+    } else if (c.is_word(first, "create")) {
+        schema(c, info, 0);
+    } else if (c.is_word(first, "alter")) {
+        schema(c, info, 1);
+    } else if (c.is_word(first, "drop")) {
+        schema(c, info, 2);
+    } else if (c.is_word(first, "grant")) {
+        info.kind = statement_kind::grant;
+    } else if (c.is_word(first, "revoke")) {
+        info.kind = statement_kind::revoke;
+    } else if (c.is_word(first, "list")) {
+        info.kind = statement_kind::list;
+    } else if (c.is_word(first, "call")) {
+        info.kind = statement_kind::call;
+        c.qualified_name(info.keyspace, info.table);
+    } else {
+        info.kind = statement_kind::other;
+    }
+    // Read to the end: markers everywhere, and a lexing error anywhere, must be seen.
+    while (!c.failed() && c.peek().kind != tok::end && c.peek().kind != tok::error) c.next();
+    if (c.peek().kind == tok::error || c.failed()) {
+        info.kind = statement_kind::unlexable;
+        info.problem = c.problem();
+        info.problem_offset = c.problem_offset();
+        return info;
+    }
+    if (!is_write(info.kind)) {
+        info.call_count = 0;
+        info.calls_overflow = false;
+    }
+    return info;
+}
+
+result<std::vector<selector>> parse_selectors(std::string_view text, const statement_info& info) {
+    if (info.kind != statement_kind::select || info.selectors_end < info.selectors_begin ||
+        info.selectors_end > text.size()) {
+        return decode_error{"not a SELECT"};
+    }
+    std::string_view clause = text.substr(0, info.selectors_end);
+    lexer lx(clause, info.selectors_begin);
+    std::vector<selector> out;
+    selector cur;
+    uint32_t start = 0;
+    int depth = 0;
+    int tokens = 0;
+    token first{}, second{}, last{};
+    bool have_alias = false;
+    auto finish = [&]() -> bool {
+        if (tokens == 0) return false;
+        cur.text = clause.substr(start, last.end - start);
+        if (tokens == 1 && first.kind == tok::punct && first.ch == '*') {
+            cur.k = selector::kind::star;
+        } else if (tokens == 1 && (first.kind == tok::word || first.kind == tok::quoted)) {
+            cur.k = selector::kind::column;
+            cur.column = first.kind == tok::quoted ? identifier{lx.text(first).substr(1, first.end - first.begin - 2), true}
+                                                   : identifier{lx.text(first), false};
+        } else if (first.kind == tok::word && second.kind == tok::punct && second.ch == '(') {
+            cur.k = word_is(lx.text(first), "count") ? selector::kind::count : selector::kind::function;
+            cur.column = identifier{lx.text(first), false};
+        } else {
+            cur.k = selector::kind::other;
+        }
+        out.push_back(cur);
+        cur = selector{};
+        tokens = 0;
+        have_alias = false;
+        return true;
+    };
+    for (;;) {
+        token t = lx.next();
+        if (t.kind == tok::error) return decode_error{lx.problem};
+        if (t.kind == tok::end) break;
+        if (depth == 0 && t.kind == tok::punct && t.ch == ',') {
+            if (!finish()) return decode_error{"empty selector"};
+            continue;
+        }
+        if (depth == 0 && t.kind == tok::word && word_is(lx.text(t), "as") && tokens > 0) {
+            token a = lx.next();
+            if (a.kind != tok::word && a.kind != tok::quoted) return decode_error{"AS without an alias"};
+            cur.alias = a.kind == tok::quoted ? identifier{lx.text(a).substr(1, a.end - a.begin - 2), true}
+                                              : identifier{lx.text(a), false};
+            have_alias = true;
+            continue;
+        }
+        if (have_alias) return decode_error{"unexpected text after an alias"};
+        if (t.kind == tok::punct && (t.ch == '(' || t.ch == '[' || t.ch == '{')) ++depth;
+        if (t.kind == tok::punct && (t.ch == ')' || t.ch == ']' || t.ch == '}')) --depth;
+        if (tokens == 0) {
+            first = t;
+            start = t.begin;
+        } else if (tokens == 1) {
+            second = t;
+        }
+        last = t;
+        ++tokens;
+    }
+    if (!finish()) return decode_error{"empty selector"};
+    return out;
+}
+
+}  // namespace tandem::cql

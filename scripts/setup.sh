@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian package tandem needs to build, test and benchmark.
+# Idempotent: only what is missing is installed. Needs root (or sudo) when something is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  clang libclang-rt-14-dev llvm
+  liburing-dev libmimalloc-dev libsimdjson-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  liblz4-dev libsnappy-dev libssl-dev zlib1g-dev
+  libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev
+  python3-cassandra python3-lz4 python3-snappy
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"
