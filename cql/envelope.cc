@@ -178,6 +178,30 @@ split_result split_envelope(std::string_view in, const header_limits& limits) {
     return s;
 }
 
+result<body_parts> split_body(const envelope_header& h, std::string_view body) {
+    body_parts parts;
+    reader r(body);
+    if (h.response && (h.flags & envelope_flags::tracing)) {
+        auto id = r.read_raw(16);
+        if (!r.ok()) return decode_error{"tracing flag set but the body has no tracing id"};
+        parts.tracing_id = id;
+    }
+    if (h.flags & envelope_flags::warning) {
+        const char* start = r.position();
+        (void)r.read_string_list();
+        if (!r.ok()) return decode_error{"warning flag set but the warnings are malformed"};
+        parts.warnings_raw = std::string_view(start, static_cast<size_t>(r.position() - start));
+    }
+    if (h.flags & envelope_flags::custom_payload) {
+        const char* start = r.position();
+        (void)r.read_bytes_map();
+        if (!r.ok()) return decode_error{"custom payload flag set but the payload is malformed"};
+        parts.custom_payload_raw = std::string_view(start, static_cast<size_t>(r.position() - start));
+    }
+    parts.message = body.substr(body.size() - r.remaining());
+    return parts;
+}
+
 std::string make_envelope(envelope_header h, std::string_view body) {
     std::string out;
     h.length = static_cast<uint32_t>(body.size());

@@ -125,6 +125,17 @@ struct split_result {
 };
 split_result split_envelope(std::string_view in, const header_limits& limits = {});
 
+// What precedes the message in a body (v4.spec §2.2): in responses a tracing id (tracing flag),
+// then warnings (warning flag); in both directions a custom payload (custom payload flag).
+// Views into the body; warnings and payload stay raw until someone needs them.
+struct body_parts {
+    std::optional<std::string_view> tracing_id;  // 16 bytes
+    std::string_view warnings_raw;               // a [string list], when flagged
+    std::string_view custom_payload_raw;         // a [bytes map], when flagged
+    std::string_view message;                    // the message itself
+};
+[[nodiscard]] result<body_parts> split_body(const envelope_header& h, std::string_view body);
+
 // A whole envelope (header + body) as bytes.
 std::string make_envelope(envelope_header h, std::string_view body);
 
