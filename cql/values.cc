@@ -221,6 +221,9 @@ result<cql_value> decode_elements(const cql_type& t, std::string_view b, int dep
         if (!e) return decode_error{"null element in a collection"};
         auto d = decode_impl(et, *e, depth + 1);
         if (!d) return d;
+        // An empty element of a fixed-size type would read as null, which a collection cannot
+        // hold; refusing it keeps every decoded collection encodable (found by values_fuzz).
+        if (d->is_null()) return decode_error{"empty element in a collection"};
         items.push_back(std::move(*d));
     }
     if (!r.at_end()) return decode_error{"bytes after the last collection element"};
@@ -365,6 +368,7 @@ result<cql_value> decode_impl(const cql_type& t, std::string_view b, int depth) 
                 if (!k) return k;
                 auto v = decode_impl(t.params.at(1), *vb, depth + 1);
                 if (!v) return v;
+                if (k->is_null() || v->is_null()) return decode_error{"empty key or value in a map"};
                 m.emplace_back(std::move(*k), std::move(*v));
             }
             if (!r.at_end()) return decode_error{"bytes after the last map entry"};

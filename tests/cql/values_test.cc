@@ -103,7 +103,10 @@ TEST(values, each_malformed_value) {
     EXPECT_FALSE(decode_value(list, *from_hex("00000001" "ffffffff")));             // null element
     EXPECT_FALSE(decode_value(list, *from_hex("00000001" "00000004" "00000001" "00")));  // trailing
     EXPECT_FALSE(decode_value(list, *from_hex("7fffffff")));
+    // Found by values_fuzz: an empty int inside a list read as a null element.
+    EXPECT_FALSE(decode_value(list, *from_hex("00000001" "00000000")));
     auto map = T::map_of(T::simple(type_id::int_), T::simple(type_id::int_));
+    EXPECT_FALSE(decode_value(map, *from_hex("00000001" "00000000" "00000004" "00000001")));
     EXPECT_FALSE(decode_value(map, *from_hex("00000001" "00000004" "00000001")));
 }
 

@@ -1,0 +1,41 @@
+# The newcomer's commands (see README.md). Each target installs what is missing first.
+#   make run      set up, build, and run the main job (today: the cql/ benchmarks)
+#   make test     set up, build, and pass every test (ctest: unit, fuzz corpus replay, driver cross-check)
+#   make asan     the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz     each libFuzzer target for FUZZ_SECONDS (default 60)
+
+BUILD ?= build
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := envelope framing messages classifier values
+
+.PHONY: setup build run test asan fuzz ci clean
+
+setup:
+	@./scripts/setup.sh
+
+build: setup
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@./$(BUILD)/bench/cql_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+asan: setup
+	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTANDEM_SANITIZE=ON -DTANDEM_BENCH=OFF > /dev/null
+	@cmake --build build-asan -j $(JOBS)
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+
+fuzz: setup
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_FUZZ=ON -DTANDEM_BENCH=OFF > /dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	@./scripts/run-fuzzers.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+ci:
+	@./.ci/run
+
+clean:
+	rm -rf build build-asan build-fuzz
