@@ -288,7 +288,6 @@ class cursor {
     bool _prev_is_name_context = false;
     token _peeked;
     bool _has_peek = false;
-    bool _pushed = false;  // the peeked token was already noted
     int _depth = 0;      // ( and [ nesting
     int _braces = 0;     // { nesting (map, set and UDT literals)
     // Open volatile calls: index into info.calls and the depth of their '('.
@@ -367,33 +366,36 @@ class cursor {
 public:
     cursor(std::string_view text, statement_info& info) : _lx(text), _info(info) {}
 
-    token peek() {
-        if (!_has_peek) {
-            _peeked = fetch();
-            _has_peek = true;
+    // Takes the next token without noting it; commit() notes it, unread() gives it back.
+    // Callers decide on a token in registers and only store it back when they reject it:
+    // a peek buffer written and re-read for every token stalls store forwarding each time
+    // (measured: half of classify() when every token went through peek()).
+    token take() {
+        if (_has_peek) {
+            _has_peek = false;
+            return _peeked;
         }
-        return _peeked;
+        return fetch();
     }
-    token next() {
-        token t = _has_peek ? _peeked : fetch();
-        _has_peek = false;
-        if (_pushed) {
-            _pushed = false;
-            return t;
-        }
+    void commit(token t) {
         note(t);
         // A word after INTO or '.' names a table ("INSERT INTO uuid (a)"), not a function.
         _prev_is_name_context = _prev.kind == tok::punct ? _prev.ch == '.' : is_word(_prev, "into");
         _prev = t;
-        return t;
     }
-    // Hands `t`, just taken with next(), out again on the next call (it stays noted once).
-    // The hot loops take tokens with next() and push back the rare one they must not consume:
-    // peeking every token costs a store-forwarding stall each (measured: half of classify()).
-    void push_back(const token& t) {
+    void unread(token t) {
         _peeked = t;
         _has_peek = true;
-        _pushed = true;
+    }
+    token peek() {
+        token t = take();
+        unread(t);
+        return t;
+    }
+    token next() {
+        token t = take();
+        commit(t);
+        return t;
     }
     int depth() const { return _depth + _braces; }
 
@@ -415,18 +417,21 @@ public:
     uint32_t problem_offset() const { return _lx.problem_offset; }
 
     bool accept(std::string_view kw) {
-        if (is_word(peek(), kw)) {
-            next();
+        token t = take();
+        if (is_word(t, kw)) {
+            commit(t);
             return true;
         }
+        unread(t);
         return false;
     }
     bool accept_punct(char ch) {
-        token t = peek();
+        token t = take();
         if (t.kind == tok::punct && t.ch == static_cast<unsigned char>(ch)) {
-            next();
+            commit(t);
             return true;
         }
+        unread(t);
         return false;
     }
 
@@ -438,18 +443,26 @@ public:
 
     // [keyspace.]name
     void qualified_name(identifier& ks, identifier& name) {
-        token t = peek();
-        if (t.kind != tok::word && t.kind != tok::quoted) return;
-        next();
+        token t = take();
+        if (t.kind != tok::word && t.kind != tok::quoted) {
+            unread(t);
+            return;
+        }
+        commit(t);
         identifier first = ident(t);
-        if (accept_punct('.')) {
-            token u = peek();
+        token dot = take();
+        if (dot.kind == tok::punct && dot.ch == '.') {
+            commit(dot);
+            token u = take();
             if (u.kind == tok::word || u.kind == tok::quoted) {
-                next();
+                commit(u);
                 ks = first;
                 name = ident(u);
                 return;
             }
+            unread(u);
+        } else {
+            unread(dot);
         }
         name = first;
     }
@@ -466,11 +479,9 @@ public:
 cursor::scan_stop cursor::scan(stop_at stop, bool dml) {
     const std::string_view s = _lx.source();
     const uint32_t n = static_cast<uint32_t>(s.size());
+    // An unread token was not noted: the scan starts at it.
     uint32_t i = _has_peek ? _peeked.begin : _lx.offset();
-    // A pushed-back token was noted already; scanning it again would count it twice. Only
-    // words and ends are ever pushed back, and words note nothing, so rescanning is safe.
     _has_peek = false;
-    _pushed = false;
     bool term = ends_term(_prev);           // the last token ends a term (for ':' in literals)
     bool word_before = _prev.kind == tok::word;  // the last token is a word (for calls)
     uint32_t word_begin = _prev.begin, word_end = _prev.end;
