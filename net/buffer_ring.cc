@@ -1,0 +1,64 @@
+#include "net/buffer_ring.hh"
+
+#include <sys/mman.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace tandem::net {
+
+buffer_ring::buffer_ring(io_uring& ring, uint16_t group, uint32_t size, uint32_t count)
+    : _ring(&ring), _size(size), _count(count), _group(group), _refs(count, 0) {
+    if (count == 0 || count > 32768 || (count & (count - 1)) != 0) {
+        throw std::runtime_error("buffer count must be a power of two between 1 and 32768, got " + std::to_string(count));
+    }
+    // Debian's liburing 2.3 has no io_uring_setup_buf_ring: map the ring memory ourselves
+    // (page-aligned, as the kernel requires) and register it.
+    size_t ring_bytes = sizeof(io_uring_buf) * count;
+    void* mem = mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED) throw std::runtime_error("cannot map the buffer ring: " + std::string(std::strerror(errno)));
+    _br = static_cast<io_uring_buf_ring*>(mem);
+    io_uring_buf_ring_init(_br);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<uint64_t>(_br);
+    reg.ring_entries = count;
+    reg.bgid = group;
+    int rc = io_uring_register_buf_ring(_ring, &reg, 0);
+    if (rc < 0) {
+        munmap(_br, ring_bytes);
+        throw std::runtime_error("io_uring_register_buf_ring failed: " + std::string(std::strerror(-rc)) +
+                                 " (provided buffer rings need Linux 5.19 or later)");
+    }
+    size_t data_bytes = size_t{size} * count;
+    void* data = mmap(nullptr, data_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (data == MAP_FAILED) {
+        io_uring_unregister_buf_ring(_ring, group);
+        munmap(_br, ring_bytes);
+        throw std::runtime_error("cannot map receive buffers: " + std::string(std::strerror(errno)));
+    }
+    _memory = static_cast<char*>(data);
+    for (uint32_t i = 0; i < count; ++i) recycle(static_cast<uint16_t>(i));
+    publish();
+}
+
+buffer_ring::~buffer_ring() {
+    io_uring_unregister_buf_ring(_ring, _group);
+    munmap(_br, sizeof(io_uring_buf) * _count);
+    munmap(_memory, size_t{_size} * _count);
+}
+
+void buffer_ring::recycle(uint16_t bid) {
+    io_uring_buf_ring_add(_br, _memory + size_t{bid} * _size, _size, bid, io_uring_buf_ring_mask(_count),
+                          static_cast<int>(_pending));
+    ++_pending;
+}
+
+void buffer_ring::publish() {
+    if (_pending == 0) return;
+    io_uring_buf_ring_advance(_br, static_cast<int>(_pending));
+    _free += _pending;
+    _pending = 0;
+}
+
+}  // namespace tandem::net

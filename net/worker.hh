@@ -1,0 +1,245 @@
+#pragma once
+// A worker: one thread, one io_uring ring, and everything that thread serves (listeners,
+// connections, provided buffers, timers). Nothing here is shared between workers or locked,
+// except the inbox that other threads post to (rare, proxy-wide events).
+//
+// Loop shape (liburing examples/proxy.c): queue sends and re-arms while handling completions,
+// then at the end of each turn publish recycled buffers, flush every connection's send queue
+// in one gather write each, submit everything and wait for at least one completion or the
+// next timer; drain every CQE and advance the CQ once.
+//
+// user_data is {op:8, slot:24, generation:32}: a completion for a connection slot that has been
+// reused since is recognised and dropped.
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/buffer_ring.hh"
+#include "net/timer_wheel.hh"
+
+namespace tandem::net {
+
+class worker;
+class connection;
+
+// What a worker's ring could be set up with; probed once, logged by the caller.
+struct ring_features {
+    bool single_issuer = false;
+    bool defer_taskrun = false;
+    bool coop_taskrun = false;
+    bool msg_ring = false;
+    std::string describe() const;
+};
+
+struct worker_config {
+    uint32_t sq_entries = 512;
+    uint32_t cq_entries = 8192;       // larger than the SQ: multishot ops post many CQEs
+    uint32_t buffer_size = 16 * 1024;  // provided receive buffers
+    uint32_t buffer_count = 1024;      // a power of two
+    size_t send_queue_limit_bytes = 4 * 1024 * 1024;  // per connection; above it: over_limit()
+    uint32_t max_iovecs = 64;          // pieces per gather write
+};
+
+// Callbacks of one connection, on the worker's thread.
+class connection_handler {
+public:
+    virtual ~connection_handler() = default;
+    // Bytes arrived (never empty). Keep `data` to forward it without a copy.
+    virtual void on_data(connection& c, rx_buffer data) = 0;
+    // The connection is gone: 0 after an orderly end or a local close, -errno after an error.
+    // Called exactly once; the connection and this handler are destroyed right after.
+    virtual void on_close(connection& c, int error) = 0;
+    // The send queue fell back under half the limit after going over it.
+    virtual void on_drained(connection&) {}
+};
+
+class connection {
+    friend class worker;
+
+    // One queued piece: owned bytes or a reference to a received buffer.
+    struct piece {
+        std::string owned;
+        rx_buffer shared;
+        std::string_view bytes;  // what is left to send
+    };
+
+    worker& _worker;
+    std::unique_ptr<connection_handler> _handler;
+    int _fd;
+    uint32_t _slot;
+    uint32_t _generation;
+    uint32_t _inflight = 0;  // operations the kernel holds for this connection
+    bool _recv_armed = false;
+    bool _send_inflight = false;
+    bool _paused = false;
+    bool _starved = false;      // recv ended with -ENOBUFS; waits for buffers
+    bool _dirty = false;        // on the worker's flush list
+    bool _closing = false;      // close() called: flush, then shut down
+    bool _shut = false;         // shutdown and cancel issued
+    bool _over_limit = false;
+    int _close_error = 0;
+    std::deque<piece> _queue;
+    size_t _queued = 0;
+    // Gather write in flight: iovecs and header stay put until its completion.
+    std::vector<iovec> _iov;
+    msghdr _msg{};
+
+public:
+    connection(worker& w, int fd, uint32_t slot, uint32_t generation);
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    worker& owner() { return _worker; }
+    int fd() const { return _fd; }
+    uint64_t id() const { return (uint64_t{_generation} << 32) | _slot; }
+    connection_handler* handler() { return _handler.get(); }
+    void set_handler(std::unique_ptr<connection_handler> h) { _handler = std::move(h); }
+
+    // Queue bytes; everything queued in one loop turn leaves in one gather write.
+    void send(std::string bytes);
+    void send(rx_buffer bytes);
+    size_t queued_bytes() const { return _queued; }
+    // True while more than the limit is queued: stop feeding this connection (back-pressure).
+    bool over_limit() const { return _over_limit; }
+
+    // Stop / restart delivering received bytes (for back-pressure on the peer that feeds a slow
+    // writer). Bytes already received are still delivered.
+    void pause_reading();
+    void resume_reading();
+
+    // Sends what is queued, then shuts the connection down; on_close(0) follows.
+    void close();
+    // Drops what is queued and shuts down now; on_close(error) follows.
+    void abort(int error = 0);
+    bool closing() const { return _closing; }
+};
+
+struct worker_stats {
+    uint64_t accepted = 0;
+    uint64_t connected = 0;
+    uint64_t closed = 0;
+    uint64_t recv_enobufs = 0;  // times a connection's recv stopped for lack of buffers
+    uint64_t sends = 0;         // gather writes submitted
+    uint64_t loop_turns = 0;
+};
+
+class worker {
+public:
+    using accept_fn = std::function<std::unique_ptr<connection_handler>(connection&)>;
+    using connect_fn = std::function<void(connection* c, int error)>;
+
+    explicit worker(worker_config cfg = {});
+    ~worker();
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+
+    // Runs the loop on the calling thread: sets up the ring (throws std::runtime_error with
+    // what to fix when the kernel lacks a feature), calls `init` on this thread, then serves
+    // until stop() has closed everything.
+    void run(const std::function<void(worker&)>& init);
+
+    // Worker thread only -------------------------------------------------------------------
+    // Listens on host:port (port 0 picks one) with SO_REUSEPORT and multishot accept; returns
+    // the bound port. Throws std::runtime_error when the address cannot be bound.
+    uint16_t listen(const std::string& host, uint16_t port, accept_fn on_accept);
+    // Connects with a timeout; `done` gets the connection (handler installed) or an error.
+    void connect(const sockaddr_storage& addr, socklen_t len, uint32_t timeout_ms,
+                 std::unique_ptr<connection_handler> handler, connect_fn done);
+    timer_wheel& timers() { return *_timers; }
+    uint64_t now_ms() const;
+    const ring_features& features() const { return _features; }
+    const worker_stats& stats() const { return _stats; }
+    size_t connection_count() const { return _open; }
+    const buffer_ring& buffers() const { return *_buffers; }
+
+    // Any thread --------------------------------------------------------------------------
+    // Runs `fn` on the worker's thread, in posting order. Messages posted before run() wait.
+    void post(std::function<void()> fn);
+    // Stops accepting, lets queued sends drain for up to `drain_ms`, closes every connection,
+    // and makes run() return once every operation has completed.
+    void stop(uint32_t drain_ms = 1000);
+
+private:
+    friend class connection;
+    enum class op : uint8_t { accept = 1, recv, send, cancel, connect, link_timeout, inbox, accept_cancel };
+
+    struct listener {
+        int fd;
+        accept_fn on_accept;
+        bool armed = false;
+    };
+    struct pending_connect {
+        connect_fn done;
+        std::unique_ptr<connection_handler> handler;
+        __kernel_timespec timeout{};
+        sockaddr_storage addr{};
+        socklen_t len = 0;
+    };
+
+    static uint64_t pack(op o, uint32_t slot, uint32_t generation) {
+        return (uint64_t{static_cast<uint8_t>(o)} << 56) | (uint64_t{slot & 0xFFFFFF} << 32) | generation;
+    }
+    io_uring_sqe* sqe();
+    void setup_ring();
+    connection* new_connection(int fd);
+    connection* lookup(uint32_t slot, uint32_t generation);
+    void arm_recv(connection& c);
+    void arm_accept(uint32_t index);
+    void arm_inbox();
+    void flush(connection& c);
+    void mark_dirty(connection& c);
+    void shut(connection& c);
+    void maybe_finish(connection& c);
+    void handle(io_uring_cqe* cqe);
+    void on_recv(connection& c, int res, uint32_t flags);
+    void on_send(connection& c, int res);
+    void on_connect(connection& c, int res);
+    void drain_inbox();
+    void begin_stop(uint32_t drain_ms);
+    void end_of_turn();
+
+    worker_config _cfg;
+    io_uring _ring{};
+    bool _ring_ready = false;
+    ring_features _features;
+    std::unique_ptr<buffer_ring> _buffers;
+    std::unique_ptr<timer_wheel> _timers;
+    std::vector<std::unique_ptr<connection>> _slots;
+    std::vector<uint32_t> _generations;
+    std::vector<uint32_t> _free_slots;
+    std::vector<std::unique_ptr<pending_connect>> _connects;  // by slot, while connecting
+    std::vector<connection*> _dirty;
+    std::vector<connection*> _starved;
+    std::vector<listener> _listeners;
+    size_t _open = 0;
+    worker_stats _stats;
+    bool _stopping = false;
+    uint32_t _ops_outside = 0;  // accept, inbox and cancel operations in flight
+    timer _drain_timer;
+
+    // Inbox: the only state touched by other threads.
+    int _eventfd = -1;
+    uint64_t _eventfd_value = 0;
+    std::mutex _inbox_lock;
+    std::vector<std::function<void()>> _inbox;
+    std::vector<std::function<void()>> _inbox_work;
+};
+
+// Parses "host" (IPv4, IPv6 or localhost) and a port into a socket address.
+std::optional<std::pair<sockaddr_storage, socklen_t>> resolve_address(const std::string& host, uint16_t port);
+
+}  // namespace tandem::net
