@@ -42,6 +42,7 @@ struct ring_features {
     bool defer_taskrun = false;
     bool coop_taskrun = false;
     bool msg_ring = false;
+    bool registered_ring_fd = false;
     std::string describe() const;
 };
 
