@@ -7,7 +7,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := envelope framing messages classifier values
+FUZZ_TARGETS := envelope framing messages classifier values cqlsim_statement
 
 .PHONY: setup build run test asan fuzz ci clean
 

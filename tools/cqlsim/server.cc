@@ -139,6 +139,8 @@ class session_handler : public net::connection_handler, public event_sink {
                     std::string b;
                     a.encode(b);
                     reply(opcode::authenticate, std::move(b));
+                    // v5: framing starts right after the STARTUP reply, AUTHENTICATE included.
+                    enable_framing();
                 }
                 return;
             }
@@ -244,13 +246,17 @@ class session_handler : public net::connection_handler, public event_sink {
         start_framing();
     }
 
-    // v5: everything after READY / AUTH_SUCCESS travels in frames (v5.spec §2.3.1).
-    void start_framing() {
-        _started = true;
-        if (_session.version >= 5) {
+    // v5: everything after the reply to STARTUP (READY or AUTHENTICATE) travels in frames
+    // (v5.spec §2.3.1).
+    void enable_framing() {
+        if (_session.version >= 5 && !_framed) {
             _framed = true;
             _frames = std::make_unique<cql::frame_decoder>(_compression == cql::compression::lz4);
         }
+    }
+    void start_framing() {
+        _started = true;
+        enable_framing();
     }
 
 public:

@@ -26,11 +26,13 @@ std::string type_name(const cql_type& t) { return cql::to_cql_string(t); }
 
 bool parse_int(const term& t, int64_t& out) {
     if (t.text.empty()) return false;
+    // Parse with the sign: -9223372036854775808 fits only as a negative literal.
+    std::string text = (t.negative ? "-" : "") + t.text;
     errno = 0;
     char* end = nullptr;
-    long long v = std::strtoll(t.text.c_str(), &end, 10);
+    long long v = std::strtoll(text.c_str(), &end, 10);
     if (errno != 0 || *end != '\0') return false;
-    out = t.negative ? -v : v;
+    out = v;
     return true;
 }
 
