@@ -483,7 +483,9 @@ execution cluster::run_write(exec_ctx& c, const std::variant<insert, update, del
                         if (col.type.id == type_id::map) {
                             auto& m = std::get<cql::cql_map>(base->v);
                             auto& dm = std::get<cql::cql_map>(delta->v);
-                            for (auto& [k, val] : dm) {
+                            for (auto& entry : dm) {
+                                const auto& k = entry.first;
+                                const auto& val = entry.second;
                                 auto it = std::find_if(m.begin(), m.end(), [&](auto& kv) { return kv.first == k; });
                                 if (o == assignment::op::subtract) {
                                     if (it != m.end()) m.erase(it);
