@@ -1,5 +1,5 @@
 # The newcomer's commands (see README.md). Each target installs what is missing first.
-#   make run      set up, build, and run the main job (today: the cql/ benchmarks)
+#   make run      set up, build, and run the main job (today: a cqlsim demo and the benchmarks)
 #   make test     set up, build, and pass every test (ctest: unit, fuzz corpus replay, driver cross-check)
 #   make asan     the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz     each libFuzzer target for FUZZ_SECONDS (default 60)
@@ -19,7 +19,7 @@ build: setup
 	@cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	@./$(BUILD)/bench/cql_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+	@./scripts/demo.sh $(BUILD)
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
