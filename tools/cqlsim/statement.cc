@@ -1,5 +1,6 @@
 #include "tools/cqlsim/statement.hh"
 
+#include "cql/classifier.hh"
 #include "cql/lexer.hh"
 
 namespace tandem::cqlsim {
@@ -7,17 +8,7 @@ namespace tandem::cqlsim {
 using namespace cql::lex;
 
 std::string normalize_identifier(std::string_view raw, bool quoted) {
-    std::string out;
-    out.reserve(raw.size());
-    if (quoted) {
-        for (size_t i = 0; i < raw.size(); ++i) {
-            out.push_back(raw[i]);
-            if (raw[i] == '"' && i + 1 < raw.size() && raw[i + 1] == '"') ++i;
-        }
-        return out;
-    }
-    for (char c : raw) out.push_back(lower(c));
-    return out;
+    return cql::identifier{raw, quoted}.normalized();
 }
 
 namespace {
