@@ -156,6 +156,69 @@ class three_nodes(unittest.TestCase):
             self.session.execute("SELEKT * FROM e")
 
 
+class faults_and_log(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = cqlsim_process("--nodes", "2")
+        from cassandra.policies import WhiteListRoundRobinPolicy
+        from cassandra.cluster import ExecutionProfile, EXEC_PROFILE_DEFAULT
+        # Everything through node 2, so node 1 can be taken down under a live session.
+        profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy(["127.0.0.2"]), request_timeout=2)
+        cls.cluster = Cluster(["127.0.0.2"], port=cls.sim.port, execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+        cls.session = cls.cluster.connect()
+        cls.session.execute("CREATE KEYSPACE f WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}")
+        cls.session.execute("CREATE TABLE f.t (k int PRIMARY KEY, v int)")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.shutdown()
+        cls.sim.stop()
+
+    def tearDown(self):
+        self.session.execute("TRUNCATE cqlsim.faults")
+
+    def test_request_log_records_what_each_node_got(self):
+        ins = self.session.prepare("INSERT INTO f.t (k, v) VALUES (?, ?)")
+        self.session.execute(ins, (1, 1))
+        rows = list(self.session.execute("SELECT opcode, statement, consistency, client_timestamp FROM cqlsim.requests WHERE node = 2"))
+        executes = [r for r in rows if r.opcode == "EXECUTE"]
+        self.assertEqual(executes[-1].statement, "INSERT INTO f.t (k, v) VALUES (?, ?)")
+        self.assertEqual(executes[-1].consistency, "LOCAL_ONE")
+        self.assertIsNotNone(executes[-1].client_timestamp)
+        # The driver's metadata queries stay out of the log.
+        self.assertFalse(any("system" in r.statement for r in rows))
+
+    def test_injected_errors_latency_and_drops(self):
+        from cassandra import WriteTimeout, OperationTimedOut
+        self.session.execute("INSERT INTO cqlsim.faults (node, kind, action) VALUES (-1, 'write', 'write_timeout')")
+        with self.assertRaises(WriteTimeout):
+            self.session.execute("INSERT INTO f.t (k, v) VALUES (2, 2)")
+        self.assertIsNone(self.session.execute("SELECT v FROM f.t WHERE k = 2").one())  # not applied; reads work
+        self.session.execute("TRUNCATE cqlsim.faults")
+        self.session.execute("INSERT INTO f.t (k, v) VALUES (2, 2)")
+        self.session.execute("INSERT INTO cqlsim.faults (node, kind, action, value) VALUES (2, 'read', 'latency', 300)")
+        start = time.time()
+        self.assertEqual(self.session.execute("SELECT v FROM f.t WHERE k = 2").one().v, 2)
+        self.assertGreaterEqual(time.time() - start, 0.3)
+        self.session.execute("INSERT INTO cqlsim.faults (node, kind, action) VALUES (2, 'read', 'drop')")
+        with self.assertRaises(OperationTimedOut):
+            self.session.execute("SELECT v FROM f.t WHERE k = 2", timeout=0.5)
+
+    def test_node_down_drops_its_connections(self):
+        import struct
+        options = struct.pack(">BBhBi", 4, 0, 1, 5, 0)  # OPTIONS, v4, stream 1
+        def ask(addr):
+            with socket.create_connection((addr, self.sim.port), timeout=2) as s:
+                s.sendall(options)
+                return s.recv(9)
+        self.assertEqual(ask("127.0.0.1")[4], 0x06)  # SUPPORTED
+        self.session.execute("UPDATE cqlsim.nodes SET up = false WHERE node = 1")
+        self.assertEqual(ask("127.0.0.1"), b"")  # closed without a reply
+        self.assertEqual(ask("127.0.0.2")[4], 0x06)
+        self.session.execute("UPDATE cqlsim.nodes SET up = true WHERE node = 1")
+        self.assertEqual(ask("127.0.0.1")[4], 0x06)
+
+
 class cassandra_311(unittest.TestCase):
     def test_downgrades_to_v4(self):
         sim = cqlsim_process("--cassandra-version", "3.11")

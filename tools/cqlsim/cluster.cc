@@ -53,6 +53,11 @@ const char* const system_tables[] = {
     "options frozen<map<text, text>>, PRIMARY KEY (keyspace_name, table_name, trigger_name))",
     "CREATE TABLE system_schema.views (keyspace_name text, view_name text, base_table_id uuid, base_table_name text, "
     "include_all_columns boolean, where_clause text, PRIMARY KEY (keyspace_name, view_name))",
+    // cqlsim's own keyspace: what each node received, and faults to inject.
+    "CREATE TABLE cqlsim.requests (node int, seq bigint, at_us bigint, opcode text, statement text, consistency text, "
+    "client_timestamp bigint, PRIMARY KEY (node, seq))",
+    "CREATE TABLE cqlsim.faults (node int, kind text, action text, value int, PRIMARY KEY (node, kind))",
+    "CREATE TABLE cqlsim.nodes (node int PRIMARY KEY, up boolean)",
 };
 
 int64_t wall_us() {
@@ -64,6 +69,11 @@ std::string be32(int32_t v) {
     char b[4];
     cql::store_be32(b, static_cast<uint32_t>(v));
     return std::string(b, 4);
+}
+std::string be64(int64_t v) {
+    char b[8];
+    cql::store_be64(b, static_cast<uint64_t>(v));
+    return std::string(b, 8);
 }
 std::string uuid_bytes_str(const cql::uuid_bytes& u) { return std::string(reinterpret_cast<const char*>(u.data()), 16); }
 
@@ -158,6 +168,7 @@ cluster::cluster(cluster_config cfg) : _cfg(std::move(cfg)) {
     keyspace_def schema{"system_schema", {{"class", "org.apache.cassandra.locator.LocalStrategy"}}, true, {}, {}};
     _keyspaces["system"] = sys;
     _keyspaces["system_schema"] = schema;
+    _keyspaces["cqlsim"] = keyspace_def{"cqlsim", {{"class", "org.apache.cassandra.locator.LocalStrategy"}}, true, {}, {}};
     for (const char* ddl : system_tables) {
         auto parsed = parse_statement(ddl);
         auto& st = std::get<statement>(parsed);
@@ -176,6 +187,69 @@ std::string cluster::release_version() const {
 }
 
 int64_t cluster::now_s() const { return wall_us() / 1'000'000 + _clock_offset_s; }
+
+void cluster::log_request(int node, logged_request r) {
+    auto& log = _logs[node];
+    if (log.size() >= request_log_max) log.pop_front();
+    log.push_back(std::move(r));
+}
+
+std::string cluster::prepared_text(std::string_view id) const {
+    auto it = _prepared.find(std::string(id));
+    return it == _prepared.end() ? std::string() : it->second.query;
+}
+
+fault cluster::fault_for(int node, const std::string& kind) {
+    auto& t = *_keyspaces["cqlsim"].tables["faults"];
+    fault out;
+    if (t.partitions.empty()) return out;
+    int best = -1;
+    int64_t now = now_s();
+    for (auto& [id, p] : t.partitions) {
+        int rule_node = static_cast<int32_t>(cql::load_be32(p.components[0].data()));
+        if (rule_node != node + 1 && rule_node != -1) continue;
+        for (auto& [ck, r] : p.rows) {
+            auto parts = decompose(ck);
+            std::string rule_kind(parts.empty() ? std::string_view() : parts[0]);
+            if (rule_kind != kind && rule_kind != "any") continue;
+            int score = (rule_node == node + 1 ? 2 : 0) + (rule_kind == kind ? 1 : 0);
+            int action_col = t.def.find("action"), value_col = t.def.find("value");
+            const cell& a = r.cells[static_cast<size_t>(action_col)];
+            if (!live(a, now, std::max(p.deleted_ts, r.deleted_ts)) || score <= best) continue;
+            const std::string& act = *a.value;
+            fault f;
+            if (act == "latency") f.a = fault::action::latency;
+            else if (act == "write_timeout") f.a = fault::action::write_timeout;
+            else if (act == "read_timeout") f.a = fault::action::read_timeout;
+            else if (act == "unavailable") f.a = fault::action::unavailable;
+            else if (act == "overloaded") f.a = fault::action::overloaded;
+            else if (act == "server_error") f.a = fault::action::server_error;
+            else if (act == "drop") f.a = fault::action::drop;
+            else if (act == "close") f.a = fault::action::close;
+            const cell& v = r.cells[static_cast<size_t>(value_col)];
+            if (live(v, now, std::max(p.deleted_ts, r.deleted_ts)) && v.value->size() == 4) {
+                f.value = static_cast<int32_t>(cql::load_be32(v.value->data()));
+            }
+            best = score;
+            out = f;
+        }
+    }
+    return out;
+}
+
+bool cluster::node_up(int node) {
+    auto& t = *_keyspaces["cqlsim"].tables["nodes"];
+    if (t.partitions.empty()) return true;
+    std::string key = be32(node + 1);
+    auto it = t.partitions.find({cql::murmur3_token(key), key});
+    if (it == t.partitions.end()) return true;
+    for (auto& [ck, r] : it->second.rows) {
+        int up_col = t.def.find("up");
+        const cell& c = r.cells[static_cast<size_t>(up_col)];
+        if (live(c, now_s(), std::max(it->second.deleted_ts, r.deleted_ts))) return c.value->size() == 1 && (*c.value)[0] != 0;
+    }
+    return true;
+}
 
 void cluster::bump_schema() {
     _schema_version = random_uuid();
@@ -376,6 +450,21 @@ std::shared_ptr<table> cluster::find_table(const std::string& ks_in, const std::
         }
         err = error_message::invalid("unconfigured table " + name);
         return nullptr;
+    }
+    if (ks == "cqlsim" && name == "requests") {
+        // Built from the logs on each read.
+        auto& requests = *k->second.tables["requests"];
+        requests.partitions.clear();
+        for (auto& [node, log] : _logs) {
+            int64_t seq = 0;
+            for (auto& r : log) {
+                std::vector<std::pair<std::string, std::string>> values = {
+                    {"node", be32(node + 1)},       {"seq", be64(seq++)},          {"at_us", be64(r.at_us)},
+                    {"opcode", r.opcode},           {"statement", r.statement},    {"consistency", r.consistency}};
+                if (r.client_timestamp) values.emplace_back("client_timestamp", be64(*r.client_timestamp));
+                put_row(requests, values);
+            }
+        }
     }
     if (ks == "system" && (name == "local" || name == "peers" || name == "peers_v2")) {
         if (name == "peers_v2" && _cfg.version == "3.11") {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -102,13 +103,20 @@ struct cluster_config {
     std::vector<node_info> nodes;
 };
 
-// One request, as a node's log remembers it.
+// One request, as a node's log remembers it (readable as cqlsim.requests).
 struct logged_request {
-    int64_t at_us;
-    uint8_t opcode;
-    std::string statement;  // query text, or the prepared statement's text
-    uint16_t consistency;
+    int64_t at_us = 0;
+    std::string opcode;     // QUERY, PREPARE, EXECUTE, BATCH
+    std::string statement;  // query text; for EXECUTE the prepared statement's text
+    std::string consistency;
     std::optional<int64_t> client_timestamp;
+};
+
+// A fault a node injects into matching requests (set in cqlsim.faults).
+struct fault {
+    enum class action : uint8_t { none, latency, write_timeout, read_timeout, unavailable, overloaded, server_error, drop, close };
+    action a = action::none;
+    int32_t value = 0;  // latency: milliseconds
 };
 
 struct prepared_statement {
@@ -148,6 +156,16 @@ public:
     execution run_batch(session& s, const cql::batch_message& b);
 
     size_t prepared_count() const { return _prepared.size(); }
+
+    // Request log, bounded per node.
+    static constexpr size_t request_log_max = 10000;
+    void log_request(int node, logged_request r);
+    // The text of a prepared statement (for logs and fault matching); empty when unknown.
+    std::string prepared_text(std::string_view id) const;
+    // The fault for a request of `kind` ("read", "write", "ddl", "other") on `node`: rules for
+    // the node win over rules for every node (-1), a kind over "any".
+    fault fault_for(int node, const std::string& kind);
+    bool node_up(int node);
     // Overrides "now" for tests of TTL expiry (seconds since the epoch); 0 = the real clock.
     void set_clock_offset_s(int64_t off) { _clock_offset_s = off; }
 
@@ -183,6 +201,7 @@ private:
     std::map<std::string, keyspace_def> _keyspaces;
     std::unordered_map<std::string, prepared_statement> _prepared;
     int64_t _clock_offset_s = 0;
+    std::map<int, std::deque<logged_request>> _logs;
     int64_t _last_ts_us = 0;
 
 };

@@ -182,6 +182,10 @@ execution cluster::run_write(exec_ctx& c, const std::variant<insert, update, del
         e.error = err;
         return e;
     }
+    if (t->def.keyspace == "cqlsim" && t->def.name == "requests") {
+        e.error = error_message::invalid("cqlsim.requests is read-only");
+        return e;
+    }
     if (t->def.keyspace == "system" || t->def.keyspace == "system_schema") {
         e.error = error_message::make(cql::error_code::unauthorized, t->def.keyspace + " keyspace is not user-modifiable.");
         return e;

@@ -2,9 +2,11 @@
 
 #include <arpa/inet.h>
 
+#include <list>
 #include <random>
 #include <stdexcept>
 
+#include "cql/classifier.hh"
 #include "cql/compression.hh"
 #include "cql/envelope.hh"
 #include "cql/error_body.hh"
@@ -42,6 +44,12 @@ class session_handler : public net::connection_handler, public event_sink {
     std::string _in;
     std::unique_ptr<cql::frame_decoder> _frames;
     std::string _scratch;
+    // Replies held back by a latency fault; done ones are pruned on the next request.
+    struct delayed {
+        net::timer timer;
+        bool done = false;
+    };
+    std::list<delayed> _delayed;
 
     uint8_t supported_max() const { return _srv.data().config().version == "3.11" ? 4 : 5; }
 
@@ -172,6 +180,7 @@ class session_handler : public net::connection_handler, public event_sink {
             return;
         }
         execution e;
+        fault f;
         switch (req.op) {
             case opcode::register_: {
                 auto m = cql::register_message::decode(body);
@@ -189,6 +198,7 @@ class session_handler : public net::connection_handler, public event_sink {
                     send_error(c, req, error_message::protocol(std::string(m.error())));
                     return;
                 }
+                if (!observe(c, req, "QUERY", m->query, m->params.cl, m->params.timestamp, f)) return;
                 e = _srv.data().query(_session, m->query, m->params);
                 break;
             }
@@ -198,6 +208,7 @@ class session_handler : public net::connection_handler, public event_sink {
                     send_error(c, req, error_message::protocol(std::string(m.error())));
                     return;
                 }
+                if (!observe(c, req, "PREPARE", m->query, cql::consistency::one, std::nullopt, f)) return;
                 e = _srv.data().prepare(_session, m->query, m->keyspace);
                 break;
             }
@@ -207,6 +218,7 @@ class session_handler : public net::connection_handler, public event_sink {
                     send_error(c, req, error_message::protocol(std::string(m.error())));
                     return;
                 }
+                if (!observe(c, req, "EXECUTE", _srv.data().prepared_text(m->id), m->params.cl, m->params.timestamp, f)) return;
                 e = _srv.data().execute(_session, m->id, m->params);
                 break;
             }
@@ -216,6 +228,14 @@ class session_handler : public net::connection_handler, public event_sink {
                     send_error(c, req, error_message::protocol(std::string(m.error())));
                     return;
                 }
+                std::string text = "BEGIN BATCH";
+                for (const auto& child : m->children) {
+                    text += " ";
+                    text += child.prepared ? _srv.data().prepared_text(child.query_or_id) : std::string(child.query_or_id);
+                    text += ";";
+                }
+                text += " APPLY BATCH";
+                if (!observe(c, req, "BATCH", text, m->cl, m->timestamp, f)) return;
                 e = _srv.data().run_batch(_session, *m);
                 break;
             }
@@ -228,7 +248,21 @@ class session_handler : public net::connection_handler, public event_sink {
             send_error(c, req, *e.error);
             return;
         }
-        reply(opcode::result, std::move(e.body));
+        if (f.a == fault::action::drop) {
+            // Applied, never answered: the client's timeout decides.
+        } else if (f.a == fault::action::latency && f.value > 0) {
+            for (auto it = _delayed.begin(); it != _delayed.end();) it = it->done ? _delayed.erase(it) : std::next(it);
+            auto& d = _delayed.emplace_back();
+            envelope_header r = h;
+            r.op = opcode::result;
+            d.timer.set_callback([this, &c, &d, r, b = std::move(e.body)]() mutable {
+                d.done = true;
+                send(c, r, std::move(b));
+            });
+            c.owner().timers().arm(d.timer, static_cast<uint64_t>(f.value));
+        } else {
+            reply(opcode::result, std::move(e.body));
+        }
         if (e.change) {
             cql::event_message ev;
             ev.type = "SCHEMA_CHANGE";
@@ -236,6 +270,51 @@ class session_handler : public net::connection_handler, public event_sink {
             std::string b;
             ev.encode(b);
             _srv.broadcast("SCHEMA_CHANGE", b);
+        }
+    }
+
+    // Logs a user request and finds the fault it meets. Returns false when the fault already
+    // answered it (an error reply, or the connection closed). Requests on the system and cqlsim
+    // keyspaces are neither logged nor faulted: drivers' metadata queries would drown the log.
+    bool observe(net::connection& c, const envelope_header& req, const char* opname, std::string_view text,
+                 cql::consistency cl, std::optional<int64_t> client_ts, fault& f) {
+        auto info = cql::classify(text);
+        std::string ks = info.keyspace.empty() ? _session.keyspace : info.keyspace.normalized();
+        if (ks == "cqlsim" || ks.rfind("system", 0) == 0) return true;
+        logged_request r;
+        r.at_us = static_cast<int64_t>(c.owner().now_ms()) * 1000;
+        r.opcode = opname;
+        r.statement = std::string(text);
+        r.consistency = std::string(cql::to_string(cl));
+        r.client_timestamp = client_ts;
+        _srv.data().log_request(_session.node, std::move(r));
+        if (std::string(opname) == "PREPARE") return true;
+        const char* kind = std::string(opname) == "BATCH" || cql::is_write(info.kind) ? "write"
+                           : info.kind == cql::statement_kind::select                 ? "read"
+                           : cql::is_ddl(info.kind)                                   ? "ddl"
+                                                                                      : "other";
+        f = _srv.data().fault_for(_session.node, kind);
+        switch (f.a) {
+            case fault::action::write_timeout:
+                send_error(c, req, error_message::write_timeout(cl, 0, 1, "SIMPLE"));
+                return false;
+            case fault::action::read_timeout:
+                send_error(c, req, error_message::read_timeout(cl, 0, 1, false));
+                return false;
+            case fault::action::unavailable:
+                send_error(c, req, error_message::unavailable(cl, 1, 0));
+                return false;
+            case fault::action::overloaded:
+                send_error(c, req, error_message::overloaded("Server is in overloaded state. Cannot accept more requests at this point"));
+                return false;
+            case fault::action::server_error:
+                send_error(c, req, error_message::server("injected server error"));
+                return false;
+            case fault::action::close:
+                c.abort();
+                return false;
+            default:
+                return true;
         }
     }
 
@@ -271,6 +350,11 @@ public:
     }
 
     void on_data(net::connection& c, net::rx_buffer data) override {
+        if (!_srv.data().node_up(_session.node)) {
+            // A node marked down in cqlsim.nodes drops every connection that speaks to it.
+            c.abort();
+            return;
+        }
         _in.append(data.view());
         data.release();
         size_t used = 0;
