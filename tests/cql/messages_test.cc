@@ -328,6 +328,14 @@ TEST(messages, results_of_every_kind) {
     w.write_int(1);
     w.write_int(1000000);
     EXPECT_FALSE(result_message::decode(lying, v4));
+    // Found by messages_fuzz: rows of no columns, with a count nothing bounds.
+    std::string empty_rows;
+    writer e(empty_rows);
+    e.write_int(2);
+    e.write_int(0);
+    e.write_int(0);
+    e.write_int(150'000'000);
+    EXPECT_EQ(result_message::decode(empty_rows, v4).error(), "rows without columns");
 }
 
 TEST(messages, every_error_code_round_trips) {
