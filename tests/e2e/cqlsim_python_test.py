@@ -145,6 +145,41 @@ class three_nodes(unittest.TestCase):
         self.assertEqual([tuple(r) for r in self.session.execute("SELECT c, v FROM bt WHERE k = 1")],
                          [(1, "prepared"), (2, "simple")])
 
+    def test_token_aware_routing_reaches_every_node(self):
+        self.session.execute("CREATE TABLE spread (k int PRIMARY KEY, v int)")
+        ins = self.session.prepare("INSERT INTO spread (k, v) VALUES (?, ?)")
+        for i in range(300):
+            self.session.execute(ins, (i, i))
+        per_node = []
+        for node in (1, 2, 3):
+            rows = self.session.execute(
+                "SELECT statement FROM cqlsim.requests WHERE node = %s" % node)
+            per_node.append(sum(1 for r in rows if r.statement.startswith("INSERT INTO spread")))
+        self.assertTrue(all(n > 0 for n in per_node), per_node)
+        self.assertEqual(sum(per_node), 300 + 3)  # each EXECUTE once, plus a PREPARE per node
+
+    def test_user_defined_types(self):
+        self.session.execute("CREATE TYPE address (street text, zip int)")
+        self.session.execute("CREATE TABLE people (name text PRIMARY KEY, home frozen<address>)")
+        self.session.execute("INSERT INTO people (name, home) VALUES ('ada', {street: 'Main St', zip: 12345})")
+        home = self.session.execute("SELECT home FROM people WHERE name = 'ada'").one().home
+        self.assertEqual((home.street, home.zip), ("Main St", 12345))
+        self.assertIn("address", self.cluster.metadata.keyspaces["ks"].user_types)
+
+    def test_reconnects_after_a_node_restarts(self):
+        host3 = next(h for h in self.cluster.metadata.all_hosts() if h.address == "127.0.0.3")
+        self.session.execute("UPDATE cqlsim.nodes SET up = false WHERE node = 3")
+        deadline = time.time() + 10
+        while time.time() < deadline and host3.is_up:  # traffic keeps flowing through the others
+            self.session.execute("SELECT release_version FROM system.local")
+        self.assertFalse(host3.is_up)  # the driver saw the node go
+        self.session.execute("UPDATE cqlsim.nodes SET up = true WHERE node = 3")
+        deadline = time.time() + 20
+        while time.time() < deadline and not host3.is_up:
+            time.sleep(0.2)
+        self.assertTrue(host3.is_up)
+        self.session.execute("SELECT release_version FROM system.local")
+
     def test_errors_like_cassandra(self):
         with self.assertRaisesRegex(InvalidRequest, "unconfigured table nope"):
             self.session.execute("SELECT * FROM nope")
@@ -220,6 +255,19 @@ class faults_and_log(unittest.TestCase):
 
 
 class cassandra_311(unittest.TestCase):
+    def test_protocol_v3(self):
+        sim = cqlsim_process()
+        try:
+            cluster, session = connect(sim.port, protocol_version=3)
+            self.assertEqual(cluster.protocol_version, 3)
+            session.execute("CREATE KEYSPACE v3 WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}")
+            session.execute("CREATE TABLE v3.t (k int PRIMARY KEY, v text)")
+            session.execute(session.prepare("INSERT INTO v3.t (k, v) VALUES (?, ?)"), (1, "three"))
+            self.assertEqual(session.execute("SELECT v FROM v3.t WHERE k = 1").one().v, "three")
+            cluster.shutdown()
+        finally:
+            sim.stop()
+
     def test_downgrades_to_v4(self):
         sim = cqlsim_process("--cassandra-version", "3.11")
         try:
