@@ -5,6 +5,7 @@
 
 #include "cql/envelope.hh"
 #include "cql/result.hh"
+#include "cql/values.hh"
 
 namespace tandem::cqlsim {
 namespace {
@@ -115,6 +116,21 @@ TEST_F(store, errors_like_cassandra) {
     EXPECT_EQ(error_of("CREATE TABLE t (k int PRIMARY KEY)"), "Cannot add already existing table \"t\" to keyspace \"ks\"");
     EXPECT_EQ(error_of("INSERT INTO t (k, v) VALUES ('a', 'v')"), "Some clustering keys are missing: c");
     EXPECT_EQ(error_of("CREATE TABLE u (a nosuchtype PRIMARY KEY)"), "Unknown type ks.nosuchtype");
+}
+
+TEST_F(store, collection_updates) {
+    run("CREATE TABLE coll (k int PRIMARY KEY, m map<text, int>, s set<int>, l list<int>)");
+    run("INSERT INTO coll (k, m, s, l) VALUES (1, {'a': 1}, {1, 2}, [1, 2])");
+    run("UPDATE coll SET m['b'] = 2, s = s - {1}, l = [0] + l WHERE k = 1");
+    auto r = rows("SELECT m, s, l FROM coll WHERE k = 1");
+    ASSERT_EQ(r.size(), 1u);
+    auto m = cql::decode_value(cql::cql_type::map_of(cql::cql_type::simple(cql::type_id::varchar), cql::cql_type::simple(cql::type_id::int_)), *r[0][0]);
+    EXPECT_EQ(std::get<cql::cql_map>(m->v).size(), 2u);
+    auto set = cql::decode_value(cql::cql_type::set_of(cql::cql_type::simple(cql::type_id::int_)), *r[0][1]);
+    EXPECT_EQ(std::get<cql::cql_list>(set->v), (cql::cql_list{2}));
+    auto l = cql::decode_value(cql::cql_type::list_of(cql::cql_type::simple(cql::type_id::int_)), *r[0][2]);
+    EXPECT_EQ(std::get<cql::cql_list>(l->v), (cql::cql_list{0, 1, 2}));
+    EXPECT_NE(error_of("UPDATE coll SET l[0] = 5 WHERE k = 1").find("maps only"), std::string::npos);
 }
 
 TEST_F(store, prepared_ids_are_deterministic) {

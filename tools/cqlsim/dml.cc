@@ -302,8 +302,23 @@ execution cluster::run_write(exec_ctx& c, const std::variant<insert, update, del
                 }
                 cql_type vt = col.type.id == type_id::counter ? cql_type::simple(type_id::bigint) : col.type;
                 if (a.o == assignment::op::set_element) {
-                    e.error = error_message::invalid("cqlsim does not support element assignment yet");
-                    return e;
+                    // m[k] = v is m = m + {k: v}; list element assignment is not supported yet.
+                    if (col.type.id != type_id::map || !a.element) {
+                        e.error = error_message::invalid("cqlsim supports element assignment on maps only, not on " +
+                                                         cql::to_cql_string(col.type));
+                        return e;
+                    }
+                    term entry;
+                    entry.k = term::kind::map;
+                    entry.items = {*a.element, a.value};
+                    auto v = evaluate(entry, col.type, col.name, ec, ee);
+                    if (!v) {
+                        e.error = error_message::invalid(ee);
+                        return e;
+                    }
+                    v->unset = true;  // a delta, applied below
+                    values.emplace_back(ci | (static_cast<int>(assignment::op::add) << 24), *v);
+                    continue;
                 }
                 auto v = evaluate(a.value, vt, col.name, ec, ee);
                 if (!v) {
