@@ -87,6 +87,17 @@ const cql_type text_t = cql_type::simple(type_id::varchar);
 
 }  // namespace
 
+partition& table::get(const std::string& key, const std::vector<std::string>& components) {
+    if (partition* p = find(key)) return *p;
+    auto& p = partitions[{cql::murmur3_token(key), key}];
+    p.key = key;
+    p.components = components;
+    p.rows = std::map<std::string, row, clustering_less>(clustering_less{&def});
+    p.statics.resize(def.columns.size());
+    index[key] = &p;
+    return p;
+}
+
 int table_def::find(const std::string& col) const {
     for (size_t i = 0; i < columns.size(); ++i) {
         if (columns[i].name == col) return static_cast<int>(i);
@@ -240,13 +251,12 @@ fault cluster::fault_for(int node, const std::string& kind) {
 bool cluster::node_up(int node) {
     auto& t = *_keyspaces["cqlsim"].tables["nodes"];
     if (t.partitions.empty()) return true;
-    std::string key = be32(node + 1);
-    auto it = t.partitions.find({cql::murmur3_token(key), key});
-    if (it == t.partitions.end()) return true;
-    for (auto& [ck, r] : it->second.rows) {
+    partition* p = t.find(be32(node + 1));
+    if (!p) return true;
+    for (auto& [ck, r] : p->rows) {
         int up_col = t.def.find("up");
         const cell& c = r.cells[static_cast<size_t>(up_col)];
-        if (live(c, now_s(), std::max(it->second.deleted_ts, r.deleted_ts))) return c.value->size() == 1 && (*c.value)[0] != 0;
+        if (live(c, now_s(), std::max(p->deleted_ts, r.deleted_ts))) return c.value->size() == 1 && (*c.value)[0] != 0;
     }
     return true;
 }
@@ -271,14 +281,7 @@ void put_row(table& t, const std::vector<std::pair<std::string, std::string>>& v
             if (n == t.def.columns[static_cast<size_t>(i)].name) ck.push_back(v);
         }
     }
-    std::string key = partition_key_bytes(pk);
-    auto& p = t.partitions[{cql::murmur3_token(key), key}];
-    if (p.key.empty()) {
-        p.key = key;
-        p.components = pk;
-        p.rows = std::map<std::string, row, clustering_less>(clustering_less{&t.def});
-        p.statics.resize(t.def.columns.size());
-    }
+    auto& p = t.get(partition_key_bytes(pk), pk);
     auto& r = p.rows[compose(ck)];
     r.cells.resize(t.def.columns.size());
     r.marker_ts = 0;
@@ -314,7 +317,7 @@ std::string inet_bytes(const std::string& addr) {
 
 void cluster::rebuild_schema_tables() {
     auto& s = _keyspaces["system_schema"];
-    for (auto& [name, t] : s.tables) t->partitions.clear();
+    for (auto& [name, t] : s.tables) t->clear();
     for (auto& [ksname, ks] : _keyspaces) {
         put_row(*s.tables["keyspaces"], {{"keyspace_name", ksname},
                                          {"durable_writes", std::string(1, ks.durable_writes ? 1 : 0)},
@@ -369,7 +372,7 @@ void cluster::rebuild_schema_tables() {
 
 // system.local / peers / peers_v2 as the node `node` sees them.
 void cluster::system_rows(table& t, int node) {
-    t.partitions.clear();
+    t.clear();
     auto tokens_of = [](const node_info& n) {
         std::vector<std::string> out;
         for (auto tk : n.tokens) out.push_back(std::to_string(tk));
@@ -454,7 +457,7 @@ std::shared_ptr<table> cluster::find_table(const std::string& ks_in, const std::
     if (ks == "cqlsim" && name == "requests") {
         // Built from the logs on each read.
         auto& requests = *k->second.tables["requests"];
-        requests.partitions.clear();
+        requests.clear();
         for (auto& [node, log] : _logs) {
             int64_t seq = 0;
             for (auto& r : log) {

@@ -355,16 +355,7 @@ execution cluster::run_write(exec_ctx& c, const std::variant<insert, update, del
     int64_t now = now_s();
     auto get_partition = [&](const std::vector<std::string>& pk, bool create) -> partition* {
         std::string key = partition_key_bytes(pk);
-        auto id = std::make_pair(cql::murmur3_token(key), key);
-        auto it = t->partitions.find(id);
-        if (it != t->partitions.end()) return &it->second;
-        if (!create) return nullptr;
-        auto& p = t->partitions[id];
-        p.key = key;
-        p.components = pk;
-        p.rows = std::map<std::string, row, clustering_less>(clustering_less{&t->def});
-        p.statics.resize(d.columns.size());
-        return &p;
+        return create ? &t->get(key, pk) : t->find(key);
     };
     auto row_live = [&](const partition& p, const row& r) {
         int64_t del = std::max(p.deleted_ts, r.deleted_ts);
@@ -801,10 +792,9 @@ execution cluster::run_select(exec_ctx& c, const select& s, const prepared_state
 
     if (r.pk_complete && !d.pk.empty() && !r.pk.empty() && !r.pk[0].empty()) {
         for (auto& pk : product(r.pk)) {
-            std::string key = partition_key_bytes(pk);
-            auto it = t->partitions.find({cql::murmur3_token(key), key});
-            if (it == t->partitions.end()) continue;
-            if (!visit_partition(it->second)) break;
+            partition* p = t->find(partition_key_bytes(pk));
+            if (!p) continue;
+            if (!visit_partition(*p)) break;
         }
     } else {
         for (auto& [id, p] : t->partitions) {

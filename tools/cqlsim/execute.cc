@@ -553,7 +553,7 @@ execution cluster::ddl(exec_ctx& c, const statement& st) {
             e.error = err;
             return e;
         }
-        t->partitions.clear();
+        t->clear();
         return no_change();
     }
     e.error = error_message::invalid("cqlsim cannot run this statement");
