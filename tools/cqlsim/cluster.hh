@@ -200,7 +200,9 @@ private:
 
     execution run(exec_ctx& c, const statement& st, const prepared_statement* prep);
     execution run_select(exec_ctx& c, const select& s, const prepared_statement* prep);
-    execution run_write(exec_ctx& c, const std::variant<insert, update, delete_>& w, int64_t batch_ts);
+    // A write statement, by pointer: executing must not copy the statement tree.
+    using write_ref = std::variant<const insert*, const update*, const delete_*>;
+    execution run_write(exec_ctx& c, write_ref w, int64_t batch_ts);
     execution ddl(exec_ctx& c, const statement& st);
     std::shared_ptr<table> find_table(const std::string& ks, const std::string& name, const session& s,
                                       cql::error_message& err);

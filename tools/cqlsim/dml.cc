@@ -172,11 +172,11 @@ static bool restrict(const table_def& d, const std::vector<relation>& where, con
     return true;
 }
 
-execution cluster::run_write(exec_ctx& c, const std::variant<insert, update, delete_>& w, int64_t batch_ts) {
+execution cluster::run_write(exec_ctx& c, write_ref w, int64_t batch_ts) {
     execution e;
     error_message err;
-    const std::string& ks = std::visit([](auto& x) -> const std::string& { return x.keyspace; }, w);
-    const std::string& tname = std::visit([](auto& x) -> const std::string& { return x.table; }, w);
+    const std::string& ks = std::visit([](auto* x) -> const std::string& { return x->keyspace; }, w);
+    const std::string& tname = std::visit([](auto* x) -> const std::string& { return x->table; }, w);
     auto t = find_table(ks, tname, c.s, err);
     if (!t) {
         e.error = err;
@@ -192,7 +192,7 @@ execution cluster::run_write(exec_ctx& c, const std::variant<insert, update, del
     }
     const table_def& d = t->def;
     eval_context ec{&c.b.values, c.now_us};
-    const using_clause& u = std::visit([](auto& x) -> const using_clause& { return x.u; }, w);
+    const using_clause& u = std::visit([](auto* x) -> const using_clause& { return x->u; }, w);
     int64_t ts = batch_ts != INT64_MIN ? batch_ts : c.default_ts.value_or(c.now_us);
     int32_t ttl = 0;
     std::string ee;
@@ -224,7 +224,8 @@ execution cluster::run_write(exec_ctx& c, const std::variant<insert, update, del
     std::vector<std::pair<int, evaluated>> values;  // column index → value
     std::vector<relation> conditions;
     bool if_not_exists = false, if_exists = false;
-    if (auto* ins = std::get_if<insert>(&w)) {
+    if (auto* const* insp = std::get_if<const insert*>(&w)) {
+        const insert* ins = *insp;
         if (ins->json) {
             e.error = error_message::invalid("cqlsim does not support INSERT JSON");
             return e;
@@ -270,7 +271,7 @@ execution cluster::run_write(exec_ctx& c, const std::variant<insert, update, del
         cks.push_back(ck);
         if_not_exists = ins->if_not_exists;
     } else {
-        const auto& where = std::holds_alternative<update>(w) ? std::get<update>(w).where : std::get<delete_>(w).where;
+        const auto& where = std::holds_alternative<const update*>(w) ? std::get<const update*>(w)->where : std::get<const delete_*>(w)->where;
         restrictions r;
         if (!restrict(d, where, ec, r, err, true)) {
             e.error = err;
@@ -279,14 +280,15 @@ execution cluster::run_write(exec_ctx& c, const std::variant<insert, update, del
         pks = product(r.pk);
         if (r.ck.size() == d.ck.size()) {
             cks = product(r.ck);
-        } else if (std::holds_alternative<update>(w) && !d.ck.empty()) {
+        } else if (std::holds_alternative<const update*>(w) && !d.ck.empty()) {
             e.error = error_message::invalid("Some clustering keys are missing: " + d.columns[static_cast<size_t>(d.ck[r.ck.size()])].name);
             return e;
         } else if (!r.ck.empty()) {
             e.error = error_message::invalid("cqlsim deletes whole partitions or whole rows only");
             return e;
         }
-        if (auto* up = std::get_if<update>(&w)) {
+        if (auto* const* upp = std::get_if<const update*>(&w)) {
+            const update* up = *upp;
             conditions = up->conditions;
             if_exists = up->if_exists;
             for (auto& a : up->set) {
@@ -336,7 +338,7 @@ execution cluster::run_write(exec_ctx& c, const std::variant<insert, update, del
                 }
             }
         } else {
-            auto& del = std::get<delete_>(w);
+            auto& del = *std::get<const delete_*>(w);
             conditions = del.conditions;
             if_exists = del.if_exists;
             for (auto& name : del.columns) {
@@ -449,7 +451,7 @@ execution cluster::run_write(exec_ctx& c, const std::variant<insert, update, del
 
     for (auto& pk : pks) {
         for (auto& ck : cks) {
-            bool is_delete = std::holds_alternative<delete_>(w);
+            bool is_delete = std::holds_alternative<const delete_*>(w);
             partition* p = get_partition(pk, !is_delete || true);
             if (is_delete && values.empty()) {
                 if (d.ck.empty() || !ck.empty()) {
@@ -463,7 +465,7 @@ execution cluster::run_write(exec_ctx& c, const std::variant<insert, update, del
             }
             auto& r = p->rows[compose(ck)];
             r.cells.resize(d.columns.size());
-            if (std::holds_alternative<insert>(w) && ts >= r.marker_ts) {
+            if (std::holds_alternative<const insert*>(w) && ts >= r.marker_ts) {
                 r.marker_ts = ts;
                 r.marker_expires_s = expires;
             }

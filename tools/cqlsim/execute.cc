@@ -340,10 +340,10 @@ execution cluster::run_batch(session& s, const cql::batch_message& m) {
     }
     for (auto& c : children) {
         exec_ctx ctx{c.sess, c.b, ts_now, batch_ts, s.version, -1, std::nullopt, false};
-        std::variant<insert, update, delete_> w;
-        if (auto* i = std::get_if<insert>(&c.st.s)) w = *i;
-        if (auto* u = std::get_if<update>(&c.st.s)) w = *u;
-        if (auto* d = std::get_if<delete_>(&c.st.s)) w = *d;
+        write_ref w;
+        if (auto* i = std::get_if<insert>(&c.st.s)) w = i;
+        if (auto* u = std::get_if<update>(&c.st.s)) w = u;
+        if (auto* d = std::get_if<delete_>(&c.st.s)) w = d;
         auto r = run_write(ctx, w, batch_ts);
         if (r.error) return r;
     }
@@ -354,9 +354,9 @@ execution cluster::run_batch(session& s, const cql::batch_message& m) {
 
 execution cluster::run(exec_ctx& c, const statement& st, const prepared_statement* prep) {
     if (auto* sel = std::get_if<select>(&st.s)) return run_select(c, *sel, prep);
-    if (auto* i = std::get_if<insert>(&st.s)) return run_write(c, *i, INT64_MIN);
-    if (auto* u = std::get_if<update>(&st.s)) return run_write(c, *u, INT64_MIN);
-    if (auto* d = std::get_if<delete_>(&st.s)) return run_write(c, *d, INT64_MIN);
+    if (auto* i = std::get_if<insert>(&st.s)) return run_write(c, i, INT64_MIN);
+    if (auto* u = std::get_if<update>(&st.s)) return run_write(c, u, INT64_MIN);
+    if (auto* d = std::get_if<delete_>(&st.s)) return run_write(c, d, INT64_MIN);
     if (auto* b = std::get_if<batch>(&st.s)) {
         int64_t ts = c.default_ts.value_or(c.now_us);
         if (b->u.timestamp) {
@@ -365,7 +365,8 @@ execution cluster::run(exec_ctx& c, const statement& st, const prepared_statemen
             auto v = evaluate(*b->u.timestamp, cql_type::simple(type_id::bigint), "[timestamp]", ec, err);
             if (v && v->bytes) ts = static_cast<int64_t>(cql::load_be64(v->bytes->data()));
         }
-        for (auto& w : b->statements) {
+        for (auto& child : b->statements) {
+            write_ref w = std::visit([](auto& x) -> write_ref { return &x; }, child);
             auto r = run_write(c, w, ts);
             if (r.error) return r;
         }
