@@ -22,3 +22,6 @@ echo "== cql/ benchmarks"
 echo
 echo "== cqlsim store benchmarks (one core, in process)"
 "$build/bench/cqlsim_bench" 2>&1 | grep -E "prepared|Benchmark"
+echo
+echo "== cqlsim end to end through a socket"
+"$build/bench/cqlsim_e2e_bench" --seconds 2

@@ -440,7 +440,17 @@ void server::start(net::worker& w) {
         int node = static_cast<int>(i);
         auto accept = [this, node](net::connection&) { return std::make_unique<session_handler>(*this, node); };
         std::string addr = nodes[i].address;
-        uint16_t port = w.listen(addr, nodes[i].port, accept);
+        uint16_t port;
+        try {
+            port = w.listen(addr, nodes[i].port, accept);
+        } catch (const std::runtime_error&) {
+            if (i == 0) throw;
+            // This machine cannot bind the next loopback address: fall back to consecutive
+            // ports on the first node's address.
+            addr = nodes[0].address;
+            nodes[i].address = addr;
+            port = w.listen(addr, nodes[0].port == 0 ? 0 : static_cast<uint16_t>(nodes[0].port + i), accept);
+        }
         nodes[i].port = port;
         _listening.push_back(addr + ":" + std::to_string(port));
     }
