@@ -379,6 +379,19 @@ public:
         } while (accept("and"));
     }
 
+    // WHERE relations, then IF EXISTS or IF conditions (UPDATE and DELETE).
+    void where_and_conditions(std::vector<relation>& where, bool& if_exists, std::vector<relation>& conds) {
+        expect("where");
+        where = where_clause();
+        if (accept("if")) {
+            if (accept("exists")) {
+                if_exists = true;
+            } else {
+                conds = conditions();
+            }
+        }
+    }
+
     insert parse_insert() {
         insert s;
         expect("into");
@@ -445,15 +458,7 @@ public:
             }
             s.set.push_back(std::move(a));
         } while (accept_punct(','));
-        expect("where");
-        s.where = where_clause();
-        if (accept("if")) {
-            if (accept("exists")) {
-                s.if_exists = true;
-            } else {
-                s.conditions = conditions();
-            }
-        }
+        where_and_conditions(s.where, s.if_exists, s.conditions);
         return s;
     }
 
@@ -461,24 +466,13 @@ public:
         delete_ s;
         while (!is_word("from") && !is_word("using")) {
             s.columns.push_back(identifier());
-            if (accept_punct('[')) {  // element deletion: treated as the whole column
-                value();
-                expect_punct(']');
-            }
+            if (is_punct('[')) fail("cqlsim does not support deleting collection elements");
             if (!accept_punct(',')) break;
         }
         expect("from");
         qualified(s.keyspace, s.table);
         using_opts(s.u);
-        expect("where");
-        s.where = where_clause();
-        if (accept("if")) {
-            if (accept("exists")) {
-                s.if_exists = true;
-            } else {
-                s.conditions = conditions();
-            }
-        }
+        where_and_conditions(s.where, s.if_exists, s.conditions);
         return s;
     }
 
