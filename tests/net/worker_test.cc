@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -227,6 +228,15 @@ TEST(worker, slow_reader_back_pressure_bounds_memory) {
 }
 
 TEST(worker, five_thousand_connections_on_one_worker) {
+    // Both ends live in this process: 10,000 descriptors and then some. Raise the soft limit
+    // as far as the hard limit allows.
+    rlimit lim{};
+    getrlimit(RLIMIT_NOFILE, &lim);
+    if (lim.rlim_cur < 12000) {
+        lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, 12000);
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    ASSERT_GE(lim.rlim_cur, 12000u) << "RLIMIT_NOFILE hard limit too low for 5,000 connections: raise it (ulimit -Hn)";
     server s(worker_config{}, [](connection&) { return std::make_unique<echo>(); });
     constexpr int n = 5000;
     std::vector<int> fds;
