@@ -67,6 +67,11 @@ rows_metadata rows_metadata::read(reader& r, uint8_t version) {
     int32_t flags = r.read_int();
     m.column_count = r.read_int();
     if (!r.ok()) return m;
+    if (m.column_count < 0) {
+        // Found by messages_fuzz: with no_metadata nothing else checks the count.
+        r.fail("negative column count");
+        return m;
+    }
     if (flags & ~0x0F) {
         r.fail("unknown rows metadata flags");
         return m;

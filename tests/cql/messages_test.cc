@@ -336,6 +336,14 @@ TEST(messages, results_of_every_kind) {
     e.write_int(0);
     e.write_int(150'000'000);
     EXPECT_EQ(result_message::decode(empty_rows, v4).error(), "rows without columns");
+    // Found by messages_fuzz: no_metadata and a negative column count.
+    std::string negative;
+    writer n(negative);
+    n.write_int(2);
+    n.write_int(rows_flags::no_metadata);
+    n.write_int(-5);
+    n.write_int(0);
+    EXPECT_EQ(result_message::decode(negative, v4).error(), "negative column count");
 }
 
 TEST(messages, every_error_code_round_trips) {
