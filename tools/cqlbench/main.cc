@@ -62,6 +62,7 @@ struct run_state {
     core::histogram hist;
     std::map<std::string, uint64_t> errors;
     uint64_t sent = 0, done = 0;
+    bool started = false;  // set-up done, prepared ids known
     uint64_t measure_from_ns = 0, stop_at_ns = 0;
     bool stopping = false;
     std::unique_ptr<cqlbench::schedule> sched;
@@ -130,7 +131,7 @@ public:
 
     // Closed loop: keep `depth` requests in flight.
     void fill() {
-        if (_r.sched) return;
+        if (_r.sched || !_r.started) return;
         while (!_r.stopping && _inflight < _r.opt.depth && (_r.opt.requests == 0 || _r.sent < _r.opt.requests)) issue(now_ns());
     }
 
@@ -162,6 +163,7 @@ public:
             if (h.op == cql::opcode::error) {
                 auto e = cql::error_message::decode(s.envelope.body, 4);
                 ++_r.errors[e ? std::string(cql::to_string(e->code)) : "MALFORMED_ERROR"];
+                if (e && std::getenv("CQLBENCH_DEBUG")) std::fprintf(stderr, "error on stream %d: %s\n", h.stream, e->message.c_str());
             } else if (intended >= _r.measure_from_ns) {
                 _r.hist.record(t - intended);
                 ++_r.done;
@@ -262,6 +264,7 @@ int main(int argc, char** argv) {
     uint64_t last_done = 0;
 
     auto start_load = [&] {
+        r.started = true;
         started = now_ns();
         r.measure_from_ns = started + static_cast<uint64_t>(o.warmup_s * 1e9);
         r.stop_at_ns = r.measure_from_ns + static_cast<uint64_t>(o.duration_s * 1e9);
