@@ -79,7 +79,6 @@ class bench_connection : public net::connection_handler {
     run_state& _r;
     net::connection* _c = nullptr;
     std::string _in;
-    int16_t _next_stream = 1;
     std::vector<uint64_t> _sent_at;  // by stream id: intended send time (0: free)
     std::vector<int16_t> _free;
     int _inflight = 0;
