@@ -243,6 +243,54 @@ public:
         name = first;
     }
 
+    // The fast path for "[kw] [ks.]name" written plainly (unquoted names, spaces only): reads
+    // it straight from the text. Returns false, consuming nothing, on anything else (comments,
+    // quoted names), and the caller takes the token path. The statement head is a third of
+    // classify() on the token path.
+    bool fast_name(std::string_view kw, identifier& ks, identifier& name) {
+        if (_has_peek) return false;
+        const std::string_view s = _lx.source();
+        const auto n = static_cast<uint32_t>(s.size());
+        uint32_t i = _lx.offset();
+        auto spaces = [&] {
+            while (i < n && class_of(s[i]) == cc_space) ++i;
+        };
+        auto word = [&](uint32_t& b, uint32_t& e) {
+            if (i >= n || class_of(s[i]) != cc_ident) return false;
+            b = i++;
+            while (i < n && is_word_class(s[i])) ++i;
+            e = i;
+            return true;
+        };
+        uint32_t b = 0, e = 0;
+        spaces();
+        if (!kw.empty()) {
+            if (!word(b, e) || !word_is(s.substr(b, e - b), kw)) return false;
+            spaces();
+        }
+        uint32_t b1 = 0, e1 = 0;
+        if (!word(b1, e1)) return false;
+        const uint32_t after_first = i;
+        spaces();
+        if (i < n && s[i] == '.') {
+            ++i;
+            spaces();
+            uint32_t b2 = 0, e2 = 0;
+            if (!word(b2, e2)) return false;
+            ks = identifier{s.substr(b1, e1 - b1), false};
+            name = identifier{s.substr(b2, e2 - b2), false};
+            _prev = token(tok::word, b2, e2, 0);
+        } else {
+            i = after_first;
+            name = identifier{s.substr(b1, e1 - b1), false};
+            _prev = token(tok::word, b1, e1, 0);
+        }
+        // "INTO uuid (" and "ks.uuid (" name tables: the '(' after them is not a call.
+        _prev_is_name_context = true;
+        _lx.seek(i);
+        return true;
+    }
+
     // IF [NOT] EXISTS after CREATE/DROP.
     bool if_exists() {
         if (!accept("if")) return false;
@@ -537,14 +585,16 @@ cursor::scan_stop cursor::scan(stop_at stop, bool dml) {
 bool dml(cursor& c, statement_info& info, statement_kind kind, bool in_batch, bool record_table) {
     identifier ks, table;
     if (kind == statement_kind::insert) {
-        if (!c.accept("into")) return false;
-        c.qualified_name(ks, table);
+        if (!c.fast_name("into", ks, table)) {
+            if (!c.accept("into")) return false;
+            c.qualified_name(ks, table);
+        }
     } else if (kind == statement_kind::update) {
-        c.qualified_name(ks, table);
+        if (!c.fast_name({}, ks, table)) c.qualified_name(ks, table);
     } else {
         // DELETE [selection] FROM table
         if (c.scan(cursor::stop_at::from, false) == cursor::not_stopped) return false;
-        c.qualified_name(ks, table);
+        if (!c.fast_name({}, ks, table)) c.qualified_name(ks, table);
     }
     if (table.empty()) return false;
     if (record_table) {

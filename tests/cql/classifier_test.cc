@@ -98,6 +98,23 @@ TEST(classifier, keyspace_and_table) {
     EXPECT_TRUE(classify("TRUNCATE ks.t").targets("ks", "t"));
 }
 
+TEST(classifier, statement_heads_fast_and_slow) {
+    // Plain heads take the fast path; comments and quoted names the token path; same answers.
+    for (const char* text : {"INSERT INTO ks.t (a) VALUES (now())", "INSERT INTO ks . t (a) VALUES (now())",
+                             "INSERT /* c */ INTO ks.t (a) VALUES (now())", "INSERT INTO \"ks\".t (a) VALUES (now())",
+                             "insert into ks.\"t\"(a) values (now())", "INSERT INTO ks.t(a) VALUES(now())"}) {
+        auto info = classify(text);
+        EXPECT_EQ(info.kind, statement_kind::insert) << text;
+        EXPECT_TRUE(info.keyspace.equals("ks")) << text;
+        EXPECT_TRUE(info.table.equals("t")) << text;
+        EXPECT_EQ(info.call_count, 1) << text;
+    }
+    EXPECT_EQ(classify("UPDATE ks.uuid SET a = 1 WHERE k = 1").call_count, 0);
+    EXPECT_TRUE(classify("UPDATE t SET a = now() WHERE k = 1").table.equals("t"));
+    EXPECT_TRUE(classify("DELETE FROM ks.t WHERE k = 1 IF EXISTS").conditional);
+    EXPECT_EQ(classify("INSERT INTO").kind, statement_kind::other);
+}
+
 TEST(classifier, comments_strings_and_case) {
     auto s = classify("/* lead */ -- line\n// another\n sElEcT a /* FROM x */ FROM ks.t WHERE b = 'FROM '' y' AND c = $$ FROM $$");
     EXPECT_EQ(s.kind, statement_kind::select);
