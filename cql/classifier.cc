@@ -25,34 +25,26 @@ bool ends_term(const token& t) {
 }
 
 bool volatile_name(std::string_view w, volatile_function& out) {
-    switch (w.size()) {
-        case 3:
-            if (word_is(w, "now")) { out = volatile_function::now; return true; }
-            return false;
-        case 4:
-            if (word_is(w, "uuid")) { out = volatile_function::uuid; return true; }
-            return false;
-        case 11:
-            if (word_is(w, "currentdate")) { out = volatile_function::current_date; return true; }
-            if (word_is(w, "currenttime")) { out = volatile_function::current_time; return true; }
-            return false;
-        case 12:
-            if (word_is(w, "current_date")) { out = volatile_function::current_date; return true; }
-            if (word_is(w, "current_time")) { out = volatile_function::current_time; return true; }
-            return false;
-        case 15:
-            if (word_is(w, "currenttimeuuid")) { out = volatile_function::current_timeuuid; return true; }
-            return false;
-        case 16:
-            if (word_is(w, "currenttimestamp")) { out = volatile_function::current_timestamp; return true; }
-            if (word_is(w, "current_timeuuid")) { out = volatile_function::current_timeuuid; return true; }
-            return false;
-        case 17:
-            if (word_is(w, "current_timestamp")) { out = volatile_function::current_timestamp; return true; }
-            return false;
-        default:
-            return false;
+    // Checked only for a word followed by '(' (rare), so a plain table will do.
+    static constexpr std::pair<std::string_view, volatile_function> names[] = {
+        {"now", volatile_function::now},
+        {"uuid", volatile_function::uuid},
+        {"currentdate", volatile_function::current_date},
+        {"current_date", volatile_function::current_date},
+        {"currenttime", volatile_function::current_time},
+        {"current_time", volatile_function::current_time},
+        {"currenttimeuuid", volatile_function::current_timeuuid},
+        {"current_timeuuid", volatile_function::current_timeuuid},
+        {"currenttimestamp", volatile_function::current_timestamp},
+        {"current_timestamp", volatile_function::current_timestamp},
+    };
+    for (const auto& [name, fn] : names) {
+        if (w.size() == name.size() && word_is(w, name)) {
+            out = fn;
+            return true;
+        }
     }
+    return false;
 }
 
 // Pulls tokens, and on the way records bind markers and volatile function calls, and keeps the
