@@ -130,7 +130,12 @@ TEST_F(store, collection_updates) {
     EXPECT_EQ(std::get<cql::cql_list>(set->v), (cql::cql_list{2}));
     auto l = cql::decode_value(cql::cql_type::list_of(cql::cql_type::simple(cql::type_id::int_)), *r[0][2]);
     EXPECT_EQ(std::get<cql::cql_list>(l->v), (cql::cql_list{0, 1, 2}));
-    EXPECT_NE(error_of("UPDATE coll SET l[0] = 5 WHERE k = 1").find("maps only"), std::string::npos);
+    run("UPDATE coll SET l[1] = 7 WHERE k = 1");
+    auto after = rows("SELECT l FROM coll WHERE k = 1");
+    auto l2 = cql::decode_value(cql::cql_type::list_of(cql::cql_type::simple(cql::type_id::int_)), *after[0][0]);
+    EXPECT_EQ(std::get<cql::cql_list>(l2->v), (cql::cql_list{0, 7, 2}));
+    EXPECT_EQ(error_of("UPDATE coll SET l[5] = 1 WHERE k = 1"), "Invalid index 5, list has size 3");
+    EXPECT_NE(error_of("UPDATE coll SET s[0] = 1 WHERE k = 1").find("non list/map column"), std::string::npos);
 }
 
 TEST_F(store, prepared_ids_are_deterministic) {

@@ -303,11 +303,25 @@ execution cluster::run_write(exec_ctx& c, write_ref w, int64_t batch_ts) {
                     return e;
                 }
                 cql_type vt = col.type.id == type_id::counter ? cql_type::simple(type_id::bigint) : col.type;
+                if (a.o == assignment::op::set_element && col.type.id == type_id::list && a.element) {
+                    // l[i] = v: the index and the new element travel as a one-element list
+                    // [int index, element]; the apply step below replaces in place.
+                    auto idx = evaluate(*a.element, cql_type::simple(type_id::int_), "idx(" + col.name + ")", ec, ee);
+                    auto val = idx ? evaluate(a.value, col.type.params.at(0), col.name, ec, ee) : std::nullopt;
+                    if (!idx || !val || !idx->bytes || !val->bytes) {
+                        e.error = error_message::invalid(ee.empty() ? "Invalid null value for list element assignment" : ee);
+                        return e;
+                    }
+                    evaluated packed;
+                    packed.bytes = *idx->bytes + *val->bytes;
+                    packed.unset = true;
+                    values.emplace_back(ci | (static_cast<int>(assignment::op::set_element) << 24), packed);
+                    continue;
+                }
                 if (a.o == assignment::op::set_element) {
-                    // m[k] = v is m = m + {k: v}; list element assignment is not supported yet.
+                    // m[k] = v is m = m + {k: v}.
                     if (col.type.id != type_id::map || !a.element) {
-                        e.error = error_message::invalid("cqlsim supports element assignment on maps only, not on " +
-                                                         cql::to_cql_string(col.type));
+                        e.error = error_message::invalid("Invalid operation (" + col.name + "[...] = ...) for non list/map column " + col.name);
                         return e;
                     }
                     term entry;
@@ -481,6 +495,23 @@ execution cluster::run_write(exec_ctx& c, write_ref w, int64_t batch_ts) {
                     int64_t del = std::max(p->deleted_ts, r.deleted_ts);
                     std::optional<std::string> cur = live(target, now, del) ? target.value : std::nullopt;
                     std::string next;
+                    if (o == assignment::op::set_element) {
+                        // List element replacement: [int index][element bytes].
+                        auto base = cur ? cql::decode_value(col.type, *cur) : cql::result<cql::cql_value>(cql::cql_value(cql::cql_list{}));
+                        if (!base) continue;
+                        auto& l = std::get<cql::cql_list>(base->v);
+                        auto index = static_cast<int32_t>(cql::load_be32(v.bytes->data()));
+                        if (index < 0 || static_cast<size_t>(index) >= l.size()) {
+                            e.error = error_message::invalid("Invalid index " + std::to_string(index) + ", list has size " + std::to_string(l.size()));
+                            return e;
+                        }
+                        auto element = cql::decode_value(col.type.params.at(0), std::string_view(*v.bytes).substr(4));
+                        if (!element) continue;
+                        l[static_cast<size_t>(index)] = std::move(*element);
+                        if (!cql::encode_value(col.type, *base, next)) continue;
+                        target = cell{next, ts, expires, ttl};
+                        continue;
+                    }
                     if (col.type.id == type_id::counter) {
                         int64_t base = cur && cur->size() == 8 ? static_cast<int64_t>(cql::load_be64(cur->data())) : 0;
                         int64_t delta = static_cast<int64_t>(cql::load_be64(v.bytes->data()));
