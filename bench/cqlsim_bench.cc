@@ -12,7 +12,7 @@ namespace {
 struct fixture {
     cqlsim::cluster c{[] {
         cqlsim::cluster_config cfg;
-        cfg.nodes.push_back(cqlsim::node_info{"127.0.0.1", 9042, "dc1", "r1", {}, {1}, true});
+        cfg.nodes.push_back(cqlsim::node_info{"127.0.0.1", 9042, "dc1", "r1", {}, {1}});
         return cfg;
     }()};
     cqlsim::session s;

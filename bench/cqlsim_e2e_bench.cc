@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "bench/loopback.hh"
 #include "cql/envelope.hh"
 #include "cql/query.hh"
 #include "cql/result.hh"
@@ -26,33 +27,14 @@ using namespace tandem;
 
 namespace {
 
-void pin(int cpu) {
-    unsigned n = std::thread::hardware_concurrency();
-    if (n < 2) return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(static_cast<unsigned>(cpu) % n, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
+using tandem::bench::pin;
 
 struct client {
     int fd = -1;
     std::string in;
     int16_t next_stream = 0;
 
-    explicit client(uint16_t port) {
-        fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-            std::perror("connect");
-            std::exit(1);
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
+    explicit client(uint16_t port) : fd(tandem::bench::dial(port)) {}
     ~client() { ::close(fd); }
 
     void send_all(const std::string& bytes) {
@@ -145,7 +127,7 @@ int main(int argc, char** argv) {
     if (argc == 3 && std::string(argv[1]) == "--seconds") seconds = std::atof(argv[2]);
     cqlsim::server_config cfg;
     cfg.port = 0;
-    cfg.cluster.nodes.push_back(cqlsim::node_info{"127.0.0.1", 0, "datacenter1", "rack1", {}, {}, true});
+    cfg.cluster.nodes.push_back(cqlsim::node_info{"127.0.0.1", 0, "datacenter1", "rack1", {}, {}});
     cqlsim::server srv(cfg);
     net::worker w;
     std::promise<uint16_t> bound;

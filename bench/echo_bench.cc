@@ -26,21 +26,15 @@
 #include <thread>
 #include <vector>
 
+#include "bench/loopback.hh"
 #include "net/worker.hh"
 
 namespace {
 
+using tandem::bench::dial;
+using tandem::bench::pin;
 using clock_type = std::chrono::steady_clock;
 constexpr size_t message = 64;
-
-void pin(int cpu) {
-    unsigned n = std::thread::hardware_concurrency();
-    if (n < 2) return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(static_cast<unsigned>(cpu) % n, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
 
 // CPU seconds (user + system) used so far by the calling thread.
 double thread_cpu_seconds() {
@@ -173,22 +167,6 @@ server_handle start_epoll() {
         return cpu->get_future().get();
     };
     return h;
-}
-
-int dial(uint16_t port, bool nonblocking) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        std::perror("connect");
-        std::exit(1);
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (nonblocking) fcntl(fd, F_SETFL, O_NONBLOCK);
-    return fd;
 }
 
 struct latency_result {

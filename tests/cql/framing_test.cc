@@ -29,11 +29,13 @@ std::vector<std::string> decode_all(std::string_view stream, bool compressed) {
 }
 
 TEST(framing, crc24_known_values) {
-    // An empty uncompressed self-contained header is 0x020000: the values come from Cassandra's
-    // own CRC24, checked again by the driver cross-check.
-    EXPECT_EQ(crc24(0, 3), crc24(0, 3));
-    EXPECT_NE(crc24(0x020000, 3), crc24(0x020001, 3));
-    EXPECT_LE(crc24(0xFFFFFFFFFFull, 5), 0xFFFFFFu);
+    // Values computed with the DataStax Python driver's compute_crc24 (cassandra/segment.py).
+    // 0x020000 is the header of an empty, uncompressed, self-contained frame.
+    EXPECT_EQ(crc24(0, 3), 0x7de777u);
+    EXPECT_EQ(crc24(0x020000, 3), 0xc4366au);
+    EXPECT_EQ(crc24(0x020001, 3), 0xac5672u);
+    EXPECT_EQ(crc24(0xFFFFFFFFFFull, 5), 0x8e4e78u);
+    EXPECT_EQ(crc24(0x1234567890ull, 5), 0x5649a6u);
 }
 
 TEST(framing, several_envelopes_in_one_self_contained_frame) {

@@ -14,7 +14,7 @@ class store : public ::testing::Test {
 protected:
     cluster c{[] {
         cluster_config cfg;
-        cfg.nodes.push_back(node_info{"127.0.0.1", 9042, "dc1", "r1", {}, {1}, true});
+        cfg.nodes.push_back(node_info{"127.0.0.1", 9042, "dc1", "r1", {}, {1}});
         return cfg;
     }()};
     session s;

@@ -162,7 +162,6 @@ public:
             if (h.op == cql::opcode::error) {
                 auto e = cql::error_message::decode(s.envelope.body, 4);
                 ++_r.errors[e ? std::string(cql::to_string(e->code)) : "MALFORMED_ERROR"];
-                if (e && std::getenv("CQLBENCH_DEBUG")) std::fprintf(stderr, "error on stream %d: %s\n", h.stream, e->message.c_str());
             } else if (intended >= _r.measure_from_ns) {
                 _r.hist.record(t - intended);
                 ++_r.done;

@@ -106,7 +106,6 @@ struct node_info {
     std::string rack = "rack1";
     cql::uuid_bytes host_id{};
     std::vector<int64_t> tokens;
-    bool up = true;
 };
 
 struct cluster_config {
@@ -185,7 +184,6 @@ public:
 private:
     struct bound {
         std::vector<cql::value_ref> values;  // by marker index
-        std::vector<std::string> owned;      // storage for converted values
     };
     struct exec_ctx {
         session& s;

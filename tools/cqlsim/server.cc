@@ -43,7 +43,6 @@ class session_handler : public net::connection_handler, public event_sink {
     cql::compression _compression = cql::compression::none;
     std::string _in;
     std::unique_ptr<cql::frame_decoder> _frames;
-    std::string _scratch;
     // Replies held back by a latency fault; done ones are pruned on the next request.
     struct delayed {
         net::timer timer;
