@@ -219,9 +219,7 @@ public:
                 if (accept_punct('.')) t.text = identifier();  // system.now() → now
                 expect_punct('(');
                 if (!is_punct(')')) {
-                    do {
-                        t.items.push_back(value());
-                    } while (accept_punct(','));
+                    values_into(t.items);
                 }
                 expect_punct(')');
                 return t;
@@ -230,18 +228,14 @@ public:
                 if (accept_punct('[')) {
                     t.k = term::kind::list;
                     if (!is_punct(']')) {
-                        do {
-                            t.items.push_back(value());
-                        } while (accept_punct(','));
+                        values_into(t.items);
                     }
                     expect_punct(']');
                     return t;
                 }
                 if (accept_punct('(')) {
                     t.k = term::kind::tuple;
-                    do {
-                        t.items.push_back(value());
-                    } while (accept_punct(','));
+                    values_into(t.items);
                     expect_punct(')');
                     return t;
                 }
@@ -292,6 +286,13 @@ public:
         fail("no viable alternative, expecting a value");
     }
 
+    // value (',' value)*
+    void values_into(std::vector<term>& out) {
+        do {
+            out.push_back(value());
+        } while (accept_punct(','));
+    }
+
     relation::op comparison() {
         if (accept_punct('=')) return relation::op::eq;
         if (accept_punct('<')) return accept_punct('=') ? relation::op::le : relation::op::lt;
@@ -313,9 +314,7 @@ public:
             }
             expect_punct('(');
             if (!is_punct(')')) {
-                do {
-                    r.values.push_back(value());
-                } while (accept_punct(','));
+                values_into(r.values);
             }
             expect_punct(')');
             return;
@@ -406,9 +405,7 @@ public:
             expect_punct(')');
             expect("values");
             expect_punct('(');
-            do {
-                s.values.push_back(value());
-            } while (accept_punct(','));
+            values_into(s.values);
             expect_punct(')');
             if (s.columns.size() != s.values.size()) fail("Unmatched column names/values");
         }
