@@ -561,6 +561,19 @@ void worker::stop(uint32_t drain_ms) {
 void worker::begin_stop(uint32_t drain_ms) {
     if (_stopping) return;
     _stopping = true;
+    stop_listening();
+    for (auto& c : _slots) {
+        if (c) c->close();
+    }
+    _drain_timer.set_callback([this] {
+        for (auto& c : _slots) {
+            if (c && !c->_shut) c->abort(-ETIMEDOUT);
+        }
+    });
+    _timers->arm(_drain_timer, drain_ms);
+}
+
+void worker::stop_listening() {
     for (auto& l : _listeners) {
         if (l.fd < 0) continue;
         // Closing the socket alone does not end a multishot accept: cancel it.
@@ -572,15 +585,6 @@ void worker::begin_stop(uint32_t drain_ms) {
         ::close(l.fd);
         l.fd = -1;
     }
-    for (auto& c : _slots) {
-        if (c) c->close();
-    }
-    _drain_timer.set_callback([this] {
-        for (auto& c : _slots) {
-            if (c && !c->_shut) c->abort(-ETIMEDOUT);
-        }
-    });
-    _timers->arm(_drain_timer, drain_ms);
 }
 
 void worker::end_of_turn() {

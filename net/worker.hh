@@ -160,6 +160,8 @@ public:
     // Connects with a timeout; `done` gets the connection (handler installed) or an error.
     void connect(const sockaddr_storage& addr, socklen_t len, uint32_t timeout_ms,
                  std::unique_ptr<connection_handler> handler, connect_fn done);
+    // Closes every listening socket (new connections are refused); connections stay.
+    void stop_listening();
     timer_wheel& timers() { return *_timers; }
     uint64_t now_ms() const;
     const ring_features& features() const { return _features; }

@@ -1,0 +1,1796 @@
+#include "core/proxy.hh"
+
+#include <arpa/inet.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <future>
+#include <random>
+#include <stdexcept>
+#include <unordered_set>
+
+#include "core/wire.hh"
+#include "cql/classifier.hh"
+#include "cql/error_body.hh"
+#include "cql/query.hh"
+#include "cql/result.hh"
+#include "cql/startup.hh"
+
+namespace tandem::core {
+
+namespace {
+
+using cql::envelope_header;
+using cql::error_code;
+using cql::error_message;
+using cql::opcode;
+
+constexpr int origin_side = 0;
+constexpr int target_side = 1;
+constexpr int async_side = 2;
+const char* side_name(int s) { return s == origin_side ? "origin" : s == target_side ? "target" : "async"; }
+int side_of(cluster_role r) { return r == cluster_role::origin ? origin_side : target_side; }
+
+const std::string shutting_down = "Shutting down, please retry on next host.";  // zdm-spec App. A
+
+std::string unprepared_text(std::string_view id) {
+    return "Prepared query with ID " + cql::to_hex(id) +
+           " not found (either the query was not prepared on this host (maybe the host has been restarted?) or you "
+           "have prepared too many queries and it has been evicted from the internal cache)";
+}
+
+bool is_system_keyspace(std::string_view ks) {
+    return ks == "system" || ks.rfind("system_", 0) == 0 || ks.rfind("dse_", 0) == 0;
+}
+
+// A RESULT body's kind, or 0.
+int32_t result_kind_of(std::string_view plain) { return plain.size() >= 4 ? static_cast<int32_t>(cql::load_be32(plain.data())) : 0; }
+
+// Time-based UUID (version 1) for now() replacement (zdm-spec R7.6): 100 ns ticks since
+// 1582-10-15, a random node id with the multicast bit, a clock sequence bumped per UUID.
+class timeuuid_generator {
+    std::mt19937_64 _rng{std::random_device{}()};
+    uint64_t _node;
+    uint16_t _seq;
+
+public:
+    timeuuid_generator() : _node((_rng() & 0xFFFFFFFFFFFFull) | 0x010000000000ull), _seq(static_cast<uint16_t>(_rng())) {}
+    std::string next_text() {
+        using namespace std::chrono;
+        uint64_t ticks = static_cast<uint64_t>(duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count() / 100) +
+                         0x01B21DD213814000ull;
+        ++_seq;
+        uint32_t time_low = static_cast<uint32_t>(ticks);
+        uint16_t time_mid = static_cast<uint16_t>(ticks >> 32);
+        uint16_t time_hi = static_cast<uint16_t>(((ticks >> 48) & 0x0FFF) | 0x1000);
+        uint16_t seq = static_cast<uint16_t>((_seq & 0x3FFF) | 0x8000);
+        char buf[40];
+        std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", time_low, time_mid, time_hi, seq,
+                      static_cast<unsigned long long>(_node));
+        return buf;
+    }
+};
+
+}  // namespace
+
+class client_session;
+
+// One worker's share of the proxy.
+class worker_ctx {
+public:
+    proxy& p;
+    net::worker& w;
+    prepared_cache cache;
+    proxy_counters counters;
+    uint64_t next_host[2] = {0, 0};
+    bool draining = false;
+    std::unordered_set<client_session*> sessions;
+    timeuuid_generator uuids;
+
+    worker_ctx(proxy& px, net::worker& wk) : p(px), w(wk), cache(px.prepared(), 10000) {}
+    void begin_drain();
+};
+
+// ---------------------------------------------------------------------------------------------
+// A connection from the proxy to one node of one cluster, on behalf of one client session.
+// Stream ids are the proxy's own (R4.1): a FIFO of free ids, and per id the pending slot it
+// serves. An id whose request was given up (timeout) stays taken until the late reply comes
+// (ZDM frees it at once and can match a late reply to a new request, W5).
+class cluster_link : public net::connection_handler {
+public:
+    static constexpr uint32_t free_id = UINT32_MAX;
+    static constexpr uint32_t heartbeat_id = UINT32_MAX - 1;
+    static constexpr uint32_t abandoned_id = UINT32_MAX - 2;
+    static constexpr uint32_t async_id = UINT32_MAX - 3;
+
+    client_session* session;
+    int side;
+    std::string endpoint;
+    net::connection* conn = nullptr;
+    envelope_reader reader;
+    envelope_writer writer;
+    uint64_t last_send_ms = 0;
+    net::timer heartbeat;
+    // Async connections do their own handshake (R2.14).
+    enum class async_state : uint8_t { none, startup, auth, ready } astate = async_state::none;
+
+    struct owner_ref {
+        uint32_t slot = free_id;
+        uint32_t gen = 0;
+    };
+    std::vector<owner_ref> owners;
+    std::vector<int16_t> fifo;  // free ids, a ring
+    size_t head = 0, count = 0;
+
+    cluster_link(client_session* s, int sd, std::string ep, size_t ids)
+        : session(s), side(sd), endpoint(std::move(ep)), reader(response_limits()), owners(ids), fifo(ids) {
+        for (size_t i = 0; i < ids; ++i) fifo[i] = static_cast<int16_t>(i);
+        count = ids;
+    }
+    static cql::header_limits response_limits() {
+        cql::header_limits l;
+        l.expect = cql::header_limits::direction::responses;
+        return l;
+    }
+    int take_id(uint32_t slot, uint32_t gen) {
+        if (count == 0) return -1;
+        int16_t id = fifo[head];
+        head = (head + 1) % fifo.size();
+        --count;
+        owners[static_cast<size_t>(id)] = {slot, gen};
+        return id;
+    }
+    void release_id(int16_t id) {
+        owners[static_cast<size_t>(id)] = {};
+        fifo[(head + count) % fifo.size()] = id;
+        ++count;
+    }
+    void abandon(int16_t id) {
+        if (id >= 0 && static_cast<size_t>(id) < owners.size() && owners[static_cast<size_t>(id)].slot != free_id) {
+            owners[static_cast<size_t>(id)].slot = abandoned_id;
+        }
+    }
+    bool usable() const { return conn && !conn->closing(); }
+    void send(const envelope_header& h, std::string_view body) {
+        writer.send(*conn, h, body);
+        last_send_ms = conn->owner().now_ms();
+    }
+    void send(const envelope_header& h, net::rx_buffer body) {
+        writer.send(*conn, h, std::move(body));
+        last_send_ms = conn->owner().now_ms();
+    }
+
+    void on_data(net::connection& c, net::rx_buffer data) override;
+    void on_close(net::connection& c, int error) override;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+enum class request_kind : uint8_t { plain, options, startup, auth_primary, auth_secondary, prepare };
+
+struct pending {
+    uint32_t gen = 0;
+    bool used = false;
+    request_kind kind = request_kind::plain;
+    int16_t client_stream = 0;
+    uint8_t version = 4;
+    uint8_t expect = 0, got = 0;  // bit per side
+    int16_t proxy_stream[2] = {-1, -1};
+    cluster_role primary = cluster_role::origin;
+    bool write = false;   // counted as a write (failed_writes) vs a read
+    bool counted = false; // QUERY/EXECUTE/BATCH (R4.19)
+    cql::consistency cl = cql::consistency::one;
+    uint64_t started_ms = 0;
+    // The first of two replies, held until the second arrives (§4.3).
+    int first_side = -1;
+    envelope_header first_h;
+    std::string first_copy;
+    net::rx_buffer first_owner;
+    std::string_view first_body;
+    // PREPARE: what to store once both clusters answered.
+    std::string query, keyspace;
+    route prep_route = route::both;
+    bool prep_write = false;
+    // Secondary handshake: the primary's AUTH_SUCCESS / READY to relay once it succeeds.
+    int auth_steps = 0;
+    net::timer timer;
+
+    void hold(int side, const inbound_envelope& e) {
+        first_side = side;
+        first_h = e.header;
+        if (!e.owner.empty()) {
+            first_owner = e.owner.share();
+            first_body = first_owner.view();
+        } else {
+            first_copy.assign(e.body);
+            first_body = first_copy;
+        }
+    }
+    void reset() {
+        first_side = -1;
+        first_owner.release();
+        first_copy.clear();
+        first_body = {};
+        query.clear();
+        keyspace.clear();
+        expect = got = 0;
+        proxy_stream[0] = proxy_stream[1] = -1;
+        auth_steps = 0;
+        timer.cancel();
+    }
+};
+
+// One client connection.
+class client_session : public net::connection_handler {
+public:
+    worker_ctx& ctx;
+    net::connection& client;
+    std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+    cluster_link* links[3] = {nullptr, nullptr, nullptr};
+    std::string link_endpoint[3];
+    int connecting = 0;
+    std::string fatal;  // why the session cannot serve (a cluster unreachable)
+    envelope_reader reader;
+    envelope_writer writer;
+    body_codec codec;
+    uint8_t version = 0;
+    enum class phase : uint8_t { connecting, handshake, ready } ph = phase::connecting;
+    bool hs_busy = false;
+    struct queued_env {
+        envelope_header h;
+        std::string body;
+    };
+    std::deque<queued_env> queued;
+    bool version_error_sent = false;
+    std::string auth_error;  // the secondary's AUTHENTICATION_ERROR, repeated to later handshake requests
+    std::string keyspace;
+    std::string startup_body;
+    cql::compression compression = cql::compression::none;
+    // Handshake (§2.4)
+    int hs_primary = origin_side;
+    int client_creds_side = -1;
+    std::string client_user, client_password;
+    opcode secondary_startup_op = opcode::ready;
+    std::string secondary_authenticator;
+    cql::inet_address local_address;
+    std::vector<std::unique_ptr<pending>> slots;
+    std::vector<uint32_t> free_slots;
+    std::string scratch, scratch2;
+    uint64_t async_retry_at_ms = 0;
+    size_t ids_per_link;
+
+    client_session(worker_ctx& c, net::connection& conn);
+    ~client_session() override;
+
+    void start();
+    void on_data(net::connection& c, net::rx_buffer data) override;
+    void on_close(net::connection& c, int error) override;
+
+    // From links
+    void on_link_connected(int side, net::connection* c, int error, std::vector<size_t> remaining);
+    void on_reply(int side, uint32_t slot, uint32_t gen, inbound_envelope&& env);
+    void on_event(int side, inbound_envelope&& env);
+    void on_link_closed(int side, int error);
+    void on_async_reply(inbound_envelope&& env);
+
+private:
+    void connect_cluster(int side, std::vector<size_t> candidates);
+    void connect_async();
+    void process(inbound_envelope&& env);
+    void drain_queue();
+    void answer(int16_t stream, opcode op, std::string_view body);
+    void answer_error(int16_t stream, const error_message& e);
+    void protocol_version_error(uint8_t raw_version);
+    pending* alloc(request_kind k, int16_t stream);
+    void release(pending& p);
+    pending* slot(uint32_t i, uint32_t gen) {
+        if (i >= slots.size()) return nullptr;
+        auto* p = slots[i].get();
+        return p->used && p->gen == gen ? p : nullptr;
+    }
+    uint32_t index_of(const pending& p) const;
+    bool send_to(pending& p, int side, const envelope_header& h, const inbound_envelope& env, std::string_view rewritten,
+                 bool use_rewritten);
+    void arm_timeout(pending& p);
+    void on_timeout(pending& p);
+    void deliver(pending& p, int side, const envelope_header& h, std::string_view body, const net::rx_buffer* owner);
+    void merge(pending& p, int side, inbound_envelope&& env);
+    void answer_supported(pending& p);
+    void handle_startup_replies(pending& p, int side, inbound_envelope&& env);
+    void start_secondary_auth(pending& p, const envelope_header& primary_reply_h, std::string primary_reply_body);
+    void send_secondary_token(pending& p, bool plain_first);
+    void handshake_done(pending& p, const envelope_header& h, std::string_view body);
+    void fail_session(const std::string& why);
+    void send_async(const envelope_header& h, std::string_view body);
+    std::string creds_token_for(int side, bool& ok);
+    void route_request(inbound_envelope&& env, std::string_view plain);
+    void forward(inbound_envelope&& env, pending* p, uint8_t sides, std::string_view target_body, bool rewrite_target,
+                 std::string_view origin_body = {}, bool rewrite_origin = false);
+    void switch_client_framing();
+};
+
+// ---------------------------------------------------------------------------------------------
+// cluster_link
+
+void cluster_link::on_data(net::connection& c, net::rx_buffer data) {
+    auto out = reader.feed(std::move(data), [&](inbound_envelope&& env) {
+        if (!session) return false;
+        const auto op = env.header.op;
+        // v5: this connection switches to framing once it reads READY or AUTHENTICATE (R2.18).
+        if ((op == opcode::ready || op == opcode::authenticate) &&
+            cql::effective_version(env.header.version) == cql::protocol_version::v5 && !reader.framed()) {
+            bool lz4 = session->compression == cql::compression::lz4;
+            reader.start_framing(lz4);
+            writer.start_framing(lz4);
+        }
+        int16_t id = env.header.stream;
+        if (id < 0) {
+            if (op == opcode::event) session->on_event(side, std::move(env));
+            return true;
+        }
+        if (static_cast<size_t>(id) >= owners.size()) {
+            spdlog::warn("{} {}: reply for unknown stream id {}", side_name(side), endpoint, id);
+            return true;
+        }
+        owner_ref o = owners[static_cast<size_t>(id)];
+        if (o.slot == free_id) {
+            spdlog::warn("{} {}: reply for stream id {} that has no request", side_name(side), endpoint, id);
+            return true;
+        }
+        release_id(id);
+        if (o.slot == heartbeat_id) return true;
+        if (o.slot == abandoned_id) {
+            spdlog::debug("{} {}: late reply on stream {} dropped (the request had timed out)", side_name(side), endpoint, id);
+            return true;
+        }
+        if (o.slot == async_id) {
+            session->on_async_reply(std::move(env));
+            return true;
+        }
+        session->on_reply(side, o.slot, o.gen, std::move(env));
+        return session != nullptr;
+    });
+    if (!out.ok) {
+        spdlog::error("{} {}: undecodable reply ({}{}); closing", side_name(side), endpoint,
+                      out.reason.empty() ? cql::to_string(out.problem) : out.reason, "");
+        c.abort(-EPROTO);
+    }
+}
+
+void cluster_link::on_close(net::connection&, int error) {
+    heartbeat.cancel();
+    if (session) session->on_link_closed(side, error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// client_session
+
+namespace {
+cql::header_limits request_limits() {
+    cql::header_limits l;
+    l.expect = cql::header_limits::direction::requests;
+    return l;
+}
+}  // namespace
+
+client_session::client_session(worker_ctx& c, net::connection& conn)
+    : ctx(c), client(conn), reader(request_limits()) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (getsockname(conn.fd(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            local_address.size = 4;
+            std::memcpy(local_address.bytes.data(), &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, 4);
+        } else {
+            local_address.size = 16;
+            std::memcpy(local_address.bytes.data(), &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, 16);
+        }
+    }
+    auto ov = ctx.p.view(cluster_role::origin);
+    auto tv = ctx.p.view(cluster_role::target);
+    int64_t max_ids = std::min<int64_t>(ctx.p.cfg().proxy_max_stream_ids, 2048);
+    // v2 clusters: 127 ids (R4.1).
+    if ((ov && ov->version == 2) || (tv && tv->version == 2)) max_ids = std::min<int64_t>(max_ids, 127);
+    ids_per_link = static_cast<size_t>(std::max<int64_t>(max_ids, 1));
+    bool oa = ov && ov->auth_enabled;
+    bool ta = tv && tv->auth_enabled;
+    // §2.4: who handles the client's handshake and whose credentials the client sends.
+    hs_primary = (!oa && ta) ? target_side : origin_side;
+    if (oa && ta) {
+        client_creds_side = ctx.p.cfg().forward_client_credentials_to_origin ? origin_side : target_side;
+    } else if (oa) {
+        client_creds_side = origin_side;
+    } else if (ta) {
+        client_creds_side = target_side;
+    }
+    ctx.sessions.insert(this);
+}
+
+client_session::~client_session() { ctx.sessions.erase(this); }
+
+void client_session::start() {
+    // Connect to both clusters before reading anything (R1.22), each to a node of the
+    // instance's share of the local datacenter, round robin (R1.17); nodes marked down are
+    // skipped and an unreachable node costs one short attempt, not the whole budget (W6).
+    for (int side : {origin_side, target_side}) {
+        auto v = ctx.p.view(side == origin_side ? cluster_role::origin : cluster_role::target);
+        std::vector<size_t> owned, others;
+        const size_t n = v->hosts.size();
+        const size_t count = ctx.p.topology().addresses.size();
+        const size_t index = ctx.p.topology().index;
+        for (size_t j = 0; j < n; ++j) {
+            bool mine = n >= count ? j % count == index : j == index % n;
+            (v->hosts[j].up ? (mine ? owned : others) : others).push_back(j);
+        }
+        std::vector<size_t> order;
+        if (!owned.empty()) {
+            size_t start = static_cast<size_t>(++ctx.next_host[side]) % owned.size();
+            for (size_t i = 0; i < owned.size(); ++i) order.push_back(owned[(start + i) % owned.size()]);
+        }
+        for (size_t j : others) order.push_back(j);
+        ++connecting;
+        connect_cluster(side, std::move(order));
+    }
+}
+
+void client_session::connect_cluster(int side, std::vector<size_t> candidates) {
+    auto v = ctx.p.view(side == origin_side ? cluster_role::origin : cluster_role::target);
+    if (candidates.empty()) {
+        on_link_connected(side, nullptr, -EHOSTUNREACH, {});
+        return;
+    }
+    const auto& h = v->hosts[candidates.front()];
+    candidates.erase(candidates.begin());
+    auto addr = net::resolve_address(h.address, h.port);
+    if (!addr) {
+        on_link_connected(side, nullptr, -EINVAL, std::move(candidates));
+        return;
+    }
+    link_endpoint[side] = h.endpoint();
+    auto link = std::make_unique<cluster_link>(this, side, h.endpoint(), ids_per_link);
+    uint32_t timeout = static_cast<uint32_t>(std::min<int64_t>(
+        ctx.p.options().connect_attempt_ms,
+        side == origin_side ? ctx.p.cfg().origin.connection_timeout_ms : ctx.p.cfg().target.connection_timeout_ms));
+    std::weak_ptr<bool> weak = alive;
+    ctx.w.connect(addr->first, addr->second, timeout, std::move(link),
+                  [this, weak, side, rest = std::move(candidates)](net::connection* c, int err) mutable {
+                      if (weak.expired()) {
+                          if (c) {
+                              static_cast<cluster_link*>(c->handler())->session = nullptr;
+                              c->abort();
+                          }
+                          return;
+                      }
+                      on_link_connected(side, c, err, std::move(rest));
+                  });
+}
+
+void client_session::on_link_connected(int side, net::connection* c, int error, std::vector<size_t> remaining) {
+    if (side == async_side) {
+        if (!c) {
+            spdlog::warn("async connection to {} failed: {}; dual reads paused for this client connection", link_endpoint[async_side],
+                         std::strerror(-error));
+            async_retry_at_ms = ctx.w.now_ms() + 5000;
+            return;
+        }
+        auto* l = static_cast<cluster_link*>(c->handler());
+        l->conn = c;
+        links[async_side] = l;
+        l->astate = cluster_link::async_state::startup;
+        envelope_header h;
+        h.version = version;
+        h.op = opcode::startup;
+        int id = l->take_id(cluster_link::async_id, 0);
+        h.stream = static_cast<int16_t>(id);
+        l->send(h, startup_body);
+        return;
+    }
+    if (!c) {
+        spdlog::warn("client {}: cannot connect to {} node {}: {}", client.fd(), side_name(side), link_endpoint[side],
+                     std::strerror(-error));
+        if (!remaining.empty() && !ctx.draining) {
+            connect_cluster(side, std::move(remaining));
+            return;
+        }
+        --connecting;
+        if (fatal.empty()) {
+            fatal = std::string("tandem cannot reach any ") + side_name(side) + " node (last tried " + link_endpoint[side] +
+                    ": " + std::strerror(-error) + ")";
+        }
+        if (connecting == 0) drain_queue();
+        return;
+    }
+    auto* l = static_cast<cluster_link*>(c->handler());
+    l->conn = c;
+    links[side] = l;
+    l->last_send_ms = ctx.w.now_ms();
+    // Keep idle cluster connections alive (R4.10; here checked on a timer, W11).
+    uint64_t interval = static_cast<uint64_t>(std::max<int64_t>(ctx.p.cfg().heartbeat_interval_ms, 1000));
+    l->heartbeat.set_callback([this, l, interval] {
+        if (!l->usable()) return;
+        uint64_t now = ctx.w.now_ms();
+        if (ph == phase::ready && now - l->last_send_ms >= interval) {
+            int id = l->take_id(cluster_link::heartbeat_id, 0);
+            if (id >= 0) {
+                envelope_header h;
+                h.version = version;
+                h.op = opcode::options;
+                h.stream = static_cast<int16_t>(id);
+                l->send(h, std::string_view{});
+            }
+        }
+        ctx.w.timers().arm(l->heartbeat, interval);
+    });
+    ctx.w.timers().arm(l->heartbeat, interval);
+    spdlog::debug("client {}: {} connection to {}", client.fd(), side_name(side), l->endpoint);
+    if (--connecting == 0) {
+        if (fatal.empty()) ph = phase::handshake;
+        drain_queue();
+    }
+}
+
+void client_session::fail_session(const std::string& why) {
+    spdlog::info("client connection {} closed: {}", client.fd(), why);
+    client.close();
+}
+
+void client_session::on_link_closed(int side, int error) {
+    auto* l = links[side];
+    links[side] = nullptr;
+    if (side == async_side) {
+        spdlog::info("async connection to {} closed{}", link_endpoint[side], error ? std::string(": ") + std::strerror(-error) : "");
+        async_retry_at_ms = ctx.w.now_ms() + 1000;
+        return;
+    }
+    if (!l) return;
+    // Every request still waiting for this cluster gets an error now (ZDM leaves them to time
+    // out, W5), then the client connection closes (R11.3): drivers reconnect elsewhere.
+    std::string why = std::string("tandem lost its connection to ") + side_name(side) + " node " + l->endpoint +
+                      (error ? std::string(" (") + std::strerror(-error) + ")" : "") + " before it answered";
+    for (auto& s : slots) {
+        if (s->used && (s->expect & (1u << side)) && !(s->got & (1u << side))) {
+            answer_error(s->client_stream, error_message::server(why));
+            release(*s);
+        }
+    }
+    if (!client.closing()) fail_session(std::string(side_name(side)) + " connection to " + l->endpoint + " lost");
+}
+
+void client_session::on_close(net::connection&, int error) {
+    *alive = false;
+    for (int s = 0; s < 3; ++s) {
+        if (links[s]) {
+            links[s]->heartbeat.cancel();
+            links[s]->session = nullptr;
+            links[s]->conn->abort();
+            links[s] = nullptr;
+        }
+    }
+    for (auto& s : slots) {
+        if (s->used) release(*s);
+    }
+    ctx.p.client_connections().fetch_sub(1, std::memory_order_relaxed);
+    if (error && error != -ECONNRESET) spdlog::debug("client connection {} ended: {}", client.fd(), std::strerror(-error));
+}
+
+void client_session::on_data(net::connection& c, net::rx_buffer data) {
+    auto out = reader.feed(std::move(data), [&](inbound_envelope&& env) {
+        if (ph != phase::ready || hs_busy || !queued.empty()) {
+            if (queued.size() > 1024) {
+                fail_session("more than 1024 requests sent before the handshake completed");
+                return false;
+            }
+            queued.push_back({env.header, std::string(env.body)});
+            return true;
+        }
+        process(std::move(env));
+        return !c.closing();
+    });
+    if (!out.ok) {
+        // Framing is lost: answer what can be answered, then close (STYLE 12).
+        if (out.problem == cql::envelope_problem::unknown_version) {
+            protocol_version_error(out.raw_version);
+        } else {
+            envelope_header h = out.header;
+            if (!cql::is_known_version(h.version)) h.version = ctx.p.lower_cluster_version();
+            auto e = error_message::protocol(out.reason.empty() ? std::string("Invalid frame: ") + std::string(cql::to_string(out.problem))
+                                                                : std::string(out.reason));
+            std::string body;
+            e.encode(body, cql::effective_version(h.version));
+            h.response = true;
+            h.op = opcode::error;
+            h.flags = 0;
+            writer.send(client, h, body);
+        }
+        client.close();
+        return;
+    }
+    if ((ph != phase::connecting || !fatal.empty()) && !hs_busy) drain_queue();
+}
+
+void client_session::drain_queue() {
+    while (!queued.empty() && !client.closing()) {
+        if (ph == phase::connecting && fatal.empty()) return;
+        if (hs_busy) return;
+        auto q = std::move(queued.front());
+        queued.pop_front();
+        process(inbound_envelope{q.h, q.body, {}});
+    }
+}
+
+uint32_t client_session::index_of(const pending& p) const {
+    for (uint32_t i = 0; i < slots.size(); ++i) {
+        if (slots[i].get() == &p) return i;
+    }
+    return UINT32_MAX;
+}
+
+pending* client_session::alloc(request_kind k, int16_t stream) {
+    uint32_t i;
+    if (!free_slots.empty()) {
+        i = free_slots.back();
+        free_slots.pop_back();
+    } else {
+        i = static_cast<uint32_t>(slots.size());
+        slots.push_back(std::make_unique<pending>());
+    }
+    pending& p = *slots[i];
+    p.used = true;
+    ++p.gen;
+    p.kind = k;
+    p.client_stream = stream;
+    p.version = version;
+    p.primary = ctx.p.primary();
+    p.write = false;
+    p.counted = false;
+    p.started_ms = ctx.w.now_ms();
+    ctx.counters.inflight.fetch_add(1, std::memory_order_relaxed);
+    return &p;
+}
+
+void client_session::release(pending& p) {
+    for (int s = 0; s < 2; ++s) {
+        if (p.proxy_stream[s] >= 0 && !(p.got & (1u << s)) && links[s]) links[s]->abandon(p.proxy_stream[s]);
+    }
+    p.reset();
+    p.used = false;
+    free_slots.push_back(index_of(p));
+    ctx.counters.inflight.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void client_session::answer(int16_t stream, opcode op, std::string_view body) {
+    envelope_header h;
+    h.version = version ? version : ctx.p.lower_cluster_version();
+    h.response = true;
+    h.op = op;
+    h.stream = stream;
+    writer.send(client, h, body);
+}
+
+void client_session::answer_error(int16_t stream, const error_message& e) {
+    std::string body;
+    e.encode(body, cql::effective_version(version ? version : ctx.p.lower_cluster_version()));
+    answer(stream, opcode::error, body);
+}
+
+void client_session::protocol_version_error(uint8_t raw_version) {
+    // R2.2: stream 0, encoded with the lower of the clusters' versions, the text drivers parse.
+    envelope_header h;
+    h.version = ctx.p.lower_cluster_version();
+    h.response = true;
+    h.op = opcode::error;
+    h.stream = 0;
+    std::string body;
+    error_message::protocol("Invalid or unsupported protocol version (" + std::to_string(raw_version & 0x7F) + ")")
+        .encode(body, cql::effective_version(h.version));
+    writer.send(client, h, body);
+    version_error_sent = true;
+}
+
+void client_session::switch_client_framing() {
+    if (cql::effective_version(version) == cql::protocol_version::v5 && !writer.framed()) {
+        bool lz4 = compression == cql::compression::lz4;
+        writer.start_framing(lz4);
+        reader.start_framing(lz4);
+    }
+}
+
+void client_session::arm_timeout(pending& p) {
+    uint32_t idx = index_of(p);
+    uint32_t gen = p.gen;
+    p.timer.set_callback([this, idx, gen] {
+        if (auto* q = slot(idx, gen)) on_timeout(*q);
+    });
+    ctx.w.timers().arm(p.timer, static_cast<uint64_t>(ctx.p.cfg().proxy_request_timeout_ms));
+}
+
+// The proxy gives up on a request: the client gets an error on its stream so the driver frees
+// the id, and the cluster ids stay quarantined until their late replies (W5; ZDM answers
+// nothing, R4.16).
+void client_session::on_timeout(pending& p) {
+    ctx.counters.timeouts.fetch_add(1, std::memory_order_relaxed);
+    std::string missing;
+    for (int s = 0; s < 2; ++s) {
+        if ((p.expect & (1u << s)) && !(p.got & (1u << s))) missing += std::string(missing.empty() ? "" : " and ") + side_name(s);
+    }
+    std::string msg = "tandem: " + missing + " did not answer within " + std::to_string(ctx.p.cfg().proxy_request_timeout_ms) + " ms";
+    error_message e;
+    if (p.counted && p.write) {
+        e = error_message::write_timeout(p.cl, 0, 1, "SIMPLE");
+    } else if (p.counted) {
+        e = error_message::read_timeout(p.cl, 0, 1, false);
+    } else {
+        e = error_message::server("");
+    }
+    e.message = msg;
+    spdlog::debug("client {}: {}", client.fd(), msg);
+    if (p.kind != request_kind::plain && p.kind != request_kind::prepare) {
+        // A handshake step that times out ends the connection (R4.18).
+        release(p);
+        hs_busy = false;
+        answer_error(p.client_stream, error_message::server(msg));
+        fail_session(msg);
+        return;
+    }
+    answer_error(p.client_stream, e);
+    release(p);
+}
+
+bool client_session::send_to(pending& p, int side, const envelope_header& h, const inbound_envelope& env,
+                             std::string_view rewritten, bool use_rewritten) {
+    auto* l = links[side];
+    if (!l || !l->usable()) return false;
+    int id = l->take_id(index_of(p), p.gen);
+    if (id < 0) return false;
+    p.proxy_stream[side] = static_cast<int16_t>(id);
+    p.expect |= static_cast<uint8_t>(1u << side);
+    envelope_header out = h;
+    out.stream = static_cast<int16_t>(id);
+    if (use_rewritten) {
+        out.flags &= static_cast<uint8_t>(~cql::envelope_flags::compression);
+        l->send(out, rewritten);
+    } else if (!env.owner.empty()) {
+        l->send(out, env.owner.share());
+    } else {
+        l->send(out, env.body);
+    }
+    return true;
+}
+
+// Sends to one or both clusters; a cluster that cannot take the request (no free stream id, no
+// connection) answers OVERLOADED at once (R4.3), without the write reaching only one side.
+void client_session::forward(inbound_envelope&& env, pending* p, uint8_t sides, std::string_view target_body,
+                             bool rewrite_target, std::string_view origin_body, bool rewrite_origin) {
+    for (int s = 0; s < 2; ++s) {
+        if (!(sides & (1u << s))) continue;
+        auto* l = links[s];
+        if (!l || !l->usable() || l->count == 0) {
+            answer_error(p->client_stream, error_message::overloaded(shutting_down));
+            release(*p);
+            return;
+        }
+    }
+    if (sides & 1) send_to(*p, origin_side, env.header, env, origin_body, rewrite_origin);
+    if (sides & 2) send_to(*p, target_side, env.header, env, target_body, rewrite_target);
+    arm_timeout(*p);
+}
+
+void client_session::process(inbound_envelope&& env) {
+    const envelope_header& h = env.header;
+    if (version_error_sent) {
+        // R2.3: once a version error went out, every later frame gets it again.
+        protocol_version_error(h.version);
+        return;
+    }
+    // R2.1: accepted versions minus blocked ones.
+    uint8_t v = h.version;
+    bool accepted = v == 2 || v == 3 || v == 4 || v == 5 || v == cql::protocol_version::dse_v1 || v == cql::protocol_version::dse_v2;
+    for (const auto& b : ctx.p.cfg().blocked_protocol_versions) {
+        if (parse_version_name(b) == v) accepted = false;
+    }
+    if (!accepted || (version != 0 && v != version)) {
+        protocol_version_error(v);
+        return;
+    }
+    version = v;
+    if (h.stream < 0) {
+        answer_error(0, error_message::protocol("negative stream id: " + std::to_string(h.stream)));  // R3.3
+        return;
+    }
+    if (!fatal.empty()) {
+        answer_error(h.stream, error_message::server(fatal));
+        client.close();
+        return;
+    }
+    if (ctx.draining) {
+        answer_error(h.stream, error_message::overloaded(shutting_down));  // R11.1
+        return;
+    }
+    auto plain = codec.plain(h, env.body, scratch);
+    if (!plain) {
+        answer_error(h.stream, error_message::protocol(std::string(plain.error())));
+        return;
+    }
+    route_request(std::move(env), *plain);
+}
+
+std::string client_session::creds_token_for(int side, bool& ok) {
+    const auto& cs = side == origin_side ? ctx.p.cfg().origin : ctx.p.cfg().target;
+    ok = true;
+    if (side == client_creds_side && !client_user.empty()) return cql::plain_sasl_token(client_user, client_password);
+    if (cs.username.empty()) {
+        ok = false;
+        return {};
+    }
+    return cql::plain_sasl_token(cs.username, cs.password);
+}
+
+void client_session::route_request(inbound_envelope&& env, std::string_view plain) {
+    const envelope_header h = env.header;
+    const uint8_t ver = cql::effective_version(h.version);
+    auto& cfg = ctx.p.cfg();
+    switch (h.op) {
+        case opcode::options: {
+            // R2.6: to both clusters (a version either rejects is relayed, so the driver
+            // downgrades); the answer is built in merge().
+            pending* p = alloc(request_kind::options, h.stream);
+            forward(std::move(env), p, 3, {}, false);
+            return;
+        }
+        case opcode::startup: {
+            if (!auth_error.empty()) {
+                answer_error(h.stream, error_message::bad_credentials(auth_error));
+                return;
+            }
+            auto m = cql::startup_message::decode(plain);
+            if (!m) {
+                answer_error(h.stream, error_message::protocol(std::string(m.error())));
+                return;
+            }
+            if (auto c = m->option("COMPRESSION")) {
+                auto kind = cql::compression_from_name(*c);
+                if (!kind) {
+                    answer_error(h.stream, error_message::protocol("Unknown compression algorithm: " + std::string(*c)));
+                    return;
+                }
+                compression = *kind;
+                if (ver < cql::protocol_version::v5) codec.kind = *kind;
+            }
+            startup_body.assign(plain);
+            pending* p = alloc(request_kind::startup, h.stream);
+            hs_busy = true;
+            forward(std::move(env), p, 3, {}, false);
+            return;
+        }
+        case opcode::auth_response: {
+            if (!auth_error.empty()) {
+                answer_error(h.stream, error_message::bad_credentials(auth_error));
+                return;
+            }
+            auto m = cql::auth_token_message::decode(plain);
+            if (!m) {
+                answer_error(h.stream, error_message::protocol(std::string(m.error())));
+                return;
+            }
+            std::string rewritten;
+            bool rewrite = false;
+            // R2.10: an empty token or "PLAIN" (DSE's first step) carries no credentials.
+            if (m->token && !m->token->empty() && *m->token != "PLAIN") {
+                if (auto creds = cql::parse_plain_sasl_token(*m->token)) {
+                    client_user.assign(creds->user);
+                    client_password.assign(creds->password);
+                    if (client_creds_side >= 0 && client_creds_side != hs_primary) {
+                        // Both clusters authenticate and the client's credentials are for the
+                        // other one: the handshake cluster gets the configured ones (§2.4).
+                        bool ok = false;
+                        std::string token = creds_token_for(hs_primary, ok);
+                        if (ok) {
+                            cql::auth_token_message r{std::string_view(token)};
+                            r.encode(rewritten);
+                            rewrite = true;
+                        }
+                    }
+                }
+            }
+            pending* p = alloc(request_kind::auth_primary, h.stream);
+            hs_busy = true;
+            uint8_t bit = static_cast<uint8_t>(1u << hs_primary);
+            if (hs_primary == origin_side) {
+                forward(std::move(env), p, bit, {}, false, rewritten, rewrite);
+            } else {
+                forward(std::move(env), p, bit, rewritten, rewrite);
+            }
+            return;
+        }
+        case opcode::register_: {
+            pending* p = alloc(request_kind::plain, h.stream);
+            forward(std::move(env), p, 3, {}, false);  // R8.1
+            return;
+        }
+        case opcode::query: {
+            ctx.counters.requests.fetch_add(1, std::memory_order_relaxed);
+            auto m = cql::query_message::decode(plain, ver);
+            if (!m) {
+                answer_error(h.stream, error_message::protocol(std::string(m.error())));
+                return;
+            }
+            auto info = cql::classify(m->query);
+            std::string_view ks = m->params.keyspace ? *m->params.keyspace : std::string_view(keyspace);
+            if (auto t = intercepted_table(info, ks); t != system_table::none) {
+                ctx.counters.intercepted.fetch_add(1, std::memory_order_relaxed);
+                auto v = ctx.p.view(cfg.system_queries_mode == "TARGET" ? cluster_role::target : cluster_role::origin);
+                auto a = answer_system_select(t, m->query, info, *v, ctx.p.topology(), local_address, h.version);
+                if (auto* e = std::get_if<error_message>(&a)) {
+                    answer_error(h.stream, *e);
+                } else {
+                    answer(h.stream, opcode::result, std::get<system_answer>(a).result_body);
+                }
+                return;
+            }
+            if (info.kind == cql::statement_kind::call && info.keyspace.equals("insightsrpc")) {
+                // R3.11, without the quirk: a VOID result instead of no reply.
+                std::string body(4, '\0');
+                cql::store_be32(body.data(), static_cast<uint32_t>(cql::result_kind::void_));
+                answer(h.stream, opcode::result, body);
+                return;
+            }
+            pending* p = alloc(request_kind::plain, h.stream);
+            p->counted = true;
+            p->cl = m->params.cl;
+            if (info.kind == cql::statement_kind::select) {
+                std::string ksn = info.keyspace.empty() ? std::string(ks) : info.keyspace.normalized();
+                if (is_system_keyspace(ksn)) {
+                    uint8_t bit = cfg.system_queries_mode == "TARGET" ? 2 : 1;  // R3.8
+                    forward(std::move(env), p, bit, {}, false);
+                    return;
+                }
+                int ps = side_of(p->primary);
+                if (ctx.p.mode() == read_mode::dual_async_on_secondary) send_async(h, env.body);  // R4.12
+                forward(std::move(env), p, static_cast<uint8_t>(1u << ps), {}, false);
+                return;
+            }
+            p->write = true;
+            if (info.kind == cql::statement_kind::other || info.kind == cql::statement_kind::unlexable) {
+                ctx.counters.unrecognized_statements.fetch_add(1, std::memory_order_relaxed);
+            }
+            if (info.kind == cql::statement_kind::use && ctx.p.mode() == read_mode::dual_async_on_secondary) {
+                send_async(h, env.body);  // R3.10
+            }
+            // now() replacement (R7.3): one literal, the same on both clusters.
+            if (cfg.replace_cql_functions && cql::is_write(info.kind) && info.call_count > 0) {
+                std::string text;
+                size_t at = 0;
+                bool changed = false;
+                for (uint8_t i = 0; i < info.call_count; ++i) {
+                    const auto& call = info.calls[i];
+                    if (call.fn != cql::volatile_function::now || call.end == 0) continue;
+                    text.append(m->query.substr(at, call.begin - at));
+                    text.append(ctx.uuids.next_text());
+                    at = call.end;
+                    changed = true;
+                }
+                if (changed) {
+                    text.append(m->query.substr(at));
+                    cql::query_message q = *m;
+                    q.query = text;
+                    std::string body;
+                    q.encode(body, ver);
+                    forward(std::move(env), p, 3, body, true, body, true);
+                    return;
+                }
+            }
+            forward(std::move(env), p, 3, {}, false);
+            return;
+        }
+        case opcode::prepare: {
+            auto m = cql::prepare_message::decode(plain, ver);
+            if (!m) {
+                answer_error(h.stream, error_message::protocol(std::string(m.error())));
+                return;
+            }
+            auto info = cql::classify(m->query);
+            std::string_view ks = m->keyspace ? *m->keyspace : std::string_view(keyspace);
+            if (auto t = intercepted_table(info, ks); t != system_table::none) {
+                // R6.9: answered locally; the id is MD5(query + keyspace).
+                auto v = ctx.p.view(cfg.system_queries_mode == "TARGET" ? cluster_role::target : cluster_role::origin);
+                auto a = answer_system_select(t, m->query, info, *v, ctx.p.topology(), local_address, h.version);
+                if (auto* e = std::get_if<error_message>(&a)) {
+                    answer_error(h.stream, *e);
+                    return;
+                }
+                auto entry = std::make_shared<prepared_entry>();
+                entry->origin_id = intercepted_prepared_id(m->query, ks);
+                entry->query.assign(m->query);
+                entry->keyspace.assign(ks);
+                entry->where = route::intercepted;
+                entry->table = t;
+                cql::result_message r;
+                r.kind = cql::result_kind::prepared;
+                r.prepared_id = entry->origin_id;
+                r.result_metadata_id = entry->origin_id;
+                r.result_metadata = std::get<system_answer>(a).metadata;
+                std::string body;
+                r.encode(body, ver);
+                ctx.cache.put(std::move(entry));
+                answer(h.stream, opcode::result, body);
+                return;
+            }
+            pending* p = alloc(request_kind::prepare, h.stream);
+            p->query.assign(m->query);
+            p->keyspace.assign(ks);
+            std::string ksn = info.keyspace.empty() ? std::string(ks) : info.keyspace.normalized();
+            p->prep_route = info.kind != cql::statement_kind::select ? route::both
+                            : is_system_keyspace(ksn)                 ? route::system
+                                                                      : route::primary;
+            p->prep_write = cql::is_write(info.kind);
+            if (p->prep_route == route::primary && ctx.p.mode() == read_mode::dual_async_on_secondary) send_async(h, env.body);
+            forward(std::move(env), p, 3, {}, false);  // R5.1
+            return;
+        }
+        case opcode::execute: {
+            ctx.counters.requests.fetch_add(1, std::memory_order_relaxed);
+            auto m = cql::execute_message::decode(plain, ver);
+            if (!m) {
+                answer_error(h.stream, error_message::protocol(std::string(m.error())));
+                return;
+            }
+            const prepared_entry* e = ctx.cache.find(m->id);
+            if (!e) {
+                ctx.counters.pscache_misses.fetch_add(1, std::memory_order_relaxed);
+                answer_error(h.stream, error_message::unprepared(m->id, unprepared_text(m->id)));  // R5.3
+                return;
+            }
+            if (e->where == route::intercepted) {
+                auto info = cql::classify(e->query);
+                auto v = ctx.p.view(cfg.system_queries_mode == "TARGET" ? cluster_role::target : cluster_role::origin);
+                auto a = answer_system_select(e->table, e->query, info, *v, ctx.p.topology(), local_address, h.version);
+                if (auto* err = std::get_if<error_message>(&a)) {
+                    answer_error(h.stream, *err);
+                } else {
+                    answer(h.stream, opcode::result, std::get<system_answer>(a).result_body);
+                }
+                return;
+            }
+            pending* p = alloc(request_kind::plain, h.stream);
+            p->counted = true;
+            p->cl = m->params.cl;
+            p->write = e->where == route::both;
+            // The target copy carries the target's id (R5.3): [short bytes] id, then the rest.
+            bool rewrite = !e->target_id.empty() && e->target_id != e->origin_id;
+            std::string target_body;
+            if (rewrite) {
+                size_t id_len = 2 + m->id.size();
+                cql::writer w(target_body);
+                w.write_short_bytes(e->target_id);
+                target_body.append(plain.substr(id_len));
+            }
+            uint8_t sides = 3;
+            if (e->where == route::primary) {
+                sides = static_cast<uint8_t>(1u << side_of(p->primary));
+                if (ctx.p.mode() == read_mode::dual_async_on_secondary) {
+                    bool secondary_is_target = p->primary == cluster_role::origin;
+                    send_async(h, secondary_is_target && rewrite ? std::string_view(target_body) : plain);
+                }
+            } else if (e->where == route::system) {
+                sides = cfg.system_queries_mode == "TARGET" ? 2 : 1;
+            }
+            forward(std::move(env), p, sides, target_body, rewrite);
+            return;
+        }
+        case opcode::batch: {
+            ctx.counters.requests.fetch_add(1, std::memory_order_relaxed);
+            auto m = cql::batch_message::decode(plain, ver);
+            if (!m) {
+                answer_error(h.stream, error_message::protocol(std::string(m.error())));
+                return;
+            }
+            // R5.4: every prepared child must be known; the target copy gets target ids.
+            bool rewrite = false;
+            std::vector<cql::batch_child> children;
+            std::vector<std::string> ids;
+            ids.reserve(m->children.count);
+            for (const auto& c : m->children) {
+                if (c.prepared) {
+                    const prepared_entry* e = ctx.cache.find(c.query_or_id);
+                    if (!e) {
+                        ctx.counters.pscache_misses.fetch_add(1, std::memory_order_relaxed);
+                        answer_error(h.stream, error_message::unprepared(c.query_or_id, unprepared_text(c.query_or_id)));
+                        return;
+                    }
+                    if (!e->target_id.empty() && e->target_id != e->origin_id) rewrite = true;
+                    ids.push_back(e->target_id.empty() ? e->origin_id : e->target_id);
+                } else {
+                    ids.emplace_back();
+                }
+                children.push_back(c);
+            }
+            std::string target_body;
+            if (rewrite) {
+                for (size_t i = 0; i < children.size(); ++i) {
+                    if (children[i].prepared) children[i].query_or_id = ids[i];
+                }
+                std::string storage;
+                cql::batch_message t = *m;
+                t.children = cql::batch_children::build(children, storage);
+                t.encode(target_body, ver);
+            }
+            pending* p = alloc(request_kind::plain, h.stream);
+            p->counted = true;
+            p->write = true;
+            p->cl = m->cl;
+            forward(std::move(env), p, 3, target_body, rewrite);
+            return;
+        }
+        default: {
+            pending* p = alloc(request_kind::plain, h.stream);
+            forward(std::move(env), p, 3, {}, false);
+            return;
+        }
+    }
+}
+
+void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_envelope&& env) {
+    pending* p = slot(idx, gen);
+    if (!p) return;
+    uint8_t bit = static_cast<uint8_t>(1u << side);
+    if (!(p->expect & bit) || (p->got & bit)) return;
+    p->got |= bit;
+    switch (p->kind) {
+        case request_kind::startup:
+            handle_startup_replies(*p, side, std::move(env));
+            return;
+        case request_kind::auth_primary: {
+            const auto op = env.header.op;
+            if (op == opcode::auth_success || op == opcode::ready) {
+                start_secondary_auth(*p, env.header, std::string(env.body));
+                return;
+            }
+            hs_busy = false;
+            deliver(*p, side, env.header, env.body, env.owner.empty() ? nullptr : &env.owner);
+            return;
+        }
+        case request_kind::auth_secondary: {
+            const auto op = env.header.op;
+            if (op == opcode::auth_success || op == opcode::ready) {
+                envelope_header hh = p->first_h;
+                std::string body(p->first_body);
+                handshake_done(*p, hh, body);
+                return;
+            }
+            if (op == opcode::auth_challenge && p->auth_steps < 5) {
+                p->got &= static_cast<uint8_t>(~bit);
+                p->expect &= static_cast<uint8_t>(~bit);
+                send_secondary_token(*p, false);
+                return;
+            }
+            std::string msg = std::string(side_name(side)) + " rejected the handshake";
+            if (op == opcode::error) {
+                std::string tmp;
+                auto pl = codec.plain(env.header, env.body, tmp);
+                if (pl) {
+                    if (auto e = error_message::decode(*pl, cql::effective_version(env.header.version))) msg = e->message;
+                }
+                // R2.15: the secondary's message; later handshake requests get it again.
+                auth_error = msg;
+                int16_t stream = p->client_stream;
+                hs_busy = false;
+                release(*p);
+                answer_error(stream, error_message::bad_credentials(msg));
+                drain_queue();
+                return;
+            }
+            hs_busy = false;
+            release(*p);
+            fail_session("secondary handshake with " + std::string(side_name(side)) + " failed: unexpected " +
+                         std::string(cql::to_string(op)));
+            return;
+        }
+        default:
+            break;
+    }
+    if (p->expect == bit) {
+        if (env.header.op == opcode::error && p->counted && !p->write) ctx.counters.reads_failed.fetch_add(1, std::memory_order_relaxed);
+        deliver(*p, side, env.header, env.body, env.owner.empty() ? nullptr : &env.owner);
+        return;
+    }
+    if (p->got != p->expect) {
+        p->hold(side, env);
+        return;
+    }
+    merge(*p, side, std::move(env));
+}
+
+// §4.3: both succeed → the primary's reply (PREPARE: origin's); one fails → that failure;
+// both fail → origin's.
+void client_session::merge(pending& p, int side, inbound_envelope&& env) {
+    if (p.kind == request_kind::options && env.header.op == opcode::supported && p.first_h.op == opcode::supported) {
+        answer_supported(p);
+        return;
+    }
+    const bool second_err = env.header.op == opcode::error;
+    const bool first_err = p.first_h.op == opcode::error;
+    const bool origin_err = side == origin_side ? second_err : first_err;
+    const bool target_err = side == target_side ? second_err : first_err;
+    int chosen;
+    if (!origin_err && !target_err) {
+        chosen = p.kind == request_kind::prepare ? origin_side : side_of(p.primary);
+    } else if (origin_err) {
+        chosen = origin_side;
+    } else {
+        chosen = target_side;
+    }
+    if (p.counted && (origin_err || target_err)) {
+        auto& c = ctx.counters;
+        (origin_err && target_err ? c.writes_failed_both : origin_err ? c.writes_failed_origin : c.writes_failed_target)
+            .fetch_add(1, std::memory_order_relaxed);
+    }
+    if (p.kind == request_kind::prepare && !origin_err && !target_err) {
+        // R5.2: remember origin id → target id and how to route the statement.
+        std::string t1, t2;
+        auto o_plain = side == origin_side ? codec.plain(env.header, env.body, t1) : codec.plain(p.first_h, p.first_body, t1);
+        auto t_plain = side == target_side ? codec.plain(env.header, env.body, t2) : codec.plain(p.first_h, p.first_body, t2);
+        if (o_plain && t_plain) {
+            auto read_id = [](std::string_view b) -> std::optional<std::string> {
+                cql::reader r(b);
+                if (r.read_int() != static_cast<int32_t>(cql::result_kind::prepared)) return std::nullopt;
+                auto id = r.read_short_bytes();
+                if (!r.ok()) return std::nullopt;
+                return std::string(id);
+            };
+            auto oid = read_id(*o_plain);
+            auto tid = read_id(*t_plain);
+            if (oid && tid) {
+                auto e = std::make_shared<prepared_entry>();
+                e->origin_id = *oid;
+                e->target_id = *tid;
+                e->query = p.query;
+                e->keyspace = p.keyspace;
+                e->where = p.prep_route;
+                e->write = p.prep_write;
+                ctx.cache.put(std::move(e));
+            }
+        }
+    }
+    if (chosen == side) {
+        deliver(p, side, env.header, env.body, env.owner.empty() ? nullptr : &env.owner);
+    } else {
+        envelope_header hh = p.first_h;
+        deliver(p, chosen, hh, p.first_body, p.first_owner.empty() ? nullptr : &p.first_owner);
+    }
+}
+
+// R2.6: target's options (from its control connection), COMPRESSION intersected with origin's.
+void client_session::answer_supported(pending& p) {
+    auto ov = ctx.p.view(cluster_role::origin);
+    auto tv = ctx.p.view(cluster_role::target);
+    cql::supported_message s;
+    std::vector<std::string_view> comp;
+    for (const auto& [k, vals] : tv->supported) {
+        if (k == "COMPRESSION") {
+            auto* oc = ov->option("COMPRESSION");
+            if (!oc) continue;
+            for (const auto& c : vals) {
+                if (std::find(oc->begin(), oc->end(), c) != oc->end()) comp.push_back(c);
+            }
+            s.options.emplace_back(k, comp);
+            continue;
+        }
+        s.options.emplace_back(k, std::vector<std::string_view>(vals.begin(), vals.end()));
+    }
+    std::string body;
+    s.encode(body);
+    int16_t stream = p.client_stream;
+    release(p);
+    answer(stream, opcode::supported, body);
+}
+
+// Sends the chosen reply to the client under the client's stream id, byte for byte except for
+// the rewrites of R4.8: SET_KEYSPACE is remembered, a target UNPREPARED carries origin's id.
+void client_session::deliver(pending& p, int side, const envelope_header& h_in, std::string_view body,
+                             const net::rx_buffer* owner) {
+    envelope_header h = h_in;
+    h.stream = p.client_stream;
+    std::string rewritten;
+    bool use_rewritten = false;
+    if (h.op == opcode::result || h.op == opcode::error) {
+        auto plain = codec.plain(h, body, scratch2);
+        if (plain) {
+            if (h.op == opcode::result && result_kind_of(*plain) == static_cast<int32_t>(cql::result_kind::set_keyspace)) {
+                cql::reader r(plain->substr(4));
+                auto ks = r.read_string();
+                if (r.ok()) keyspace.assign(ks);  // R3.13
+            } else if (h.op == opcode::error) {
+                auto e = error_message::decode(*plain, cql::effective_version(h.version));
+                if (e && e->code == error_code::unprepared && side == target_side) {
+                    auto origin_id = ctx.cache.store().origin_for_target(e->unprepared_id);
+                    std::string id = origin_id ? *origin_id : e->unprepared_id;
+                    error_message::unprepared(id, unprepared_text(id)).encode(rewritten, cql::effective_version(h.version));
+                    use_rewritten = true;
+                    h.flags = 0;
+                }
+                // R2.20 rewrites a cluster's PROTOCOL_ERROR to stream 0; tandem keeps the
+                // request's stream: drivers match the reply to their request (the Python
+                // driver only downgrades on an error it can match), and nothing is left open.
+            }
+        }
+    }
+    // Send before release(): `body` may point into the slot's held reply.
+    if (use_rewritten) {
+        writer.send(client, h, rewritten);
+    } else if (owner && !writer.framed()) {
+        writer.send(client, h, owner->share(static_cast<size_t>(body.data() - owner->view().data()), body.size()));
+    } else {
+        writer.send(client, h, body);
+    }
+    release(p);
+}
+
+void client_session::handle_startup_replies(pending& p, int side, inbound_envelope&& env) {
+    if (p.got != p.expect) {
+        p.hold(side, env);
+        return;
+    }
+    // Both STARTUP replies are in.
+    envelope_header sh = env.header;
+    std::string sbody(env.body);
+    envelope_header fh = p.first_h;
+    std::string fbody(p.first_body);
+    const envelope_header& oh = side == origin_side ? sh : fh;
+    const std::string& ob = side == origin_side ? sbody : fbody;
+    const envelope_header& th = side == target_side ? sh : fh;
+    const std::string& tb = side == target_side ? sbody : fbody;
+    const envelope_header& ph_h = hs_primary == origin_side ? oh : th;
+    const std::string& ph_b = hs_primary == origin_side ? ob : tb;
+    const envelope_header& sec_h = hs_primary == origin_side ? th : oh;
+    const std::string& sec_b = hs_primary == origin_side ? tb : ob;
+    if (oh.op == opcode::error || th.op == opcode::error) {
+        // A cluster refused: its error (origin's when both) goes to the client, so a version
+        // one cluster rejects makes the driver downgrade (R2.20, R2.23).
+        int chosen = oh.op == opcode::error ? origin_side : target_side;
+        hs_busy = false;
+        deliver(p, chosen, chosen == origin_side ? oh : th, chosen == origin_side ? ob : tb, nullptr);
+        drain_queue();
+        return;
+    }
+    secondary_startup_op = sec_h.op;
+    if (sec_h.op == opcode::authenticate) {
+        if (auto a = cql::authenticate_message::decode(sec_b)) secondary_authenticator.assign(a->authenticator);
+    } else if (sec_h.op != opcode::ready) {
+        release(p);
+        hs_busy = false;
+        fail_session(std::string("unexpected STARTUP reply from the secondary handshake cluster: ") + std::string(cql::to_string(sec_h.op)));
+        return;
+    }
+    if (ph_h.op == opcode::ready) {
+        start_secondary_auth(p, ph_h, ph_b);
+        return;
+    }
+    if (ph_h.op == opcode::authenticate) {
+        // The client authenticates against the handshake cluster (R2.9).
+        hs_busy = false;
+        deliver(p, hs_primary, ph_h, ph_b, nullptr);
+        switch_client_framing();
+        drain_queue();
+        return;
+    }
+    release(p);
+    hs_busy = false;
+    fail_session("unexpected STARTUP reply " + std::string(cql::to_string(ph_h.op)));
+}
+
+// R2.13/R2.14: the primary handshake succeeded; finish the secondary one with the right
+// credentials before the client hears READY / AUTH_SUCCESS.
+void client_session::start_secondary_auth(pending& p, const envelope_header& primary_h, std::string primary_body) {
+    if (secondary_startup_op != opcode::authenticate) {
+        handshake_done(p, primary_h, primary_body);
+        return;
+    }
+    p.kind = request_kind::auth_secondary;
+    p.first_h = primary_h;
+    p.first_owner.release();
+    p.first_copy = std::move(primary_body);
+    p.first_body = p.first_copy;
+    bool dse = secondary_authenticator == "com.datastax.bdp.cassandra.auth.DseAuthenticator";
+    send_secondary_token(p, dse);
+}
+
+void client_session::send_secondary_token(pending& p, bool plain_first) {
+    int sec = hs_primary == origin_side ? target_side : origin_side;
+    ++p.auth_steps;
+    std::string token;
+    if (plain_first) {
+        token = "PLAIN";
+    } else {
+        bool ok = false;
+        token = creds_token_for(sec, ok);
+        if (!ok) {
+            std::string msg = std::string("tandem: ") + side_name(sec) + " requires authentication but no credentials are known for it (set " +
+                              side_name(sec) + "_username and " + side_name(sec) + "_password)";
+            auth_error = msg;
+            int16_t stream = p.client_stream;
+            hs_busy = false;
+            release(p);
+            answer_error(stream, error_message::bad_credentials(msg));
+            return;
+        }
+    }
+    cql::auth_token_message m{std::string_view(token)};
+    std::string body;
+    m.encode(body);
+    auto* l = links[sec];
+    int id = l && l->usable() ? l->take_id(index_of(p), p.gen) : -1;
+    if (id < 0) {
+        hs_busy = false;
+        release(p);
+        fail_session(std::string("secondary handshake: no connection to ") + side_name(sec));
+        return;
+    }
+    p.proxy_stream[sec] = static_cast<int16_t>(id);
+    p.expect |= static_cast<uint8_t>(1u << sec);
+    p.got &= static_cast<uint8_t>(~(1u << sec));
+    envelope_header h;
+    h.version = version;
+    h.op = opcode::auth_response;
+    h.stream = static_cast<int16_t>(id);
+    l->send(h, body);
+    if (!p.timer.armed()) arm_timeout(p);
+}
+
+void client_session::handshake_done(pending& p, const envelope_header& h, std::string_view body) {
+    hs_busy = false;
+    ph = phase::ready;
+    envelope_header out = h;
+    deliver(p, hs_primary, out, body, nullptr);
+    switch_client_framing();
+    spdlog::debug("client {}: handshake done (protocol {}, compression {})", client.fd(), static_cast<int>(version),
+                  cql::to_string(compression));
+    drain_queue();
+}
+
+void client_session::on_event(int side, inbound_envelope&& env) {
+    // R8.2: SCHEMA_CHANGE from origin only; topology and status events stay hidden.
+    if (side != origin_side) return;
+    std::string tmp;
+    auto plain = codec.plain(env.header, env.body, tmp);
+    if (!plain) return;
+    cql::reader r(*plain);
+    auto type = r.read_string();
+    if (!r.ok() || type != "SCHEMA_CHANGE") return;
+    envelope_header h = env.header;
+    h.stream = -1;
+    writer.send(client, h, env.body);
+}
+
+// Dual reads (§4.5): fire and forget on a third connection to the secondary. Skipped, never
+// blocking, when that connection is not ready; re-opened after a failure (W9).
+void client_session::send_async(const envelope_header& h, std::string_view body) {
+    auto* l = links[async_side];
+    if (!l) {
+        if (ph == phase::ready && ctx.w.now_ms() >= async_retry_at_ms) connect_async();
+        ctx.counters.async_skipped.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    if (l->astate != cluster_link::async_state::ready || !l->usable()) {
+        ctx.counters.async_skipped.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    int id = l->take_id(cluster_link::async_id, 0);
+    if (id < 0) {
+        ctx.counters.async_skipped.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    envelope_header out = h;
+    out.stream = static_cast<int16_t>(id);
+    out.flags &= static_cast<uint8_t>(~cql::envelope_flags::compression);
+    std::string tmp;
+    auto plain = codec.plain(h, body, tmp);
+    if (!plain) return;
+    l->send(out, *plain);
+    ctx.counters.async_sent.fetch_add(1, std::memory_order_relaxed);
+}
+
+void client_session::connect_async() {
+    int sec = ctx.p.primary() == cluster_role::origin ? target_side : origin_side;
+    async_retry_at_ms = ctx.w.now_ms() + 5000;
+    auto v = ctx.p.view(sec == origin_side ? cluster_role::origin : cluster_role::target);
+    // Same node as the request connection of that cluster (R1.19).
+    std::string ep = link_endpoint[sec];
+    auto colon = ep.rfind(':');
+    if (colon == std::string::npos) return;
+    auto addr = net::resolve_address(ep.substr(0, colon), static_cast<uint16_t>(std::stoi(ep.substr(colon + 1))));
+    if (!addr) return;
+    link_endpoint[async_side] = ep;
+    auto link = std::make_unique<cluster_link>(this, async_side, ep, ids_per_link);
+    std::weak_ptr<bool> weak = alive;
+    links[async_side] = nullptr;
+    ctx.w.connect(addr->first, addr->second, ctx.p.options().connect_attempt_ms, std::move(link),
+                  [this, weak](net::connection* c, int err) {
+                      if (weak.expired()) {
+                          if (c) {
+                              static_cast<cluster_link*>(c->handler())->session = nullptr;
+                              c->abort();
+                          }
+                          return;
+                      }
+                      on_link_connected(async_side, c, err, {});
+                  });
+}
+
+void client_session::on_async_reply(inbound_envelope&& env) {
+    auto* l = links[async_side];
+    if (!l) return;
+    const auto op = env.header.op;
+    if (l->astate == cluster_link::async_state::ready) {
+        if (op == opcode::error) {
+            ctx.counters.async_failed.fetch_add(1, std::memory_order_relaxed);
+            // R4.14: an UNPREPARED makes the proxy prepare the statement there (fire and forget).
+            std::string tmp;
+            auto plain = codec.plain(env.header, env.body, tmp);
+            if (plain) {
+                auto e = error_message::decode(*plain, cql::effective_version(env.header.version));
+                int sec = ctx.p.primary() == cluster_role::origin ? target_side : origin_side;
+                if (e && e->code == error_code::unprepared) {
+                    std::string origin_id = e->unprepared_id;
+                    if (sec == target_side) {
+                        if (auto o = ctx.cache.store().origin_for_target(e->unprepared_id)) origin_id = *o;
+                    }
+                    if (auto* entry = ctx.cache.find(origin_id)) {
+                        cql::prepare_message pm;
+                        pm.query = entry->query;
+                        std::string body;
+                        pm.encode(body, cql::effective_version(version));
+                        int id = l->take_id(cluster_link::async_id, 0);
+                        if (id >= 0) {
+                            envelope_header h;
+                            h.version = version;
+                            h.op = opcode::prepare;
+                            h.stream = static_cast<int16_t>(id);
+                            l->send(h, body);
+                        }
+                    }
+                }
+            }
+        } else {
+            ctx.counters.async_ok.fetch_add(1, std::memory_order_relaxed);
+        }
+        return;
+    }
+    // The async connection's own handshake (R2.14), with R2.11's credentials.
+    int sec = ctx.p.primary() == cluster_role::origin ? target_side : origin_side;
+    if (op == opcode::ready || op == opcode::auth_success) {
+        l->astate = cluster_link::async_state::ready;
+        if (!keyspace.empty()) {
+            cql::query_message q;
+            std::string text = "USE \"" + keyspace + "\"";
+            q.query = text;
+            std::string body;
+            q.encode(body, cql::effective_version(version));
+            int id = l->take_id(cluster_link::async_id, 0);
+            envelope_header h;
+            h.version = version;
+            h.op = opcode::query;
+            h.stream = static_cast<int16_t>(id);
+            if (id >= 0) l->send(h, body);
+        }
+        spdlog::debug("client {}: async connection to {} ready", client.fd(), l->endpoint);
+        return;
+    }
+    if ((op == opcode::authenticate || op == opcode::auth_challenge) && l->astate != cluster_link::async_state::ready) {
+        bool ok = false;
+        std::string token = creds_token_for(sec, ok);
+        if (!ok) {
+            spdlog::warn("async connection to {}: no credentials for {}", l->endpoint, side_name(sec));
+            l->conn->abort();
+            return;
+        }
+        l->astate = cluster_link::async_state::auth;
+        cql::auth_token_message m{std::string_view(token)};
+        std::string body;
+        m.encode(body);
+        int id = l->take_id(cluster_link::async_id, 0);
+        envelope_header h;
+        h.version = version;
+        h.op = opcode::auth_response;
+        h.stream = static_cast<int16_t>(id);
+        if (id >= 0) l->send(h, body);
+        return;
+    }
+    spdlog::warn("async connection to {}: handshake failed ({})", l->endpoint, cql::to_string(op));
+    l->conn->abort();  // R2.15: only the async connection
+}
+
+// ---------------------------------------------------------------------------------------------
+// worker_ctx, proxy
+
+void worker_ctx::begin_drain() {
+    draining = true;
+    w.stop_listening();
+}
+
+proxy::proxy(config cfg, proxy_options opts)
+    : _cfg(std::move(cfg)),
+      _opts(opts),
+      _prepared(opts.prepared_capacity),
+      _primary(static_cast<uint8_t>(_cfg.primary_cluster)),
+      _read_mode(static_cast<uint8_t>(_cfg.read)) {
+    auto t = make_proxy_topology(_cfg.proxy_topology_addresses, _cfg.proxy_topology_index, _cfg.proxy_topology_num_tokens,
+                                 _cfg.proxy_listen_address, static_cast<uint16_t>(_cfg.proxy_listen_port));
+    if (auto* err = std::get_if<std::string>(&t)) throw std::runtime_error(*err);
+    _topology = std::get<proxy_topology>(t);
+}
+
+proxy::~proxy() { shutdown(0); }
+
+std::shared_ptr<const cluster_view> proxy::view(cluster_role r) const {
+    return _cc[r == cluster_role::origin ? 0 : 1]->view();
+}
+
+uint8_t proxy::lower_cluster_version() const {
+    uint8_t v = 0;
+    for (const auto& cc : _cc) {
+        if (!cc) continue;
+        auto view = cc->view();
+        if (!view) continue;
+        uint8_t cv = view->version;
+        if (v == 0 || version_rank(cv) < version_rank(v)) v = cv;
+    }
+    return v ? v : 4;
+}
+
+std::map<std::string, int64_t> proxy::totals() const {
+    std::map<std::string, int64_t> t;
+    auto add = [&](const char* name, const std::atomic<uint64_t>& a) { t[name] += static_cast<int64_t>(a.load(std::memory_order_relaxed)); };
+    for (const auto& c : _ctx) {
+        const auto& k = c->counters;
+        add("requests", k.requests);
+        add("failed_writes_origin", k.writes_failed_origin);
+        add("failed_writes_target", k.writes_failed_target);
+        add("failed_writes_both", k.writes_failed_both);
+        add("failed_reads", k.reads_failed);
+        add("timeouts", k.timeouts);
+        add("async_sent", k.async_sent);
+        add("async_ok", k.async_ok);
+        add("async_failed", k.async_failed);
+        add("async_skipped", k.async_skipped);
+        add("pscache_misses", k.pscache_misses);
+        add("intercepted", k.intercepted);
+        add("unrecognized_statements", k.unrecognized_statements);
+        t["inflight"] += k.inflight.load(std::memory_order_relaxed);
+    }
+    t["client_connections"] = _clients.load();
+    t["pscache_entries"] = static_cast<int64_t>(const_cast<prepared_store&>(_prepared).size());
+    return t;
+}
+
+void proxy::start() {
+    auto log = [](int level, const std::string& line) {
+        switch (level) {
+            case 0: spdlog::debug("{}", line); break;
+            case 1: spdlog::info("{}", line); break;
+            case 2: spdlog::warn("{}", line); break;
+            default: spdlog::error("{}", line); break;
+        }
+    };
+    uint8_t max_version = parse_version_name(_cfg.control_conn_max_protocol_version);
+    for (int i = 0; i < 2; ++i) {
+        control_settings s;
+        s.name = i == 0 ? "origin" : "target";
+        s.cluster = i == 0 ? _cfg.origin : _cfg.target;
+        s.max_version = max_version ? max_version : cql::protocol_version::dse_v2;
+        s.heartbeat_interval_ms = _cfg.heartbeat_interval_ms;
+        s.retry_min_ms = _cfg.heartbeat_retry_interval_min_ms;
+        s.retry_max_ms = _cfg.heartbeat_retry_interval_max_ms;
+        s.retry_factor = _cfg.heartbeat_retry_backoff_factor;
+        _cc[i] = std::make_unique<control_connection>(s, log);
+        _cc[i]->start();
+    }
+    // R1.4: wait for both clusters (forever, as ZDM), logging while waiting.
+    for (int i = 0; i < 2; ++i) {
+        while (!_cc[i]->wait_ready(5000)) {
+            if (_stopping.load()) throw std::runtime_error("stopped before the clusters answered");
+            spdlog::warn("waiting for the {} cluster: {}", i == 0 ? "origin" : "target", _cc[i]->last_error());
+        }
+    }
+    // Workers: the first binds (port 0 picks one), the others share its port (SO_REUSEPORT).
+    for (size_t i = 0; i < std::max<size_t>(_opts.workers, 1); ++i) {
+        auto w = std::make_unique<net::worker>();
+        auto* wp = w.get();
+        _workers.push_back(std::move(w));
+        _ctx.push_back(std::make_unique<worker_ctx>(*this, *wp));
+        auto* ctx = _ctx.back().get();
+        auto bound = std::make_shared<std::promise<std::string>>();
+        auto fut = bound->get_future();
+        _threads.emplace_back([this, wp, ctx, bound] {
+            try {
+                wp->run([&](net::worker& self) {
+                    uint16_t port = self.listen(_cfg.proxy_listen_address, _port ? _port : static_cast<uint16_t>(_cfg.proxy_listen_port),
+                                                [this, ctx](net::connection& c) -> std::unique_ptr<net::connection_handler> {
+                                                    // R1.21: over the limit, close without a reply.
+                                                    if (_clients.fetch_add(1) >= _cfg.proxy_max_client_connections) {
+                                                        _clients.fetch_sub(1);
+                                                        spdlog::warn("refusing a client connection: proxy_max_client_connections ({}) reached",
+                                                                     _cfg.proxy_max_client_connections);
+                                                        return nullptr;
+                                                    }
+                                                    auto s = std::make_unique<client_session>(*ctx, c);
+                                                    auto* raw = s.get();
+                                                    ctx->w.post([raw, alive = std::weak_ptr<bool>(raw->alive)] {
+                                                        if (!alive.expired()) raw->start();
+                                                    });
+                                                    return s;
+                                                });
+                    if (_port == 0) _port = port;
+                    bound->set_value({});
+                });
+            } catch (const std::exception& e) {
+                try {
+                    bound->set_value(e.what());
+                } catch (...) {
+                }
+            }
+        });
+        std::string err = fut.get();
+        if (!err.empty()) throw std::runtime_error(err);
+    }
+    spdlog::info("tandem listening on {}:{} with {} worker(s); primary cluster {}, read mode {}", _cfg.proxy_listen_address, _port,
+                 _workers.size(), primary() == cluster_role::origin ? "ORIGIN" : "TARGET",
+                 mode() == read_mode::primary_only ? "PRIMARY_ONLY" : "DUAL_ASYNC_ON_SECONDARY");
+}
+
+void proxy::request_stop() {
+    if (_stopping.exchange(true)) return;
+    if (_threads.empty()) {
+        // Still waiting for the clusters: stop the control connections so start() returns.
+        for (auto& cc : _cc) {
+            if (cc) cc->stop();
+        }
+    }
+}
+
+void proxy::shutdown(uint32_t deadline_ms) {
+    _stopping.store(true);
+    if (_threads.empty()) {
+        for (auto& cc : _cc) {
+            if (cc) cc->stop();
+        }
+        return;
+    }
+    // R11.1: stop accepting, answer new requests OVERLOADED, let in-flight ones finish.
+    for (size_t i = 0; i < _workers.size(); ++i) {
+        auto* ctx = _ctx[i].get();
+        _workers[i]->post([ctx] { ctx->begin_drain(); });
+    }
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
+    while (std::chrono::steady_clock::now() < until) {
+        int64_t inflight = 0;
+        for (auto& c : _ctx) inflight += c->counters.inflight.load();
+        if (inflight == 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (auto& w : _workers) w->stop(500);
+    for (auto& t : _threads) t.join();
+    _threads.clear();
+    for (auto& cc : _cc) {
+        if (cc) cc->stop();
+    }
+}
+
+std::string proxy::apply_live(const config& c) {
+    std::string changed;
+    if (c.primary_cluster != primary()) {
+        _primary.store(static_cast<uint8_t>(c.primary_cluster));
+        changed += std::string("primary_cluster=") + (c.primary_cluster == cluster_role::origin ? "ORIGIN" : "TARGET") + " ";
+    }
+    if (c.read != mode()) {
+        _read_mode.store(static_cast<uint8_t>(c.read));
+        changed += std::string("read_mode=") + (c.read == read_mode::primary_only ? "PRIMARY_ONLY" : "DUAL_ASYNC_ON_SECONDARY") + " ";
+    }
+    if (c.log_level != _cfg.log_level) {
+        changed += "log_level=" + c.log_level + " ";
+    }
+    return changed;
+}
+
+}  // namespace tandem::core

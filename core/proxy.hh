@@ -1,0 +1,103 @@
+#pragma once
+// The proxy: control connections, worker threads, and per client connection a session with one
+// origin and one target connection (and, in dual-read mode, an async connection to the
+// secondary). See ../shared/DESIGN.md for the data path and zdm-spec.md for every rule cited
+// in proxy.cc.
+//
+// Threads: start() runs on the caller's thread; each worker owns its listener, sessions and
+// cluster connections; control connections have a thread each. Proxy-wide state that workers
+// read is immutable (settings at start), atomic (the live settings: primary cluster, read
+// mode), or locked and off the request path (cluster views, the prepared store behind each
+// worker's cache).
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/config.hh"
+#include "core/control.hh"
+#include "core/prepared.hh"
+#include "core/virtual_tables.hh"
+#include "net/worker.hh"
+
+namespace tandem::core {
+
+struct proxy_options {
+    size_t workers = 1;
+    size_t prepared_capacity = 100000;  // entries in the proxy-wide prepared map
+    uint32_t connect_attempt_ms = 2000; // per node; the next node is tried after that
+};
+
+// Counters read by tests, the logs and (later) /metrics. Each worker writes its own copy
+// (relaxed atomics, one writer each); totals() sums them.
+struct proxy_counters {
+    std::atomic<uint64_t> requests{0};
+    std::atomic<uint64_t> writes_failed_origin{0}, writes_failed_target{0}, writes_failed_both{0};
+    std::atomic<uint64_t> reads_failed{0};
+    std::atomic<uint64_t> timeouts{0};
+    std::atomic<uint64_t> async_sent{0}, async_ok{0}, async_failed{0}, async_skipped{0};
+    std::atomic<uint64_t> pscache_misses{0};
+    std::atomic<uint64_t> intercepted{0};
+    std::atomic<uint64_t> unprepared_healed{0};
+    std::atomic<uint64_t> unrecognized_statements{0};  // routed to both as writes (lexed as "other")
+    std::atomic<int64_t> inflight{0};
+};
+
+class worker_ctx;
+
+class proxy {
+public:
+    proxy(config cfg, proxy_options opts);
+    ~proxy();
+    proxy(const proxy&) = delete;
+    proxy& operator=(const proxy&) = delete;
+
+    // Opens the control connections (waiting until both clusters answered, logging each
+    // failure), binds the listener and starts the workers. Throws std::runtime_error with a
+    // message for the operator when it cannot.
+    void start();
+    // Stop accepting, answer new requests OVERLOADED, let in-flight requests finish until
+    // `deadline_ms`, then close everything.
+    void shutdown(uint32_t deadline_ms);
+    // From a signal thread: makes a start() still waiting for the clusters give up; the caller
+    // then runs shutdown().
+    void request_stop();
+    uint16_t port() const { return _port; }
+    bool stopping() const { return _stopping.load(); }
+
+    // Live settings (SIGHUP): primary_cluster, read_mode, log_level. Returns what changed.
+    std::string apply_live(const config& c);
+
+    // For sessions ----------------------------------------------------------------------------
+    const config& cfg() const { return _cfg; }
+    const proxy_options& options() const { return _opts; }
+    cluster_role primary() const { return static_cast<cluster_role>(_primary.load(std::memory_order_relaxed)); }
+    read_mode mode() const { return static_cast<read_mode>(_read_mode.load(std::memory_order_relaxed)); }
+    std::shared_ptr<const cluster_view> view(cluster_role r) const;
+    prepared_store& prepared() { return _prepared; }
+    const proxy_topology& topology() const { return _topology; }
+    std::map<std::string, int64_t> totals() const;
+    std::atomic<int64_t>& client_connections() { return _clients; }
+    uint8_t lower_cluster_version() const;
+
+private:
+    config _cfg;
+    proxy_options _opts;
+    proxy_topology _topology;
+    std::unique_ptr<control_connection> _cc[2];
+    prepared_store _prepared;
+    std::atomic<uint8_t> _primary;
+    std::atomic<uint8_t> _read_mode;
+    std::atomic<int64_t> _clients{0};
+    std::atomic<bool> _stopping{false};
+    uint16_t _port = 0;
+    std::vector<std::unique_ptr<net::worker>> _workers;
+    std::vector<std::unique_ptr<worker_ctx>> _ctx;
+    std::vector<std::thread> _threads;
+};
+
+}  // namespace tandem::core

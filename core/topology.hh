@@ -1,0 +1,67 @@
+#pragma once
+// What a control connection learned about one cluster (zdm-spec §1.2): the negotiated protocol
+// version, whether it authenticates, its SUPPORTED options, and the nodes of the local
+// datacenter with the system.local / system.peers rows they came from (the system table
+// virtualization copies columns out of those rows, §6).
+//
+// A `cluster_view` is immutable once published; workers hold a shared_ptr to the latest one and
+// read it when they open cluster connections or answer system.local, never per request.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cql/result.hh"
+
+namespace tandem::core {
+
+// One row of a system table as received: column specs plus raw cell bytes.
+struct system_row {
+    std::vector<cql::column_spec> columns;
+    std::vector<std::optional<std::string>> cells;
+
+    const std::optional<std::string>* cell(std::string_view name) const;
+    const cql::column_spec* spec(std::string_view name) const;
+    bool has(std::string_view name) const { return spec(name) != nullptr; }
+    std::optional<std::string> text(std::string_view name) const;
+};
+
+struct host_info {
+    std::string address;  // where to connect (rpc_address, or its fallback)
+    uint16_t port = 9042;
+    std::string datacenter;
+    std::string rack;
+    std::string host_id;  // canonical text form, for sorting and logs
+    bool up = true;       // STATUS_CHANGE from the control connection
+    system_row row;       // the system.local or system.peers row this host came from
+    std::string endpoint() const { return address + ":" + std::to_string(port); }
+};
+
+struct cluster_view {
+    std::string name;  // "origin" or "target"
+    uint8_t version = 4;  // negotiated by the control connection (version byte, DSE ones included)
+    bool auth_enabled = false;
+    std::string authenticator;
+    std::vector<std::pair<std::string, std::vector<std::string>>> supported;
+    std::string local_datacenter;
+    std::vector<host_info> hosts;  // local datacenter, sorted by rack then host id
+    std::string connected;         // the endpoint the control connection uses
+    system_row local;              // the control connection's own system.local row
+    bool peers_had_rows = false;
+    std::vector<cql::column_spec> peers_columns;  // system.peers columns, for virtual peers
+    uint64_t refreshed_at_ms = 0;
+
+    const std::vector<std::string>* option(std::string_view key) const;
+};
+
+// Version bytes in negotiation order (zdm-spec R1.8): DSE_V2, DSE_V1, v5, v4, v3, v2.
+uint8_t next_lower_version(uint8_t v);
+// "DseV2", "5", "v4" ... to a version byte; 0 when unknown.
+uint8_t parse_version_name(std::string_view name);
+// Numeric comparison used for "the lower of the two versions" (DSE ones count as v4+).
+int version_rank(uint8_t v);
+
+}  // namespace tandem::core

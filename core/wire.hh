@@ -1,0 +1,155 @@
+#pragma once
+// One side of a CQL byte stream as the proxy sees it: incoming bytes become whole envelopes,
+// outgoing envelopes become bytes, with v5 framing once the handshake has switched it on
+// (v5.spec §2.3.1: after READY or AUTHENTICATE) and the body compression negotiated in STARTUP.
+//
+// Zero copy where it is possible: an unframed envelope that lies inside one received buffer is
+// handed out as a shared reference to that buffer (it can be forwarded to two clusters and
+// returns to the ring after the last send); only an envelope that spans buffers is copied, into
+// `_pending`. Framed envelopes come out of the frame decoder's scratch and are valid only during
+// the callback. Worker thread only.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cql/compression.hh"
+#include "cql/envelope.hh"
+#include "cql/framing.hh"
+#include "net/worker.hh"
+
+namespace tandem::core {
+
+struct inbound_envelope {
+    cql::envelope_header header;
+    std::string_view body;  // as received (still compressed when the flag says so)
+    net::rx_buffer owner;   // holds `body` when it lies in one received buffer; else empty
+};
+
+class envelope_reader {
+    std::string _pending;  // bytes of an envelope (or frame) that spans received buffers
+    std::unique_ptr<cql::frame_decoder> _frames;
+    cql::header_limits _limits;
+
+public:
+    explicit envelope_reader(cql::header_limits limits) : _limits(limits) {}
+    void start_framing(bool lz4) {
+        if (!_frames) _frames = std::make_unique<cql::frame_decoder>(lz4, _limits);
+    }
+    bool framed() const { return _frames != nullptr; }
+    void set_max_body(uint32_t bytes) { _limits.max_body_bytes = bytes; }
+
+    struct outcome {
+        bool ok = true;
+        cql::envelope_problem problem = cql::envelope_problem::none;
+        std::string_view reason;  // framing errors
+        cql::envelope_header header;  // the offending header, as far as it was read
+        uint8_t raw_version = 0;
+    };
+
+    // Calls on_envelope(inbound_envelope&&) for each whole envelope; stops at the first
+    // malformed one (the connection is then beyond repair: its framing is lost). The callback
+    // returns false to stop early (the connection is closing).
+    template <typename Fn>
+    outcome feed(net::rx_buffer data, Fn&& on_envelope);
+};
+
+// Writes envelopes to one connection, framed and compressed as negotiated.
+class envelope_writer {
+    bool _framed = false;
+    bool _lz4_frames = false;
+
+public:
+    void start_framing(bool lz4) {
+        _framed = true;
+        _lz4_frames = lz4;
+    }
+    bool framed() const { return _framed; }
+
+    // Header (stream id, flags as given) and body as they are: the body is not re-compressed.
+    void send(net::connection& c, const cql::envelope_header& h, std::string_view body);
+    // Zero-copy forward of a body that lives in a received buffer (unframed streams only;
+    // framed ones copy into a frame).
+    void send(net::connection& c, const cql::envelope_header& h, net::rx_buffer body);
+};
+
+// Body compression of one stream (v3/v4: the COMPRESSION option of STARTUP; v5 compresses
+// frames instead, never bodies).
+struct body_codec {
+    cql::compression kind = cql::compression::none;
+
+    // The plain body of an envelope; `scratch` holds it when it had to be decompressed.
+    [[nodiscard]] cql::result<std::string_view> plain(const cql::envelope_header& h, std::string_view body,
+                                                      std::string& scratch) const;
+    // Compresses `body` for sending when this stream compresses bodies; sets the flag.
+    void pack(cql::envelope_header& h, std::string& body) const;
+};
+
+template <typename Fn>
+envelope_reader::outcome envelope_reader::feed(net::rx_buffer data, Fn&& on_envelope) {
+    outcome out;
+    // Fast path: nothing pending, unframed: hand out envelopes in place.
+    if (_pending.empty() && !_frames) {
+        std::string_view in = data.view();
+        size_t at = 0;
+        while (at < in.size() && !_frames) {
+            auto sp = cql::split_envelope(in.substr(at), _limits);
+            if (sp.status == cql::parse_status::need_more) break;
+            if (sp.status == cql::parse_status::malformed) {
+                out.ok = false;
+                out.problem = sp.problem;
+                out.header = sp.envelope.header;
+                out.raw_version = sp.raw_version;
+                return out;
+            }
+            size_t body_at = at + sp.envelope.header.size();
+            inbound_envelope env{sp.envelope.header, sp.envelope.body,
+                                 data.share(body_at, sp.envelope.body.size())};
+            at += sp.consumed;
+            if (!on_envelope(std::move(env))) return out;
+        }
+        if (at == in.size()) return out;
+        _pending.assign(in.substr(at));
+        data.release();
+        if (!_frames) return out;
+        // Framing started in the middle of this buffer: decode the rest as frames below.
+    } else {
+        _pending.append(data.view());
+        data.release();
+    }
+    size_t used = 0;
+    while (used < _pending.size()) {
+        std::string_view rest = std::string_view(_pending).substr(used);
+        if (_frames) {
+            auto step = _frames->decode(rest);
+            if (step.status == cql::parse_status::need_more) break;
+            if (step.status == cql::parse_status::malformed) {
+                out.ok = false;
+                out.reason = step.problem;
+                return out;
+            }
+            used += step.consumed;
+            for (const auto& e : _frames->envelopes()) {
+                if (!on_envelope(inbound_envelope{e.header, e.body, {}})) return out;
+            }
+            continue;
+        }
+        auto sp = cql::split_envelope(rest, _limits);
+        if (sp.status == cql::parse_status::need_more) break;
+        if (sp.status == cql::parse_status::malformed) {
+            out.ok = false;
+            out.problem = sp.problem;
+            out.header = sp.envelope.header;
+            out.raw_version = sp.raw_version;
+            return out;
+        }
+        used += sp.consumed;
+        // The view is valid during the callback only (the erase below moves the bytes).
+        if (!on_envelope(inbound_envelope{sp.envelope.header, sp.envelope.body, {}})) return out;
+    }
+    _pending.erase(0, used);
+    return out;
+}
+
+}  // namespace tandem::core
