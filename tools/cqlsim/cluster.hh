@@ -113,6 +113,9 @@ struct cluster_config {
     std::string version = "4.1";  // 3.11, 4.1, 5.0
     int vnodes = 16;
     std::vector<node_info> nodes;
+    // Mixed into prepared ids: two clusters that hand out different ids for the same statement
+    // (different Cassandra versions do), to exercise a proxy's id rewriting.
+    std::string prepared_id_salt;
 };
 
 // One request, as a node's log remembers it (readable as cqlsim.requests).

@@ -126,8 +126,8 @@ execution cluster::prepare(session& s, std::string_view text, std::optional<std:
     ps.keyspace = ks;
     ps.parsed = std::get<statement>(std::move(parsed));
     // Cassandra's id: MD5 of the keyspace (when set) and the query text, so two clusters of the
-    // same version hand out the same id.
-    ps.id = md5(ks + ps.query);
+    // same version hand out the same id (unless --prepared-id-salt says otherwise).
+    ps.id = md5(config().prepared_id_salt + ks + ps.query);
     std::vector<std::optional<cql::column_spec>> specs(static_cast<size_t>(ps.parsed.marker_count));
     session probe = s;
     probe.keyspace = ks;

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     std::string version = "4.1";
     int vnodes = 16;
     std::vector<std::string> auth;
+    std::string salt;
     app.add_option("--nodes", nodes, "number of nodes")->check(CLI::Range(1, 64))->capture_default_str();
     app.add_option("--address", address, "address of the first node (IPv4)")->capture_default_str();
     app.add_option("--port", port, "native protocol port of every node (0: pick one)")->capture_default_str();
@@ -38,6 +39,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--vnodes", vnodes, "tokens per node")->check(CLI::Range(1, 256))->capture_default_str();
     app.add_option("--auth", auth, "enable PasswordAuthenticator with user:password (repeatable)");
+    app.add_option("--prepared-id-salt", salt,
+                   "mix this text into prepared ids, so this cluster's ids differ from another's (proxy tests)");
     CLI11_PARSE(app, argc, argv);
 
     cqlsim::server_config cfg;
@@ -46,6 +49,7 @@ int main(int argc, char** argv) {
     cfg.cluster.cluster_name = cluster_name;
     cfg.cluster.version = version;
     cfg.cluster.vnodes = vnodes;
+    cfg.cluster.prepared_id_salt = salt;
     for (auto& a : auth) {
         auto colon = a.find(':');
         if (colon == std::string::npos || colon == 0) {

@@ -1,0 +1,175 @@
+"""Start two cqlsim clusters (origin and target) and tandem between them, on loopback.
+
+Used by the end-to-end tests and by the demo (scripts/demo.py). Every process is stopped by
+stop(); a test that fails still stops them (use the object as a context manager).
+"""
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class process:
+    """A child whose output is collected by a thread; wait_for() looks for a line."""
+
+    def __init__(self, argv, env=None, name="process"):
+        self.name = name
+        self.lines = []
+        self._cv = threading.Condition()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=env, start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self._cv:
+                self.lines.append(line.rstrip("\n"))
+                self._cv.notify_all()
+        with self._cv:
+            self._cv.notify_all()
+
+    def wait_for(self, text, count=1, timeout=20):
+        deadline = time.time() + timeout
+        with self._cv:
+            while True:
+                found = [l for l in self.lines if text in l]
+                if len(found) >= count:
+                    return found[count - 1]
+                if self.proc.poll() is not None and not self._reader.is_alive():
+                    raise RuntimeError("%s exited (%s) before printing %r:\n%s" % (
+                        self.name, self.proc.returncode, text, "\n".join(self.lines[-30:])))
+                left = deadline - time.time()
+                if left <= 0:
+                    raise RuntimeError("%s did not print %r within %ss:\n%s" % (
+                        self.name, text, timeout, "\n".join(self.lines[-30:])))
+                self._cv.wait(min(left, 0.2))
+
+    def output(self):
+        with self._cv:
+            return "\n".join(self.lines)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=5)
+        self.proc.stdout.close()
+        return self.proc.returncode
+
+
+class cluster:
+    """A cqlsim cluster of `nodes` nodes on base_address, .+1, ... all on one port."""
+
+    def __init__(self, cqlsim, name, base_address, nodes=2, auth=None, extra=()):
+        self.name = name
+        self.address = base_address
+        self.port = free_port(base_address)
+        argv = [cqlsim, "--nodes", str(nodes), "--address", base_address, "--port", str(self.port),
+                "--cluster-name", name, *extra]
+        if auth:
+            argv += ["--auth", "%s:%s" % auth]
+        self.auth = auth
+        self.proc = process(argv, name="cqlsim " + name)
+        self.proc.wait_for("listening on", count=nodes)
+
+    def session(self, keyspace=None):
+        """A direct driver session (not through tandem), to look at what the cluster holds."""
+        from cassandra.auth import PlainTextAuthProvider
+        from cassandra.cluster import Cluster
+        kw = {}
+        if self.auth:
+            kw["auth_provider"] = PlainTextAuthProvider(*self.auth)
+        c = Cluster([self.address], port=self.port, protocol_version=5, **kw)
+        return c, c.connect(keyspace)
+
+    def requests(self, like=None):
+        """Statements every node of this cluster logged (cqlsim.requests), optionally filtered."""
+        c, s = self.session()
+        try:
+            rows = [r.statement for r in s.execute("SELECT statement FROM cqlsim.requests")]
+        finally:
+            c.shutdown()
+        return [r for r in rows if like is None or like in r]
+
+    def execute(self, statement):
+        c, s = self.session()
+        try:
+            return list(s.execute(statement))
+        finally:
+            c.shutdown()
+
+    def stop(self):
+        self.proc.stop()
+
+
+class tandem:
+    """tandem in front of `origin` and `target`, configured by a YAML file (kept for SIGHUP)."""
+
+    def __init__(self, binary, origin, target, settings=None, workers=1, directory="/tmp", env_extra=None):
+        self.settings = {
+            "origin_contact_points": origin.address,
+            "origin_port": origin.port,
+            "target_contact_points": target.address,
+            "target_port": target.port,
+            "proxy_listen_address": "127.0.0.1",
+            "proxy_listen_port": 0,
+            "metrics_port": 0,
+            "heartbeat_interval_ms": 2000,
+        }
+        if origin.auth:
+            self.settings["origin_username"], self.settings["origin_password"] = origin.auth
+        if target.auth:
+            self.settings["target_username"], self.settings["target_password"] = target.auth
+        self.settings.update(settings or {})
+        fd, self.config_path = __import__("tempfile").mkstemp(prefix="tandem-", suffix=".yml", dir=directory)
+        os.close(fd)
+        self.write_config()
+        env = dict(os.environ)
+        env.update(env_extra or {})
+        self.proc = process([binary, "--config", self.config_path, "--workers", str(workers)], env=env, name="tandem")
+        line = self.proc.wait_for("tandem: listening on", timeout=30)
+        self.port = int(line.rsplit(":", 1)[1])
+
+    def write_config(self):
+        with open(self.config_path, "w") as f:
+            for k, v in self.settings.items():
+                f.write("%s: %s\n" % (k, v if not isinstance(v, bool) else str(v).lower()))
+
+    def reload(self, **changes):
+        """Rewrites the settings file and sends SIGHUP; returns once tandem has applied it."""
+        self.settings.update(changes)
+        self.write_config()
+        before = len([l for l in self.proc.lines if "SIGHUP: re-read" in l])
+        self.proc.signal(signal.SIGHUP)
+        self.proc.wait_for("SIGHUP: re-read", count=before + 1)
+
+    def connect(self, keyspace=None, **kw):
+        from cassandra.cluster import Cluster
+        from cassandra.policies import RoundRobinPolicy
+        kw.setdefault("load_balancing_policy", RoundRobinPolicy())
+        c = Cluster(["127.0.0.1"], port=self.port, **kw)
+        return c, c.connect(keyspace)
+
+    def stop(self):
+        rc = self.proc.stop()
+        try:
+            os.unlink(self.config_path)
+        except OSError:
+            pass
+        return rc

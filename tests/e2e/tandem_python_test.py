@@ -1,0 +1,378 @@
+#!/usr/bin/python3
+"""tandem end to end: the DataStax Python driver (default settings) through tandem in front of two
+cqlsim clusters, checking what each cluster received and stored.
+
+Usage: tandem_python_test.py <cqlsim> <tandem> [unittest args]
+"""
+import logging
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tandem_harness as h  # noqa: E402
+
+from cassandra import AuthenticationFailed, InvalidRequest, WriteTimeout, ReadTimeout, Unavailable  # noqa: E402
+from cassandra.auth import PlainTextAuthProvider  # noqa: E402
+from cassandra.cluster import NoHostAvailable  # noqa: E402
+from cassandra.query import BatchStatement, SimpleStatement  # noqa: E402
+
+logging.basicConfig(level=logging.CRITICAL)
+CQLSIM = TANDEM = None
+KS = "CREATE KEYSPACE IF NOT EXISTS app WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"
+TABLE = "CREATE TABLE IF NOT EXISTS app.kv (k int PRIMARY KEY, v text)"
+
+
+class base(unittest.TestCase):
+    settings = {}
+    origin_auth = target_auth = None
+    target_extra = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.origin = h.cluster(CQLSIM, "origin", "127.0.1.1", auth=cls.origin_auth)
+        cls.target = h.cluster(CQLSIM, "target", "127.0.2.1", auth=cls.target_auth, extra=cls.target_extra)
+        try:
+            cls.tandem = h.tandem(TANDEM, cls.origin, cls.target, settings=dict(cls.settings))
+        except Exception:
+            cls.origin.stop()
+            cls.target.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.tandem.stop()
+        cls.origin.stop()
+        cls.target.stop()
+        assert rc == 0, "tandem exited with %s:\n%s" % (rc, cls.tandem.proc.output()[-3000:])
+
+    def tearDown(self):
+        for c in (self.origin, self.target):
+            c.execute("TRUNCATE cqlsim.faults")
+
+
+class dual_writes(base):
+    settings = {"proxy_request_timeout_ms": 1500}
+    target_extra = ("--prepared-id-salt", "target")  # the clusters hand out different prepared ids
+
+    def test_driver_sees_tandem_as_the_cluster(self):
+        c, s = self.tandem.connect()
+        try:
+            self.assertEqual(c.protocol_version, 5)
+            local = s.execute("SELECT * FROM system.local").one()
+            self.assertEqual(str(local.rpc_address), "127.0.0.1")
+            self.assertEqual(local.cluster_name, "origin")
+            self.assertEqual(local.partitioner, "org.apache.cassandra.dht.Murmur3Partitioner")
+            self.assertEqual(local.rack, "rack0")
+            self.assertEqual(len(local.tokens), 8)
+            # Exactly the selected columns, with aliases, and count(*) (R6.4, R6.7).
+            r = s.execute("SELECT data_center AS dc, release_version FROM system.local WHERE key = 'local'")
+            self.assertEqual(r.column_names, ["dc", "release_version"])
+            self.assertEqual(r.one().dc, "datacenter1")
+            self.assertEqual(s.execute("SELECT count(*) FROM system.local").one()[0], 1)
+            self.assertEqual(list(s.execute("SELECT * FROM system.peers")), [])
+            with self.assertRaises(InvalidRequest) as e:
+                s.execute("SELECT * FROM system.peers_v2")
+            self.assertIn("unconfigured table peers_v2", str(e.exception))
+            with self.assertRaises(InvalidRequest) as e:
+                s.execute("SELECT nonsense FROM system.local")
+            self.assertIn("Undefined column name nonsense", str(e.exception))
+            # Prepared SELECTs on system.local are answered by tandem too.
+            ps = s.prepare("SELECT cluster_name, host_id FROM system.local")
+            self.assertEqual(s.execute(ps).one().cluster_name, "origin")
+            # Only the proxy is a host: the driver never learns the clusters' nodes.
+            self.assertEqual([str(x.endpoint) for x in c.metadata.all_hosts()], ["127.0.0.1:%d" % self.tandem.port])
+        finally:
+            c.shutdown()
+
+    def test_every_write_reaches_both_clusters(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute("CREATE TABLE IF NOT EXISTS app.writes (k int PRIMARY KEY, v text)")
+            s.execute("INSERT INTO app.writes (k, v) VALUES (1, 'simple')")
+            ins = s.prepare("INSERT INTO app.writes (k, v) VALUES (?, ?)")
+            for k in range(2, 30):
+                s.execute(ins, (k, "prepared %d" % k))
+            b = BatchStatement()
+            b.add(ins, (100, "batch"))
+            b.add(SimpleStatement("INSERT INTO app.writes (k, v) VALUES (101, 'batch simple')"))
+            s.execute(b)
+            s.execute("UPDATE app.writes SET v = 'updated' WHERE k = 2")
+            s.execute("DELETE FROM app.writes WHERE k = 3")
+            sel = s.prepare("SELECT v FROM app.writes WHERE k = ?")
+            self.assertEqual(s.execute(sel, (2,)).one().v, "updated")
+        finally:
+            c.shutdown()
+        for cl in (self.origin, self.target):
+            rows = {r.k: r.v for r in cl.execute("SELECT k, v FROM app.writes")}
+            self.assertEqual(len(rows), 30, cl.name)
+            self.assertEqual(rows[2], "updated")
+            self.assertNotIn(3, rows)
+            self.assertEqual(rows[100], "batch")
+            self.assertEqual(rows[101], "batch simple")
+
+    def test_reads_go_to_the_primary_only(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            marker = "read-%s" % uuid.uuid4().hex[:8]
+            s.execute("SELECT * FROM app.kv WHERE k = 42 /* %s */" % marker)
+        finally:
+            c.shutdown()
+        self.assertEqual(len(self.origin.requests(marker)), 1)
+        self.assertEqual(self.target.requests(marker), [])
+
+    def test_a_write_that_fails_on_target_fails_for_the_client(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            self.target.execute("INSERT INTO cqlsim.faults (node, kind, action, value) VALUES (-1, 'write', 'write_timeout', 0)")
+            with self.assertRaises(WriteTimeout):
+                s.execute("INSERT INTO app.kv (k, v) VALUES (500, 'x')")
+        finally:
+            c.shutdown()
+        # Origin applied it; the client was told it failed (§4.3: the failure wins).
+        self.assertEqual(len(self.origin.execute("SELECT * FROM app.kv WHERE k = 500")), 1)
+        self.assertEqual(len(self.target.execute("SELECT * FROM app.kv WHERE k = 500")), 0)
+
+    def test_a_cluster_that_never_answers_gets_the_client_an_error_not_a_hang(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            self.target.execute("INSERT INTO cqlsim.faults (node, kind, action, value) VALUES (-1, 'write', 'drop', 0)")
+            t0 = time.time()
+            with self.assertRaises(WriteTimeout) as e:
+                s.execute("INSERT INTO app.kv (k, v) VALUES (600, 'x')", timeout=10)
+            self.assertLess(time.time() - t0, 5)  # proxy_request_timeout_ms = 1500, not the driver's 10 s
+            self.assertIn("target did not answer", str(e.exception))
+            self.target.execute("TRUNCATE cqlsim.faults")
+            # The connection keeps working, and the late reply never reaches a reused stream.
+            for k in range(700, 720):
+                s.execute("INSERT INTO app.kv (k, v) VALUES (%d, 'after')" % k)
+            self.assertEqual(s.execute("SELECT v FROM app.kv WHERE k = 719").one().v, "after")
+        finally:
+            c.shutdown()
+
+    def test_prepared_ids_are_rewritten_for_target(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            ps = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, 'rewritten')")
+            s.execute(ps, (800,))
+        finally:
+            c.shutdown()
+        self.assertEqual(self.target.execute("SELECT v FROM app.kv WHERE k = 800")[0].v, "rewritten")
+        self.assertEqual(self.origin.execute("SELECT v FROM app.kv WHERE k = 800")[0].v, "rewritten")
+
+    def test_primary_flips_live(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            s.execute("INSERT INTO app.kv (k, v) VALUES (900, 'both')")
+            self.tandem.reload(primary_cluster="TARGET")
+            marker = "flip-%s" % uuid.uuid4().hex[:8]
+            # The same connection, no reconnect: reads now come from target.
+            self.assertEqual(s.execute("SELECT v FROM app.kv WHERE k = 900 /* %s */" % marker).one().v, "both")
+            self.assertEqual(self.origin.requests(marker), [])
+            self.assertEqual(len(self.target.requests(marker)), 1)
+        finally:
+            self.tandem.reload(primary_cluster="ORIGIN")
+            c.shutdown()
+
+    def test_dual_reads_never_reach_the_client(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            s.execute("INSERT INTO app.kv (k, v) VALUES (950, 'dual')")
+            self.tandem.reload(read_mode="DUAL_ASYNC_ON_SECONDARY")
+            self.target.execute("INSERT INTO cqlsim.faults (node, kind, action, value) VALUES (-1, 'read', 'read_timeout', 0)")
+            marker = "dual-%s" % uuid.uuid4().hex[:8]
+            for _ in range(20):
+                self.assertEqual(s.execute("SELECT v FROM app.kv WHERE k = 950 /* %s */" % marker).one().v, "dual")
+            deadline = time.time() + 5
+            while time.time() < deadline and not self.target.requests(marker):
+                time.sleep(0.1)
+            self.assertTrue(self.target.requests(marker), "the secondary saw no mirrored read")
+            self.assertEqual(len(self.origin.requests(marker)), 20)
+        finally:
+            self.tandem.reload(read_mode="PRIMARY_ONLY")
+            c.shutdown()
+
+
+class authentication(base):
+    # Both clusters authenticate: the client logs in with target's credentials, tandem logs
+    # into origin with origin_username/password (§2.4).
+    origin_auth = ("olduser", "oldpass")
+    target_auth = ("newuser", "newpass")
+
+    def test_client_uses_target_credentials(self):
+        c, s = self.tandem.connect(auth_provider=PlainTextAuthProvider("newuser", "newpass"))
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            s.execute("INSERT INTO app.kv (k, v) VALUES (1, 'auth')")
+        finally:
+            c.shutdown()
+        self.assertEqual(self.origin.execute("SELECT v FROM app.kv WHERE k = 1")[0].v, "auth")
+        self.assertEqual(self.target.execute("SELECT v FROM app.kv WHERE k = 1")[0].v, "auth")
+
+    def test_wrong_credentials_are_refused_with_the_clusters_message(self):
+        with self.assertRaises(NoHostAvailable) as e:
+            self.tandem.connect(auth_provider=PlainTextAuthProvider("newuser", "wrong"))
+        self.assertIn("AuthenticationFailed", repr(e.exception.errors))
+        self.assertIn("newuser", repr(e.exception.errors))
+
+    def test_no_credentials(self):
+        with self.assertRaises(NoHostAvailable):
+            self.tandem.connect()
+
+
+class now_replacement(base):
+    settings = {"replace_cql_functions": True}
+
+    def test_now_is_the_same_on_both_clusters(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute("CREATE TABLE IF NOT EXISTS app.events (k int PRIMARY KEY, at timeuuid)")
+            s.execute("INSERT INTO app.events (k, at) VALUES (1, now())")
+        finally:
+            c.shutdown()
+        o = self.origin.execute("SELECT at FROM app.events WHERE k = 1")[0].at
+        t = self.target.execute("SELECT at FROM app.events WHERE k = 1")[0].at
+        self.assertEqual(o, t)
+        self.assertEqual(o.version, 1)
+
+
+def raw_frame(version, stream, opcode, body=b""):
+    if version <= 2:
+        return struct.pack(">BBbBI", version, 0, stream, opcode, len(body)) + body
+    return struct.pack(">BBhBI", version, 0, stream, opcode, len(body)) + body
+
+
+def read_frame(sock):
+    head = b""
+    while len(head) < 9:
+        chunk = sock.recv(9 - len(head))
+        if not chunk:
+            raise EOFError
+        head += chunk
+    version, flags, stream, opcode, length = struct.unpack(">BBhBI", head)
+    body = b""
+    while len(body) < length:
+        body += sock.recv(length - len(body))
+    return version & 0x7F, stream, opcode, body
+
+
+def error_text(body):
+    code, n = struct.unpack(">iH", body[:6])
+    return code, body[6:6 + n].decode()
+
+
+STARTUP_V4 = struct.pack(">H", 1) + struct.pack(">H", 11) + b"CQL_VERSION" + struct.pack(">H", 5) + b"3.0.0"
+
+
+class wire_rules(base):
+    settings = {"blocked_protocol_versions": "v3"}
+
+    def sock(self):
+        s = socket.create_connection(("127.0.0.1", self.tandem.port), timeout=5)
+        self.addCleanup(s.close)
+        return s
+
+    def test_unsupported_and_blocked_versions_get_the_text_drivers_parse(self):
+        for version in (1, 6, 3):
+            s = self.sock()
+            s.sendall(raw_frame(version, 5, 5) if version != 1 else raw_frame(1, 5, 5))
+            v, stream, op, body = read_frame(s)
+            self.assertEqual((stream, op), (0, 0))  # stream 0 (R2.2)
+            self.assertEqual(error_text(body), (0x000A, "Invalid or unsupported protocol version (%d)" % version))
+
+    def test_a_request_split_at_every_byte(self):
+        s = self.sock()
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        data = raw_frame(4, 1, 1, STARTUP_V4) + raw_frame(4, 2, 5)
+        for i in range(len(data)):
+            s.sendall(data[i:i + 1])
+            time.sleep(0.001)
+        self.assertEqual(read_frame(s)[1:3], (1, 0x02))  # READY
+        self.assertEqual(read_frame(s)[1:3], (2, 0x06))  # SUPPORTED
+
+    def test_negative_stream_and_unknown_prepared_id(self):
+        s = self.sock()
+        s.sendall(raw_frame(4, 1, 1, STARTUP_V4))
+        self.assertEqual(read_frame(s)[2], 0x02)
+        s.sendall(raw_frame(4, -3, 5))
+        _, stream, op, body = read_frame(s)
+        self.assertEqual(error_text(body), (0x000A, "negative stream id: -3"))
+        bogus = bytes(range(16))
+        s.sendall(raw_frame(4, 9, 0x0A, struct.pack(">H", 16) + bogus + struct.pack(">HB", 1, 0)))
+        _, stream, op, body = read_frame(s)
+        self.assertEqual(stream, 9)
+        code, text = error_text(body)
+        self.assertEqual(code, 0x2500)
+        self.assertTrue(text.startswith("Prepared query with ID %s not found" % bogus.hex()), text)
+
+    def test_garbage_closes_only_that_connection(self):
+        bad = self.sock()
+        bad.sendall(b"\x04\x00\x00\x01\xee\x00\x00\x00\x00")  # unknown opcode
+        v, stream, op, body = read_frame(bad)
+        self.assertEqual(op, 0)
+        good = self.sock()
+        good.sendall(raw_frame(4, 1, 1, STARTUP_V4))
+        self.assertEqual(read_frame(good)[2], 0x02)
+
+
+class settings_and_signals(unittest.TestCase):
+    def test_bad_setting_names_the_key_and_exits_2(self):
+        env = dict(os.environ, ZDM_PRIMARY_CLUSTER="SIDEWAYS", ZDM_ORIGIN_CONTACT_POINTS="127.0.0.1",
+                   ZDM_TARGET_CONTACT_POINTS="127.0.0.1")
+        p = subprocess.run([TANDEM], env=env, capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("primary_cluster", (p.stdout + p.stderr).lower())
+
+    def test_help_and_version(self):
+        p = subprocess.run([TANDEM, "--help"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("--config", p.stdout)
+        p = subprocess.run([TANDEM, "-version"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("tandem version", p.stdout)
+
+    def test_sigterm_finishes_in_flight_requests_and_exits_0(self):
+        origin = h.cluster(CQLSIM, "origin", "127.0.1.1")
+        target = h.cluster(CQLSIM, "target", "127.0.2.1")
+        t = h.tandem(TANDEM, origin, target)
+        try:
+            c, s = t.connect()
+            s.execute(KS)
+            s.execute(TABLE)
+            target.execute("INSERT INTO cqlsim.faults (node, kind, action, value) VALUES (-1, 'write', 'latency', 800)")
+            f = s.execute_async("INSERT INTO app.kv (k, v) VALUES (1, 'in flight')")
+            time.sleep(0.2)
+            t.proc.signal(signal.SIGTERM)
+            f.result()  # answered although the proxy is shutting down
+            self.assertEqual(t.proc.proc.wait(timeout=15), 0)
+            c.shutdown()
+        finally:
+            t.stop()
+            origin.stop()
+            target.stop()
+
+
+if __name__ == "__main__":
+    CQLSIM, TANDEM = sys.argv[1], sys.argv[2]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)
