@@ -30,34 +30,26 @@ func expect(ok bool, what string) {
 }
 
 func main() {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err, "free port")
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	sim := exec.Command(os.Args[1], "--nodes", "3", "--port", fmt.Sprint(port))
-	out, err := sim.StdoutPipe()
-	check(err, "cqlsim pipe")
-	check(sim.Start(), "start cqlsim")
-	defer sim.Process.Kill()
-	scanner := bufio.NewScanner(out)
-	for seen := 0; seen < 3 && scanner.Scan(); {
-		if strings.Contains(scanner.Text(), "listening on") {
-			seen++
-		}
+	// "-endpoint host:port" drives an already running endpoint (tandem) instead of starting cqlsim.
+	host, port := "127.0.0.1", 0
+	if len(os.Args) > 2 && os.Args[1] == "-endpoint" {
+		h, p, err := net.SplitHostPort(os.Args[2])
+		check(err, "endpoint")
+		host = h
+		fmt.Sscan(p, &port)
+	} else {
+		var sim *exec.Cmd
+		port, sim = startCqlsim(os.Args[1])
+		defer sim.Process.Kill()
 	}
-	go func() {
-		for scanner.Scan() {
-		}
-	}()
-
-	cluster := gocql.NewCluster("127.0.0.1")
+	cluster := gocql.NewCluster(host)
 	cluster.Port = port
 	session, err := cluster.CreateSession()
 	check(err, "connect")
 	defer session.Close()
 
-	check(session.Query("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}").Exec(), "create keyspace")
-	check(session.Query("CREATE TABLE ks.t (k int, c int, v text, PRIMARY KEY (k, c))").Exec(), "create table")
+	check(session.Query("CREATE KEYSPACE IF NOT EXISTS ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}").Exec(), "create keyspace")
+	check(session.Query("CREATE TABLE IF NOT EXISTS ks.t (k int, c int, v text, PRIMARY KEY (k, c))").Exec(), "create table")
 	time.Sleep(100 * time.Millisecond)
 	for i := 0; i < 200; i++ {
 		check(session.Query("INSERT INTO ks.t (k, c, v) VALUES (?, ?, ?)", i%2, i, fmt.Sprintf("v%d", i)).Exec(), "insert")
@@ -84,4 +76,27 @@ func main() {
 	check(iter.Close(), "paging")
 	expect(rows == 100, fmt.Sprintf("paging read %d rows", rows))
 	fmt.Println("gocql: all checks passed")
+}
+
+// Starts a 3-node cqlsim on a free port.
+func startCqlsim(bin string) (int, *exec.Cmd) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err, "free port")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	sim := exec.Command(bin, "--nodes", "3", "--port", fmt.Sprint(port))
+	out, err := sim.StdoutPipe()
+	check(err, "cqlsim pipe")
+	check(sim.Start(), "start cqlsim")
+	scanner := bufio.NewScanner(out)
+	for seen := 0; seen < 3 && scanner.Scan(); {
+		if strings.Contains(scanner.Text(), "listening on") {
+			seen++
+		}
+	}
+	go func() {
+		for scanner.Scan() {
+		}
+	}()
+	return port, sim
 }

@@ -1,6 +1,7 @@
 // The DataStax Node.js driver, default settings (plus the localDataCenter it requires), against
 // cqlsim: connect, DDL, prepared insert and select, batch, paging.
 // Usage: node cqlsim_node_test.js <path to cqlsim>
+//        node cqlsim_node_test.js --endpoint host:port   (an endpoint already running: tandem)
 'use strict';
 const assert = require('assert');
 const { spawn } = require('child_process');
@@ -28,19 +29,22 @@ function startCqlsim(bin, port, nodes) {
 }
 
 async function main() {
-  const port = await freePort();
-  const sim = await startCqlsim(process.argv[2], port, 3);
-  const client = new cassandra.Client({ contactPoints: ['127.0.0.1'], localDataCenter: 'datacenter1',
+  const endpoint = process.argv[2] === '--endpoint' ? process.argv[3] : null;
+  const host = endpoint ? endpoint.split(':')[0] : '127.0.0.1';
+  const port = endpoint ? Number(endpoint.split(':')[1]) : await freePort();
+  const sim = endpoint ? null : await startCqlsim(process.argv[2], port, 3);
+  const client = new cassandra.Client({ contactPoints: [host], localDataCenter: 'datacenter1',
                                         protocolOptions: { port } });
   let failed = false;
   try {
     await client.connect();
     assert.strictEqual(client.getState().getConnectedHosts().length >= 1, true);
-    assert.deepStrictEqual(client.hosts.keys().sort(), ['127.0.0.1:' + port, '127.0.0.2:' + port, '127.0.0.3:' + port]);
+    const expected = endpoint ? [endpoint] : ['127.0.0.1:' + port, '127.0.0.2:' + port, '127.0.0.3:' + port];
+    assert.deepStrictEqual(client.hosts.keys().sort(), expected);
     console.log('node: connected, protocol', client.controlConnection.protocolVersion, 'hosts', client.hosts.keys());
 
-    await client.execute("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}");
-    await client.execute('CREATE TABLE ks.t (k int, c int, v text, PRIMARY KEY (k, c))');
+    await client.execute("CREATE KEYSPACE IF NOT EXISTS ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}");
+    await client.execute('CREATE TABLE IF NOT EXISTS ks.t (k int, c int, v text, PRIMARY KEY (k, c))');
     const insert = 'INSERT INTO ks.t (k, c, v) VALUES (?, ?, ?)';
     for (let i = 0; i < 300; i++) {
       await client.execute(insert, [i % 3, i, 'v' + i], { prepare: true });
@@ -73,7 +77,7 @@ async function main() {
     console.error('node: FAILED', e);
   } finally {
     await client.shutdown();
-    sim.kill('SIGTERM');
+    if (sim) sim.kill('SIGTERM');
   }
   process.exit(failed ? 1 : 0);
 }
