@@ -1,32 +1,87 @@
 #!/usr/bin/python3
-"""The demo `make run` shows: the DataStax Python driver, default settings, against a 3-node
-cqlsim. Usage: demo.py <port>."""
-import logging
-import sys
-import time
+"""The main job (`make run`): a migration through tandem, on this machine.
 
-from cassandra.cluster import Cluster
-from cassandra.concurrent import execute_concurrent_with_args
+Starts two cqlsim clusters, origin and target, each with its own credentials; starts tandem
+between them; runs a short workload through tandem with the DataStax Python driver (schema,
+inserts, reads, an update, a delete); shows that both clusters hold every write; flips the
+primary cluster live (SIGHUP, no reconnect) and shows that reads now come from target; stops
+everything.
+
+Usage: demo.py <cqlsim binary> <tandem binary>
+"""
+import logging
+import os
+import sys
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+import tandem_harness as h  # noqa: E402
+
+from cassandra.auth import PlainTextAuthProvider  # noqa: E402
 
 logging.basicConfig(level=logging.ERROR)
-port = int(sys.argv[1])
-cluster = Cluster(["127.0.0.1"], port=port)
-session = cluster.connect()
-local = session.execute("SELECT cluster_name, release_version, data_center FROM system.local").one()
-print(f"demo: connected to '{local.cluster_name}' (Cassandra {local.release_version}, {local.data_center}) "
-      f"with protocol v{cluster.protocol_version}")
-hosts = sorted(h.address for h in cluster.metadata.all_hosts())
-print(f"demo: the driver found {len(hosts)} nodes ({', '.join(hosts)}) owning "
-      f"{len(cluster.metadata.token_map.token_to_host_owner)} tokens")
-session.execute("CREATE KEYSPACE IF NOT EXISTS shop WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}")
-session.execute("CREATE TABLE IF NOT EXISTS shop.orders (customer int, id timeuuid, total decimal, PRIMARY KEY (customer, id))")
-insert = session.prepare("INSERT INTO shop.orders (customer, id, total) VALUES (?, now(), ?)")
-start = time.time()
-from decimal import Decimal
-execute_concurrent_with_args(session, insert, [(i % 100, Decimal(i) / 10) for i in range(5000)], concurrency=64)
-elapsed = time.time() - start
-count = session.execute("SELECT count(*) FROM shop.orders").one().count
-print(f"demo: wrote {count} orders with a prepared INSERT in {elapsed:.2f} s (the Python driver is the limit here)")
-rows = list(session.execute("SELECT id, total FROM shop.orders WHERE customer = 42 LIMIT 3"))
-print(f"demo: customer 42's first orders: {[str(r.total) for r in rows]}")
-cluster.shutdown()
+cqlsim, tandem_bin = sys.argv[1], sys.argv[2]
+
+
+def show(cluster, label):
+    rows = sorted((r.id, r.item, r.qty) for r in cluster.execute("SELECT id, item, qty FROM shop.orders"))
+    print(f"  {label:<7} ({cluster.address}, {cluster.name}): {len(rows)} rows")
+    for r in rows:
+        print(f"           {r[0]:>3}  {r[1]:<10} qty {r[2]}")
+    return rows
+
+
+origin = h.cluster(cqlsim, "origin", "127.0.1.1", nodes=3, auth=("app_old", "old-secret"))
+target = h.cluster(cqlsim, "target", "127.0.2.1", nodes=3, auth=("app_new", "new-secret"))
+proxy = None
+try:
+    print(f"demo: origin cluster on {origin.address}..3:{origin.port} (user app_old), "
+          f"target cluster on {target.address}..3:{target.port} (user app_new)")
+    proxy = h.tandem(tandem_bin, origin, target, settings={"heartbeat_interval_ms": 30000})
+    print(f"demo: tandem listening on 127.0.0.1:{proxy.port}; the application logs in with target's credentials "
+          f"and tandem logs into origin as app_old (ZDM's credential rule)")
+    cluster, session = proxy.connect(auth_provider=PlainTextAuthProvider("app_new", "new-secret"))
+    local = session.execute("SELECT cluster_name, release_version, rpc_address FROM system.local").one()
+    print(f"demo: the driver sees one node, {local.rpc_address} (tandem), cluster '{local.cluster_name}', "
+          f"Cassandra {local.release_version}, protocol v{cluster.protocol_version}")
+
+    session.execute("CREATE KEYSPACE IF NOT EXISTS shop WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}")
+    session.execute("CREATE TABLE IF NOT EXISTS shop.orders (id int PRIMARY KEY, item text, qty int)")
+    insert = session.prepare("INSERT INTO shop.orders (id, item, qty) VALUES (?, ?, ?)")
+    for i, item in enumerate(["apples", "pears", "plums", "figs", "dates", "limes"], start=1):
+        session.execute(insert, (i, item, i * 10))
+    session.execute("UPDATE shop.orders SET qty = 99 WHERE id = 2")
+    session.execute("DELETE FROM shop.orders WHERE id = 5")
+    read = session.prepare("SELECT item, qty FROM shop.orders WHERE id = ?")
+    row = session.execute(read, (2,)).one()
+    print(f"demo: wrote 6 orders (prepared INSERT), updated order 2, deleted order 5; read order 2 back: "
+          f"{row.item} qty {row.qty}")
+
+    print("demo: what each cluster holds, read directly (not through tandem):")
+    a = show(origin, "origin")
+    b = show(target, "target")
+    print("demo: both clusters got every write: " + ("yes" if a == b and len(a) == 5 else "NO"))
+
+    marker = "demo-" + uuid.uuid4().hex[:6]
+    session.execute(f"SELECT item FROM shop.orders WHERE id = 1 /* {marker} before */")
+    before = (len(origin.requests(marker)), len(target.requests(marker)))
+    print(f"demo: a read with primary_cluster ORIGIN reached origin {before[0]}x, target {before[1]}x")
+    proxy.reload(primary_cluster="TARGET")
+    print("demo: primary_cluster set to TARGET in the settings file, SIGHUP sent (no restart, no reconnect)")
+    session.execute(f"SELECT item FROM shop.orders WHERE id = 1 /* {marker} after */")
+    after = (len(origin.requests(marker + " after")), len(target.requests(marker + " after")))
+    print(f"demo: the same read on the same connection now reached origin {after[0]}x, target {after[1]}x")
+    session.execute(insert, (7, "kiwis", 70))
+    print("demo: writes still go to both: order 7 on origin: %d row(s), on target: %d row(s)" % (
+        len(origin.execute("SELECT * FROM shop.orders WHERE id = 7")),
+        len(target.execute("SELECT * FROM shop.orders WHERE id = 7"))))
+    cluster.shutdown()
+    ok = a == b and len(a) == 5 and before == (1, 0) and after == (0, 1)
+finally:
+    rc = proxy.stop() if proxy else None
+    origin.stop()
+    target.stop()
+print(f"demo: tandem stopped (exit {rc}), clusters stopped")
+if not ok or rc != 0:
+    print("demo: FAILED")
+    sys.exit(1)
