@@ -35,6 +35,12 @@ int side_of(cluster_role r) { return r == cluster_role::origin ? origin_side : t
 
 const std::string shutting_down = "Shutting down, please retry on next host.";  // zdm-spec App. A
 
+uint64_t mono_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 std::string unprepared_text(std::string_view id) {
     return "Prepared query with ID " + cql::to_hex(id) +
            " not found (either the query was not prepared on this host (maybe the host has been restarted?) or you "
@@ -89,7 +95,11 @@ public:
     std::unordered_set<client_session*> sessions;
     timeuuid_generator uuids;
 
-    worker_ctx(proxy& px, net::worker& wk) : p(px), w(wk), cache(px.prepared(), 10000) {}
+    worker_ctx(proxy& px, net::worker& wk) : p(px), w(wk), cache(px.prepared(), 10000) {
+        counters.writes.init(px.cfg().metrics_origin_latency_buckets_ms);  // ZDM uses origin's for writes
+        counters.reads_origin.init(px.cfg().metrics_origin_latency_buckets_ms);
+        counters.reads_target.init(px.cfg().metrics_target_latency_buckets_ms);
+    }
     void begin_drain();
 };
 
@@ -183,6 +193,7 @@ struct pending {
     bool counted = false; // QUERY/EXECUTE/BATCH (R4.19)
     cql::consistency cl = cql::consistency::one;
     uint64_t started_ms = 0;
+    uint64_t started_ns = 0;
     // The first of two replies, held until the second arrives (§4.3).
     int first_side = -1;
     envelope_header first_h;
@@ -298,6 +309,7 @@ private:
     void deliver(pending& p, int side, const envelope_header& h, std::string_view body, const net::rx_buffer* owner);
     void merge(pending& p, int side, inbound_envelope&& env);
     void answer_supported(pending& p);
+    void record_duration(const pending& p);
     void handle_startup_replies(pending& p, int side, inbound_envelope&& env);
     void start_secondary_auth(pending& p, const envelope_header& primary_reply_h, std::string primary_reply_body);
     void send_secondary_token(pending& p, bool plain_first);
@@ -646,6 +658,7 @@ pending* client_session::alloc(request_kind k, int16_t stream) {
     p.write = false;
     p.counted = false;
     p.started_ms = ctx.w.now_ms();
+    p.started_ns = mono_ns();
     ctx.counters.inflight.fetch_add(1, std::memory_order_relaxed);
     return &p;
 }
@@ -725,6 +738,7 @@ void client_session::on_timeout(pending& p) {
         e = error_message::server("");
     }
     e.message = msg;
+    if (p.counted) record_duration(p);
     spdlog::debug("client {}: {}", client.fd(), msg);
     if (p.kind != request_kind::plain && p.kind != request_kind::prepare) {
         // A handshake step that times out ends the connection (R4.18).
@@ -1191,7 +1205,10 @@ void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_enve
             break;
     }
     if (p->expect == bit) {
-        if (env.header.op == opcode::error && p->counted && !p->write) ctx.counters.reads_failed.fetch_add(1, std::memory_order_relaxed);
+        if (env.header.op == opcode::error && p->counted && !p->write) {
+            (side == origin_side ? ctx.counters.reads_failed_origin : ctx.counters.reads_failed_target)
+                .fetch_add(1, std::memory_order_relaxed);
+        }
         deliver(*p, side, env.header, env.body, env.owner.empty() ? nullptr : &env.owner);
         return;
     }
@@ -1261,6 +1278,19 @@ void client_session::merge(pending& p, int side, inbound_envelope&& env) {
     }
 }
 
+// zdm_proxy_request_duration_seconds{type=writes|reads_origin|reads_target}, timed-out requests
+// included (R4.16).
+void client_session::record_duration(const pending& p) {
+    uint64_t ns = mono_ns() - p.started_ns;
+    if (p.write) {
+        ctx.counters.writes.record(ns);
+    } else if (p.expect & (1u << target_side)) {
+        ctx.counters.reads_target.record(ns);
+    } else {
+        ctx.counters.reads_origin.record(ns);
+    }
+}
+
 // R2.6: target's options (from its control connection), COMPRESSION intersected with origin's.
 void client_session::answer_supported(pending& p) {
     auto ov = ctx.p.view(cluster_role::origin);
@@ -1316,6 +1346,7 @@ void client_session::deliver(pending& p, int side, const envelope_header& h_in, 
             }
         }
     }
+    if (p.counted) record_duration(p);
     // Send before release(): `body` may point into the slot's held reply.
     if (use_rewritten) {
         writer.send(client, h, rewritten);
@@ -1648,7 +1679,8 @@ std::map<std::string, int64_t> proxy::totals() const {
         add("failed_writes_origin", k.writes_failed_origin);
         add("failed_writes_target", k.writes_failed_target);
         add("failed_writes_both", k.writes_failed_both);
-        add("failed_reads", k.reads_failed);
+        add("failed_reads_origin", k.reads_failed_origin);
+        add("failed_reads_target", k.reads_failed_target);
         add("timeouts", k.timeouts);
         add("async_sent", k.async_sent);
         add("async_ok", k.async_ok);
@@ -1662,6 +1694,108 @@ std::map<std::string, int64_t> proxy::totals() const {
     t["client_connections"] = _clients.load();
     t["pscache_entries"] = static_cast<int64_t>(const_cast<prepared_store&>(_prepared).size());
     return t;
+}
+
+void latency_histogram::init(const std::vector<double>& bounds_ms) {
+    bounds_s.clear();
+    for (double b : bounds_ms) bounds_s.push_back(b / 1000.0);
+    std::sort(bounds_s.begin(), bounds_s.end());
+    counts = std::make_unique<std::atomic<uint64_t>[]>(bounds_s.size() + 1);
+}
+
+std::string proxy::metrics_text() const {
+    const std::string& p = _cfg.metrics_prefix;
+    std::string out;
+    auto sum = [&](auto field) {
+        uint64_t v = 0;
+        for (const auto& c : _ctx) v += field(c->counters).load(std::memory_order_relaxed);
+        return v;
+    };
+    auto metric = [&](const std::string& name, const char* type, const char* help) {
+        out += "# HELP " + p + "_" + name + " " + help + "\n# TYPE " + p + "_" + name + " " + type + "\n";
+    };
+    auto line = [&](const std::string& name, const std::string& labels, double v) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.17g", v);
+        out += p + "_" + name + (labels.empty() ? "" : "{" + labels + "}") + " " + buf + "\n";
+    };
+    metric("proxy_failed_writes_total", "counter", "Writes that failed on origin, target or both");
+    line("proxy_failed_writes_total", "failed_on=\"origin\"", static_cast<double>(sum([](auto& c) -> auto& { return c.writes_failed_origin; })));
+    line("proxy_failed_writes_total", "failed_on=\"target\"", static_cast<double>(sum([](auto& c) -> auto& { return c.writes_failed_target; })));
+    line("proxy_failed_writes_total", "failed_on=\"both\"", static_cast<double>(sum([](auto& c) -> auto& { return c.writes_failed_both; })));
+    metric("proxy_failed_reads_total", "counter", "Reads that failed, by the cluster that served them");
+    line("proxy_failed_reads_total", "cluster=\"origin\"", static_cast<double>(sum([](auto& c) -> auto& { return c.reads_failed_origin; })));
+    line("proxy_failed_reads_total", "cluster=\"target\"", static_cast<double>(sum([](auto& c) -> auto& { return c.reads_failed_target; })));
+    metric("proxy_request_duration_seconds", "histogram", "Time from receiving a request to answering it");
+    auto histogram = [&](const char* type, latency_histogram proxy_counters::*h) {
+        if (_ctx.empty()) return;
+        const auto& bounds = (_ctx.front()->counters.*h).bounds_s;
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i <= bounds.size(); ++i) {
+            for (const auto& c : _ctx) cumulative += (c->counters.*h).counts[i].load(std::memory_order_relaxed);
+            char le[32];
+            if (i < bounds.size()) {
+                std::snprintf(le, sizeof le, "%g", bounds[i]);
+            } else {
+                std::snprintf(le, sizeof le, "+Inf");
+            }
+            line("proxy_request_duration_seconds_bucket", std::string("type=\"") + type + "\",le=\"" + le + "\"",
+                 static_cast<double>(cumulative));
+        }
+        uint64_t ns = 0, n = 0;
+        for (const auto& c : _ctx) {
+            ns += (c->counters.*h).sum_ns.load(std::memory_order_relaxed);
+            n += (c->counters.*h).count.load(std::memory_order_relaxed);
+        }
+        line("proxy_request_duration_seconds_sum", std::string("type=\"") + type + "\"", static_cast<double>(ns) / 1e9);
+        line("proxy_request_duration_seconds_count", std::string("type=\"") + type + "\"", static_cast<double>(n));
+    };
+    histogram("writes", &proxy_counters::writes);
+    histogram("reads_origin", &proxy_counters::reads_origin);
+    histogram("reads_target", &proxy_counters::reads_target);
+    int64_t inflight = 0;
+    for (const auto& c : _ctx) inflight += c->counters.inflight.load(std::memory_order_relaxed);
+    metric("proxy_inflight_requests_total", "gauge", "Requests waiting for a cluster");
+    line("proxy_inflight_requests_total", "", static_cast<double>(inflight));
+    metric("client_connections_total", "gauge", "Open client connections");
+    line("client_connections_total", "", static_cast<double>(_clients.load()));
+    metric("pscache_entries_total", "gauge", "Prepared statements tandem knows");
+    line("pscache_entries_total", "", static_cast<double>(const_cast<prepared_store&>(_prepared).size()));
+    metric("pscache_miss_total", "counter", "EXECUTE or BATCH with a prepared id tandem does not know");
+    line("pscache_miss_total", "", static_cast<double>(sum([](auto& c) -> auto& { return c.pscache_misses; })));
+    // tandem's own series.
+    metric("tandem_requests_total", "counter", "QUERY, EXECUTE and BATCH requests");
+    line("tandem_requests_total", "", static_cast<double>(sum([](auto& c) -> auto& { return c.requests; })));
+    metric("tandem_request_timeouts_total", "counter", "Requests answered with a timeout error because a cluster did not answer in proxy_request_timeout_ms");
+    line("tandem_request_timeouts_total", "", static_cast<double>(sum([](auto& c) -> auto& { return c.timeouts; })));
+    metric("tandem_unrecognized_statements_total", "counter", "Statements the classifier did not recognise, sent to both clusters as writes");
+    line("tandem_unrecognized_statements_total", "", static_cast<double>(sum([](auto& c) -> auto& { return c.unrecognized_statements; })));
+    metric("tandem_intercepted_requests_total", "counter", "system.local / system.peers reads answered by tandem");
+    line("tandem_intercepted_requests_total", "", static_cast<double>(sum([](auto& c) -> auto& { return c.intercepted; })));
+    metric("tandem_async_reads_total", "counter", "Reads mirrored to the secondary (read_mode DUAL_ASYNC_ON_SECONDARY), by outcome");
+    line("tandem_async_reads_total", "outcome=\"sent\"", static_cast<double>(sum([](auto& c) -> auto& { return c.async_sent; })));
+    line("tandem_async_reads_total", "outcome=\"ok\"", static_cast<double>(sum([](auto& c) -> auto& { return c.async_ok; })));
+    line("tandem_async_reads_total", "outcome=\"failed\"", static_cast<double>(sum([](auto& c) -> auto& { return c.async_failed; })));
+    line("tandem_async_reads_total", "outcome=\"skipped\"", static_cast<double>(sum([](auto& c) -> auto& { return c.async_skipped; })));
+    return out;
+}
+
+// R10.3: Go-style field names, UP only when both control connections are.
+std::pair<int, std::string> proxy::readiness() const {
+    if (!_started.load()) return {503, "{\"OriginStatus\":null,\"TargetStatus\":null,\"Status\":\"STARTUP\"}"};
+    bool up = true;
+    auto status = [&](int i) {
+        auto v = _cc[i]->view();
+        int64_t failures = _cc[i]->failures();
+        bool ok = failures < _cfg.heartbeat_failure_threshold;
+        up = up && ok;
+        std::string addr = v && failures == 0 ? v->connected : "NOT_CONNECTED";
+        return "{\"Addr\":\"" + addr + "\",\"CurrentFailureCount\":" + std::to_string(failures) +
+               ",\"FailureCountThreshold\":" + std::to_string(_cfg.heartbeat_failure_threshold) + ",\"Status\":\"" +
+               (ok ? "UP" : "DOWN") + "\"}";
+    };
+    std::string o = status(0), t = status(1);
+    return {up ? 200 : 503, "{\"OriginStatus\":" + o + ",\"TargetStatus\":" + t + ",\"Status\":\"" + (up ? "UP" : "DOWN") + "\"}"};
 }
 
 void proxy::start() {
@@ -1734,6 +1868,7 @@ void proxy::start() {
         std::string err = fut.get();
         if (!err.empty()) throw std::runtime_error(err);
     }
+    _started.store(true);
     spdlog::info("tandem listening on {}:{} with {} worker(s); primary cluster {}, read mode {}", _cfg.proxy_listen_address, _port,
                  _workers.size(), primary() == cluster_role::origin ? "ORIGIN" : "TARGET",
                  mode() == read_mode::primary_only ? "PRIMARY_ONLY" : "DUAL_ASYNC_ON_SECONDARY");
@@ -1757,6 +1892,7 @@ void proxy::shutdown(uint32_t deadline_ms) {
         }
         return;
     }
+    _started.store(false);
     // R11.1: stop accepting, answer new requests OVERLOADED, let in-flight ones finish.
     for (size_t i = 0; i < _workers.size(); ++i) {
         auto* ctx = _ctx[i].get();

@@ -34,10 +34,28 @@ struct proxy_options {
 
 // Counters read by tests, the logs and (later) /metrics. Each worker writes its own copy
 // (relaxed atomics, one writer each); totals() sums them.
+// A Prometheus histogram with fixed bounds (seconds), one writer thread.
+struct latency_histogram {
+    std::vector<double> bounds_s;
+    std::unique_ptr<std::atomic<uint64_t>[]> counts;  // bounds + 1 (the last is +Inf)
+    std::atomic<uint64_t> sum_ns{0}, count{0};
+
+    void init(const std::vector<double>& bounds_ms);
+    void record(uint64_t ns) {
+        double s = static_cast<double>(ns) / 1e9;
+        size_t i = 0;
+        while (i < bounds_s.size() && s > bounds_s[i]) ++i;
+        counts[i].fetch_add(1, std::memory_order_relaxed);
+        sum_ns.fetch_add(ns, std::memory_order_relaxed);
+        count.fetch_add(1, std::memory_order_relaxed);
+    }
+};
+
 struct proxy_counters {
     std::atomic<uint64_t> requests{0};
+    std::atomic<uint64_t> reads_failed_origin{0}, reads_failed_target{0};
+    latency_histogram writes, reads_origin, reads_target;  // zdm_proxy_request_duration_seconds
     std::atomic<uint64_t> writes_failed_origin{0}, writes_failed_target{0}, writes_failed_both{0};
-    std::atomic<uint64_t> reads_failed{0};
     std::atomic<uint64_t> timeouts{0};
     std::atomic<uint64_t> async_sent{0}, async_ok{0}, async_failed{0}, async_skipped{0};
     std::atomic<uint64_t> pscache_misses{0};
@@ -81,6 +99,10 @@ public:
     prepared_store& prepared() { return _prepared; }
     const proxy_topology& topology() const { return _topology; }
     std::map<std::string, int64_t> totals() const;
+    // /metrics and /health/readiness (zdm-spec §10).
+    std::string metrics_text() const;
+    std::pair<int, std::string> readiness() const;
+    bool started() const { return _started.load(); }
     std::atomic<int64_t>& client_connections() { return _clients; }
     uint8_t lower_cluster_version() const;
 
@@ -94,6 +116,7 @@ private:
     std::atomic<uint8_t> _read_mode;
     std::atomic<int64_t> _clients{0};
     std::atomic<bool> _stopping{false};
+    std::atomic<bool> _started{false};
     uint16_t _port = 0;
     std::vector<std::unique_ptr<net::worker>> _workers;
     std::vector<std::unique_ptr<worker_ctx>> _ctx;

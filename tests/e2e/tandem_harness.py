@@ -145,6 +145,26 @@ class tandem:
         self.proc = process([binary, "--config", self.config_path, "--workers", str(workers)], env=env, name="tandem")
         line = self.proc.wait_for("tandem: listening on", timeout=30)
         self.port = int(line.rsplit(":", 1)[1])
+        line = self.proc.wait_for("tandem: http on", timeout=5)
+        self.http_port = int(line.rsplit(":", 1)[1])
+
+    def http(self, path):
+        """GET on the metrics/health endpoint: (status, body)."""
+        import urllib.error
+        import urllib.request
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.http_port, path), timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def metric(self, name):
+        """The value of one series of /metrics (name with labels, as printed)."""
+        status, body = self.http("/metrics")
+        for line in body.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        raise KeyError(name)
 
     def write_config(self):
         with open(self.config_path, "w") as f:

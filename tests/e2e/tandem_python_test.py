@@ -212,6 +212,97 @@ class dual_writes(base):
             c.shutdown()
 
 
+    def test_a_cluster_connection_that_dies_fails_its_requests_at_once(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            self.target.execute("INSERT INTO cqlsim.faults (node, kind, action, value) VALUES (-1, 'write', 'close', 0)")
+            t0 = time.time()
+            with self.assertRaises(Exception) as e:
+                s.execute("INSERT INTO app.kv (k, v) VALUES (650, 'x')", timeout=10)
+            self.assertLess(time.time() - t0, 1.0, "waited for a timeout instead of failing at once")
+            self.assertNotIsInstance(e.exception, __import__("cassandra").OperationTimedOut)
+            self.target.execute("TRUNCATE cqlsim.faults")
+            # The driver reconnects through tandem and goes on.
+            deadline = time.time() + 10
+            while True:
+                try:
+                    s.execute("INSERT INTO app.kv (k, v) VALUES (651, 'again')")
+                    break
+                except Exception:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.2)
+        finally:
+            c.shutdown()
+        self.assertEqual(len(self.target.execute("SELECT * FROM app.kv WHERE k = 651")), 1)
+
+    def test_insights_rpc_is_answered_locally(self):
+        c, s = self.tandem.connect()
+        try:
+            marker = uuid.uuid4().hex[:8]
+            s.execute("CALL InsightsRpc.reportInsight('%s')" % marker)
+        finally:
+            c.shutdown()
+        self.assertEqual(self.origin.requests(marker), [])
+        self.assertEqual(self.target.requests(marker), [])
+
+    def test_dual_reads_resume_after_the_async_connection_fails(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            s.execute("INSERT INTO app.kv (k, v) VALUES (960, 'resume')")
+            self.tandem.reload(read_mode="DUAL_ASYNC_ON_SECONDARY")
+            # The secondary closes the async connection on the first mirrored read.
+            self.target.execute("INSERT INTO cqlsim.faults (node, kind, action, value) VALUES (-1, 'read', 'close', 0)")
+            for _ in range(5):
+                self.assertEqual(s.execute("SELECT v FROM app.kv WHERE k = 960").one().v, "resume")
+                time.sleep(0.05)
+            self.target.execute("TRUNCATE cqlsim.faults")
+            time.sleep(1.5)  # the async connection is re-opened at the first read after 1 s
+            marker = "resume-%s" % uuid.uuid4().hex[:8]
+            deadline = time.time() + 10
+            while not self.target.requests(marker) and time.time() < deadline:
+                self.assertEqual(s.execute("SELECT v FROM app.kv WHERE k = 960 /* %s */" % marker).one().v, "resume")
+                time.sleep(0.2)
+            self.assertTrue(self.target.requests(marker), "dual reads did not resume")
+        finally:
+            self.tandem.reload(read_mode="PRIMARY_ONLY")
+            c.shutdown()
+
+
+    def test_metrics_and_health(self):
+        self.assertEqual(self.tandem.http("/health/liveness"), (200, "OK"))
+        status, body = self.tandem.http("/health/readiness")
+        self.assertEqual(status, 200)
+        ready = __import__("json").loads(body)
+        self.assertEqual(ready["Status"], "UP")
+        self.assertEqual(ready["OriginStatus"]["Addr"], "%s:%d" % (self.origin.address, self.origin.port))
+        self.assertEqual(ready["TargetStatus"]["FailureCountThreshold"], 1)
+        before_failed = self.tandem.metric('zdm_proxy_failed_writes_total{failed_on="target"}')
+        before_writes = self.tandem.metric('zdm_proxy_request_duration_seconds_count{type="writes"}')
+        before_other = self.tandem.metric("zdm_tandem_unrecognized_statements_total")
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            s.execute("INSERT INTO app.kv (k, v) VALUES (970, 'm')")
+            self.target.execute("INSERT INTO cqlsim.faults (node, kind, action, value) VALUES (-1, 'write', 'write_timeout', 0)")
+            with self.assertRaises(WriteTimeout):
+                s.execute("INSERT INTO app.kv (k, v) VALUES (971, 'm')")
+            with self.assertRaises(Exception):
+                s.execute("FROBNICATE app.kv")  # not CQL: both clusters refuse it, tandem counts it
+        finally:
+            c.shutdown()
+        self.assertEqual(self.tandem.metric('zdm_proxy_failed_writes_total{failed_on="target"}'), before_failed + 1)
+        self.assertGreaterEqual(self.tandem.metric('zdm_proxy_request_duration_seconds_count{type="writes"}'), before_writes + 2)
+        self.assertEqual(self.tandem.metric("zdm_tandem_unrecognized_statements_total"), before_other + 1)
+        self.assertGreaterEqual(self.tandem.metric("zdm_pscache_entries_total"), 0)
+        self.assertEqual(self.tandem.http("/nowhere")[0], 404)
+
+
 class authentication(base):
     # Both clusters authenticate: the client logs in with target's credentials, tandem logs
     # into origin with origin_username/password (§2.4).
@@ -351,6 +442,27 @@ class settings_and_signals(unittest.TestCase):
         p = subprocess.run([TANDEM, "-version"], capture_output=True, text=True, timeout=20)
         self.assertEqual(p.returncode, 0)
         self.assertIn("tandem version", p.stdout)
+
+    def test_readiness_follows_the_control_connections(self):
+        origin = h.cluster(CQLSIM, "origin", "127.0.1.1")
+        target = h.cluster(CQLSIM, "target", "127.0.2.1")
+        t = h.tandem(TANDEM, origin, target)
+        try:
+            self.assertEqual(t.http("/health/readiness")[0], 200)
+            target.stop()
+            deadline = time.time() + 10
+            while t.http("/health/readiness")[0] == 200 and time.time() < deadline:
+                time.sleep(0.1)
+            status, body = t.http("/health/readiness")
+            self.assertEqual(status, 503)
+            ready = __import__("json").loads(body)
+            self.assertEqual((ready["Status"], ready["TargetStatus"]["Status"], ready["OriginStatus"]["Status"]),
+                             ("DOWN", "DOWN", "UP"))
+            self.assertEqual(ready["TargetStatus"]["Addr"], "NOT_CONNECTED")
+        finally:
+            t.stop()
+            origin.stop()
+            target.stop()
 
     def test_sigterm_finishes_in_flight_requests_and_exits_0(self):
         origin = h.cluster(CQLSIM, "origin", "127.0.1.1")

@@ -16,6 +16,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "core/admin.hh"
 #include "core/config.hh"
 #include "core/proxy.hh"
 
@@ -111,6 +112,42 @@ int main(int argc, char** argv) {
         return 2;
     }
 
+    // The HTTP endpoint starts first (R1.3): readiness says STARTUP until the clusters answered.
+    core::admin_server admin([&](const std::string& method, const std::string& path) {
+        core::http_response r;
+        if (path == "/health/liveness") {
+            r.body = "OK";
+        } else if (path == "/health/readiness" && method == "GET") {
+            auto [status, body] = proxy->readiness();
+            r.status = status;
+            r.content_type = "application/json";
+            r.body = body;
+        } else if (path == "/metrics") {
+            if (!cfg.metrics_enabled) {
+                r.status = 404;
+                r.body = "Metrics are disabled on this proxy instance.";
+            } else if (!proxy->started()) {
+                r.status = 503;
+                r.body = "Proxy metrics haven't been initialized yet.";
+            } else {
+                r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                r.body = proxy->metrics_text();
+            }
+        } else {
+            r.status = 404;
+            r.body = "404 page not found\n";
+        }
+        return r;
+    });
+    if (auto err = admin.start(cfg.metrics_address, static_cast<uint16_t>(cfg.metrics_port)); !err.empty()) {
+        spdlog::error("metrics and health endpoint not started: {}", err);
+    } else {
+        spdlog::info("metrics and health on http://{}:{}/ (/metrics, /health/liveness, /health/readiness)", cfg.metrics_address,
+                     admin.port());
+        std::printf("tandem: http on %s:%u\n", cfg.metrics_address.c_str(), admin.port());
+        std::fflush(stdout);
+    }
+
     std::mutex m;
     std::condition_variable cv;
     bool stop = false;
@@ -161,6 +198,7 @@ int main(int argc, char** argv) {
     }
     signals.join();
     proxy->shutdown(static_cast<uint32_t>(cfg.proxy_request_timeout_ms + 1000));
+    admin.stop();
     auto t = proxy->totals();
     spdlog::info("tandem stopped: {} requests, {} timeouts, {} failed writes", t["requests"], t["timeouts"],
                  t["failed_writes_origin"] + t["failed_writes_target"] + t["failed_writes_both"]);
