@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "core/virtual_tables.hh"
 
@@ -37,6 +38,10 @@ struct prepared_entry {
     route where = route::both;
     system_table table = system_table::none;  // intercepted statements
     bool write = false;                       // INSERT / UPDATE / DELETE / BATCH
+    // now() replacement (R7.4): variable indexes of the markers tandem put in place of now()
+    // in the statement it prepared; EXECUTE inserts one fresh time-UUID at each.
+    std::vector<uint16_t> generated;
+    bool generated_named = false;  // the markers are :zdm__now
 };
 
 struct string_hash {

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <deque>
 #include <future>
@@ -51,6 +52,26 @@ bool is_system_keyspace(std::string_view ks) {
     return ks == "system" || ks.rfind("system_", 0) == 0 || ks.rfind("dse_", 0) == 0;
 }
 
+// Whether the call starting at `begin` is an argument of another function (toTimestamp(now())):
+// a bind marker there would have no type Cassandra can infer, so prepared statements keep it.
+bool nested_in_function(std::string_view text, uint32_t begin) {
+    size_t i = begin;
+    auto skip_space = [&] {
+        while (i > 0 && std::isspace(static_cast<unsigned char>(text[i - 1]))) --i;
+    };
+    skip_space();
+    if (i >= 7 && (text.substr(i - 7, 7) == "system." || text.substr(i - 7, 7) == "SYSTEM.")) i -= 7;
+    skip_space();
+    if (i == 0 || text[i - 1] != '(') return false;
+    --i;
+    skip_space();
+    size_t end = i;
+    while (i > 0 && (std::isalnum(static_cast<unsigned char>(text[i - 1])) || text[i - 1] == '_' || text[i - 1] == '"')) --i;
+    std::string word;
+    for (size_t k = i; k < end; ++k) word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(text[k]))));
+    return !word.empty() && word != "values" && word != "in";
+}
+
 // A RESULT body's kind, or 0.
 int32_t result_kind_of(std::string_view plain) { return plain.size() >= 4 ? static_cast<int32_t>(cql::load_be32(plain.data())) : 0; }
 
@@ -63,6 +84,18 @@ class timeuuid_generator {
 
 public:
     timeuuid_generator() : _node((_rng() & 0xFFFFFFFFFFFFull) | 0x010000000000ull), _seq(static_cast<uint16_t>(_rng())) {}
+    // The 16 bytes of a fresh time-UUID (a value for a timeuuid bind marker).
+    std::string next_bytes() {
+        std::string text = next_text();
+        std::string out;
+        for (size_t i = 0; i + 1 < text.size(); ++i) {
+            if (text[i] == '-') continue;
+            auto nib = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+            out.push_back(static_cast<char>(nib(text[i]) << 4 | nib(text[i + 1])));
+            ++i;
+        }
+        return out;
+    }
     std::string next_text() {
         using namespace std::chrono;
         uint64_t ticks = static_cast<uint64_t>(duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count() / 100) +
@@ -204,6 +237,8 @@ struct pending {
     std::string query, keyspace;
     route prep_route = route::both;
     bool prep_write = false;
+    std::vector<uint16_t> generated;  // now() markers tandem added to the prepared text
+    bool generated_named = false;
     // Secondary handshake: the primary's AUTH_SUCCESS / READY to relay once it succeeds.
     int auth_steps = 0;
     net::timer timer;
@@ -226,6 +261,7 @@ struct pending {
         first_body = {};
         query.clear();
         keyspace.clear();
+        generated.clear();
         expect = got = 0;
         proxy_stream[0] = proxy_stream[1] = -1;
         auth_steps = 0;
@@ -1040,6 +1076,31 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                                                                       : route::primary;
             p->prep_write = cql::is_write(info.kind);
             if (p->prep_route == route::primary && ctx.p.mode() == read_mode::dual_async_on_secondary) send_async(h, env.body);
+            if (cfg.replace_cql_functions && cql::is_write(info.kind) && info.call_count > 0) {
+                // R7.4: each now() becomes a bind marker (:zdm__now when the statement names
+                // its markers); EXECUTE fills in one time-UUID for both clusters.
+                std::string text;
+                size_t at = 0;
+                for (uint8_t i = 0; i < info.call_count; ++i) {
+                    const auto& call = info.calls[i];
+                    if (call.fn != cql::volatile_function::now || call.end == 0) continue;
+                    if (nested_in_function(m->query, call.begin)) continue;
+                    text.append(m->query.substr(at, call.begin - at));
+                    text.append(info.named_markers ? ":zdm__now" : "?");
+                    p->generated.push_back(static_cast<uint16_t>(call.markers_before + p->generated.size()));
+                    at = call.end;
+                }
+                if (!p->generated.empty()) {
+                    text.append(m->query.substr(at));
+                    p->generated_named = info.named_markers;
+                    cql::prepare_message pm = *m;
+                    pm.query = text;
+                    std::string body;
+                    pm.encode(body, ver);
+                    forward(std::move(env), p, 3, body, true, body, true);
+                    return;
+                }
+            }
             forward(std::move(env), p, 3, {}, false);  // R5.1
             return;
         }
@@ -1080,6 +1141,37 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                 w.write_short_bytes(e->target_id);
                 target_body.append(plain.substr(id_len));
             }
+            if (!e->generated.empty()) {
+                // R7.5: one fresh time-UUID per request, the same for both clusters.
+                std::string now = ctx.uuids.next_bytes();
+                std::vector<cql::bound_value> vals;
+                const bool named = m->params.values.present && m->params.values.named;
+                if (named) {
+                    for (const auto& v : m->params.values) vals.push_back(v);
+                    vals.push_back({"zdm__now", cql::value_ref::of(now)});
+                } else {
+                    auto it = m->params.values.begin();
+                    size_t left = m->params.values.present ? m->params.values.count : 0;
+                    size_t total = left + e->generated.size();
+                    for (size_t i = 0; i < total; ++i) {
+                        if (std::find(e->generated.begin(), e->generated.end(), i) != e->generated.end()) {
+                            vals.push_back({{}, cql::value_ref::of(now)});
+                        } else if (left > 0) {
+                            vals.push_back(*it);
+                            ++it;
+                            --left;
+                        }
+                    }
+                }
+                std::string storage, origin_body, tbody;
+                cql::execute_message out = *m;
+                out.params.values = cql::value_list::build(vals, named, storage);
+                out.encode(origin_body, ver);
+                if (!e->target_id.empty()) out.id = e->target_id;
+                out.encode(tbody, ver);
+                forward(std::move(env), p, 3, tbody, true, origin_body, true);
+                return;
+            }
             uint8_t sides = 3;
             if (e->where == route::primary) {
                 sides = static_cast<uint8_t>(1u << side_of(p->primary));
@@ -1102,9 +1194,13 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             }
             // R5.4: every prepared child must be known; the target copy gets target ids.
             bool rewrite = false;
+            bool values_changed = false;
             std::vector<cql::batch_child> children;
             std::vector<std::string> ids;
             ids.reserve(m->children.count);
+            std::vector<std::string> storages;
+            storages.reserve(m->children.count);  // value lists point into these: no reallocation
+            std::string now;
             for (const auto& c : m->children) {
                 if (c.prepared) {
                     const prepared_entry* e = ctx.cache.find(c.query_or_id);
@@ -1115,13 +1211,41 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                     }
                     if (!e->target_id.empty() && e->target_id != e->origin_id) rewrite = true;
                     ids.push_back(e->target_id.empty() ? e->origin_id : e->target_id);
+                    if (!e->generated.empty() && !c.values.named) {
+                        // R5.4/R7.5: the child's time-UUIDs, the same on both clusters.
+                        if (now.empty()) now = ctx.uuids.next_bytes();
+                        std::vector<cql::bound_value> vals;
+                        auto it = c.values.begin();
+                        size_t left = c.values.present ? c.values.count : 0;
+                        size_t total = left + e->generated.size();
+                        for (size_t i = 0; i < total; ++i) {
+                            if (std::find(e->generated.begin(), e->generated.end(), i) != e->generated.end()) {
+                                vals.push_back({{}, cql::value_ref::of(now)});
+                            } else if (left > 0) {
+                                vals.push_back(*it);
+                                ++it;
+                                --left;
+                            }
+                        }
+                        cql::batch_child changed = c;
+                        changed.values = cql::value_list::build(vals, false, storages.emplace_back());
+                        children.push_back(changed);
+                        values_changed = true;
+                        continue;
+                    }
                 } else {
                     ids.emplace_back();
                 }
                 children.push_back(c);
             }
-            std::string target_body;
-            if (rewrite) {
+            std::string target_body, origin_body;
+            if (values_changed) {
+                std::string storage;
+                cql::batch_message o = *m;
+                o.children = cql::batch_children::build(children, storage);
+                o.encode(origin_body, ver);
+            }
+            if (rewrite || values_changed) {
                 for (size_t i = 0; i < children.size(); ++i) {
                     if (children[i].prepared) children[i].query_or_id = ids[i];
                 }
@@ -1134,7 +1258,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             p->counted = true;
             p->write = true;
             p->cl = m->cl;
-            forward(std::move(env), p, 3, target_body, rewrite);
+            forward(std::move(env), p, 3, target_body, rewrite || values_changed, origin_body, values_changed);
             return;
         }
         default: {
@@ -1266,7 +1390,38 @@ void client_session::merge(pending& p, int side, inbound_envelope&& env) {
                 e->keyspace = p.keyspace;
                 e->where = p.prep_route;
                 e->write = p.prep_write;
+                e->generated = p.generated;
+                e->generated_named = p.generated_named;
                 ctx.cache.put(std::move(e));
+            }
+            if (!p.generated.empty()) {
+                // The client sees the variables it wrote: tandem's markers are removed from
+                // origin's PREPARED metadata, partition key indexes shifted (R7.4, without the
+                // last-position quirk).
+                auto r = cql::result_message::decode(*o_plain, cql::effective_version(p.version));
+                if (r && r->kind == cql::result_kind::prepared) {
+                    auto is_generated = [&](size_t i) {
+                        return std::find(p.generated.begin(), p.generated.end(), i) != p.generated.end();
+                    };
+                    std::vector<cql::column_spec> cols;
+                    for (size_t i = 0; i < r->prepared.columns.size(); ++i) {
+                        if (!is_generated(i)) cols.push_back(r->prepared.columns[i]);
+                    }
+                    std::vector<uint16_t> pks;
+                    for (uint16_t k : r->prepared.pk_indexes) {
+                        if (is_generated(k)) continue;
+                        auto below = std::count_if(p.generated.begin(), p.generated.end(), [&](uint16_t g) { return g < k; });
+                        pks.push_back(static_cast<uint16_t>(k - below));
+                    }
+                    r->prepared.columns = std::move(cols);
+                    r->prepared.pk_indexes = std::move(pks);
+                    std::string body;
+                    r->encode(body, cql::effective_version(p.version));
+                    envelope_header oh = side == origin_side ? env.header : p.first_h;
+                    oh.flags &= static_cast<uint8_t>(~cql::envelope_flags::compression);
+                    deliver(p, origin_side, oh, body, nullptr);
+                    return;
+                }
             }
         }
     }

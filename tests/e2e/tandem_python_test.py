@@ -347,6 +347,32 @@ class now_replacement(base):
         self.assertEqual(o, t)
         self.assertEqual(o.version, 1)
 
+    def test_now_in_prepared_statements_and_batches(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute("CREATE TABLE IF NOT EXISTS app.log (k int, at timeuuid, note text, PRIMARY KEY (k, at))")
+            ins = s.prepare("INSERT INTO app.log (k, at, note) VALUES (?, now(), ?)")
+            # The client sees its own two variables, partition key index included (R7.4).
+            self.assertEqual([c.name for c in ins.column_metadata], ["k", "note"])
+            self.assertEqual(ins.routing_key_indexes, [0])
+            for i in range(3):
+                s.execute(ins, (i, "positional %d" % i))
+            named = s.prepare("INSERT INTO app.log (k, at, note) VALUES (:k, now(), :note)")
+            self.assertEqual([c.name for c in named.column_metadata], ["k", "note"])
+            s.execute(named, {"k": 10, "note": "named"})
+            b = BatchStatement()
+            b.add(ins, (20, "batch a"))
+            b.add(ins, (21, "batch b"))
+            s.execute(b)
+        finally:
+            c.shutdown()
+        rows_o = sorted((r.k, r.at, r.note) for r in self.origin.execute("SELECT k, at, note FROM app.log"))
+        rows_t = sorted((r.k, r.at, r.note) for r in self.target.execute("SELECT k, at, note FROM app.log"))
+        self.assertEqual(len(rows_o), 6)
+        self.assertEqual(rows_o, rows_t)  # every time-UUID identical on both clusters
+        self.assertEqual(len({r[1] for r in rows_o if r[0] < 10}), 3)  # one fresh value per execution
+
 
 def raw_frame(version, stream, opcode, body=b""):
     if version <= 2:
