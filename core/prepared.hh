@@ -42,6 +42,10 @@ struct prepared_entry {
     // in the statement it prepared; EXECUTE inserts one fresh time-UUID at each.
     std::vector<uint16_t> generated;
     bool generated_named = false;  // the markers are :zdm__now
+    // What the clusters were asked to prepare (the query with tandem's markers), for healing an
+    // UNPREPARED by preparing again; the keyspace went in the v5 keyspace flag when set.
+    std::string cluster_query;
+    bool keyspace_flag = false;
 };
 
 struct string_hash {

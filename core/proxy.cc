@@ -239,14 +239,28 @@ struct pending {
     bool prep_write = false;
     std::vector<uint16_t> generated;  // now() markers tandem added to the prepared text
     bool generated_named = false;
+    std::string cluster_query;  // PREPARE: the text sent to the clusters
+    bool keyspace_flag = false;
+    // EXECUTE / BATCH: the request as sent, kept until it completes, so an UNPREPARED from one
+    // cluster can be healed by preparing there again and re-sending (once).
+    envelope_header req_h;
+    std::string req_copy;
+    std::string_view req_body;
+    std::string side_body[2];
+    bool side_rewritten[2] = {false, false};
+    int healing = -1;  // the cluster a healing PREPARE is out to
+    bool healed = false;
     // Secondary handshake: the primary's AUTH_SUCCESS / READY to relay once it succeeds.
     int auth_steps = 0;
     net::timer timer;
 
-    void hold(int side, const inbound_envelope& e) {
+    // The first reply waits for the second: a reference to its receive buffer while buffers are
+    // plentiful, a copy when the ring runs low (held buffers must not starve the receives that
+    // would complete them).
+    void hold(int side, const inbound_envelope& e, bool buffers_plentiful) {
         first_side = side;
         first_h = e.header;
-        if (!e.owner.empty()) {
+        if (!e.owner.empty() && buffers_plentiful) {
             first_owner = e.owner.share();
             first_body = first_owner.view();
         } else {
@@ -262,6 +276,15 @@ struct pending {
         query.clear();
         keyspace.clear();
         generated.clear();
+        cluster_query.clear();
+        keyspace_flag = false;
+        req_copy.clear();
+        req_body = {};
+        side_body[0].clear();
+        side_body[1].clear();
+        side_rewritten[0] = side_rewritten[1] = false;
+        healing = -1;
+        healed = false;
         expect = got = 0;
         proxy_stream[0] = proxy_stream[1] = -1;
         auth_steps = 0;
@@ -338,6 +361,7 @@ private:
         return p->used && p->gen == gen ? p : nullptr;
     }
     uint32_t index_of(const pending& p) const;
+    bool plentiful() const { return ctx.w.buffers().available() > ctx.w.buffers().count() / 2; }
     bool send_to(pending& p, int side, const envelope_header& h, const inbound_envelope& env, std::string_view rewritten,
                  bool use_rewritten);
     void arm_timeout(pending& p);
@@ -346,6 +370,10 @@ private:
     void merge(pending& p, int side, inbound_envelope&& env);
     void answer_supported(pending& p);
     void record_duration(const pending& p);
+    void keep_request(pending& p, const inbound_envelope& env, std::string origin_body, bool origin_rewritten,
+                      std::string target_body, bool target_rewritten);
+    bool try_heal(pending& p, int side, const inbound_envelope& env);
+    void heal_reply(pending& p, int side, inbound_envelope&& env);
     void handle_startup_replies(pending& p, int side, inbound_envelope&& env);
     void start_secondary_auth(pending& p, const envelope_header& primary_reply_h, std::string primary_reply_body);
     void send_secondary_token(pending& p, bool plain_first);
@@ -1070,6 +1098,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             pending* p = alloc(request_kind::prepare, h.stream);
             p->query.assign(m->query);
             p->keyspace.assign(ks);
+            p->keyspace_flag = m->keyspace.has_value();
             std::string ksn = info.keyspace.empty() ? std::string(ks) : info.keyspace.normalized();
             p->prep_route = info.kind != cql::statement_kind::select ? route::both
                             : is_system_keyspace(ksn)                 ? route::system
@@ -1093,6 +1122,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                 if (!p->generated.empty()) {
                     text.append(m->query.substr(at));
                     p->generated_named = info.named_markers;
+                    p->cluster_query = text;
                     cql::prepare_message pm = *m;
                     pm.query = text;
                     std::string body;
@@ -1169,7 +1199,8 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                 out.encode(origin_body, ver);
                 if (!e->target_id.empty()) out.id = e->target_id;
                 out.encode(tbody, ver);
-                forward(std::move(env), p, 3, tbody, true, origin_body, true);
+                keep_request(*p, env, std::move(origin_body), true, std::move(tbody), true);
+                forward(std::move(env), p, 3, p->side_body[1], true, p->side_body[0], true);
                 return;
             }
             uint8_t sides = 3;
@@ -1182,7 +1213,8 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             } else if (e->where == route::system) {
                 sides = cfg.system_queries_mode == "TARGET" ? 2 : 1;
             }
-            forward(std::move(env), p, sides, target_body, rewrite);
+            keep_request(*p, env, {}, false, std::move(target_body), rewrite);
+            forward(std::move(env), p, sides, p->side_body[1], rewrite);
             return;
         }
         case opcode::batch: {
@@ -1258,7 +1290,8 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             p->counted = true;
             p->write = true;
             p->cl = m->cl;
-            forward(std::move(env), p, 3, target_body, rewrite || values_changed, origin_body, values_changed);
+            keep_request(*p, env, std::move(origin_body), values_changed, std::move(target_body), rewrite || values_changed);
+            forward(std::move(env), p, 3, p->side_body[1], rewrite || values_changed, p->side_body[0], values_changed);
             return;
         }
         default: {
@@ -1328,6 +1361,11 @@ void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_enve
         default:
             break;
     }
+    if (p->healing == side) {
+        heal_reply(*p, side, std::move(env));
+        return;
+    }
+    if (env.header.op == opcode::error && !p->healed && !p->req_body.empty() && try_heal(*p, side, env)) return;
     if (p->expect == bit) {
         if (env.header.op == opcode::error && p->counted && !p->write) {
             (side == origin_side ? ctx.counters.reads_failed_origin : ctx.counters.reads_failed_target)
@@ -1337,7 +1375,7 @@ void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_enve
         return;
     }
     if (p->got != p->expect) {
-        p->hold(side, env);
+        p->hold(side, env, plentiful());
         return;
     }
     merge(*p, side, std::move(env));
@@ -1392,6 +1430,8 @@ void client_session::merge(pending& p, int side, inbound_envelope&& env) {
                 e->write = p.prep_write;
                 e->generated = p.generated;
                 e->generated_named = p.generated_named;
+                e->cluster_query = p.cluster_query.empty() ? p.query : p.cluster_query;
+                e->keyspace_flag = p.keyspace_flag;
                 ctx.cache.put(std::move(e));
             }
             if (!p.generated.empty()) {
@@ -1431,6 +1471,94 @@ void client_session::merge(pending& p, int side, inbound_envelope&& env) {
         envelope_header hh = p.first_h;
         deliver(p, chosen, hh, p.first_body, p.first_owner.empty() ? nullptr : &p.first_owner);
     }
+}
+
+void client_session::keep_request(pending& p, const inbound_envelope& env, std::string origin_body, bool origin_rewritten,
+                                  std::string target_body, bool target_rewritten) {
+    p.req_h = env.header;
+    // A copy into the slot's own string (its capacity stays with the slot: no allocation in the
+    // steady state), not a reference to the receive buffer: requests waiting for slow clusters
+    // must not pin the buffers their replies need.
+    p.req_copy.assign(env.body);
+    p.req_body = p.req_copy;
+    p.side_body[0] = std::move(origin_body);
+    p.side_body[1] = std::move(target_body);
+    p.side_rewritten[0] = origin_rewritten;
+    p.side_rewritten[1] = target_rewritten;
+}
+
+// A cluster answered UNPREPARED for a statement tandem knows (it restarted, or evicted it):
+// prepare it there again and re-send, once, without the client noticing. ZDM Proxy returns the
+// UNPREPARED, and the driver's retry applies the write a second time on the other cluster (R5.5).
+bool client_session::try_heal(pending& p, int side, const inbound_envelope& env) {
+    std::string tmp;
+    auto plain = codec.plain(env.header, env.body, tmp);
+    if (!plain) return false;
+    auto e = error_message::decode(*plain, cql::effective_version(env.header.version));
+    if (!e || e->code != error_code::unprepared) return false;
+    std::string origin_id = e->unprepared_id;
+    if (side == target_side) {
+        auto o = ctx.cache.store().origin_for_target(e->unprepared_id);
+        if (!o) return false;
+        origin_id = *o;
+    }
+    const prepared_entry* entry = ctx.cache.find(origin_id);
+    auto* l = links[side];
+    if (!entry || !l || !l->usable()) return false;
+    int id = l->take_id(index_of(p), p.gen);
+    if (id < 0) return false;
+    p.healed = true;
+    p.healing = side;
+    p.got &= static_cast<uint8_t>(~(1u << side));
+    p.proxy_stream[side] = static_cast<int16_t>(id);
+    cql::prepare_message pm;
+    pm.query = entry->cluster_query.empty() ? entry->query : entry->cluster_query;
+    if (entry->keyspace_flag) pm.keyspace = entry->keyspace;
+    std::string body;
+    pm.encode(body, cql::effective_version(version));
+    envelope_header h;
+    h.version = version;
+    h.op = opcode::prepare;
+    h.stream = static_cast<int16_t>(id);
+    l->send(h, body);
+    spdlog::debug("client {}: {} lost prepared statement {}; preparing it again", client.fd(), side_name(side), cql::to_hex(origin_id));
+    return true;
+}
+
+void client_session::heal_reply(pending& p, int side, inbound_envelope&& env) {
+    p.healing = -1;
+    auto* l = links[side];
+    std::string tmp;
+    auto plain = codec.plain(env.header, env.body, tmp);
+    bool prepared = env.header.op == opcode::result && plain &&
+                    result_kind_of(*plain) == static_cast<int32_t>(cql::result_kind::prepared);
+    int id = prepared && l && l->usable() ? l->take_id(index_of(p), p.gen) : -1;
+    if (id < 0) {
+        // Preparing again failed: the client gets the UNPREPARED so its driver re-prepares.
+        const std::string origin_id = [&] {
+            cql::reader r(p.req_body);
+            if (p.req_h.op == opcode::execute) return std::string(r.read_short_bytes());
+            return std::string();
+        }();
+        std::string body;
+        error_message::unprepared(origin_id, unprepared_text(origin_id)).encode(body, cql::effective_version(version));
+        envelope_header eh = env.header;
+        eh.op = opcode::error;
+        eh.flags = 0;
+        deliver(p, side, eh, body, nullptr);
+        return;
+    }
+    p.got &= static_cast<uint8_t>(~(1u << side));
+    p.proxy_stream[side] = static_cast<int16_t>(id);
+    envelope_header h = p.req_h;
+    h.stream = static_cast<int16_t>(id);
+    if (p.side_rewritten[side]) {
+        h.flags &= static_cast<uint8_t>(~cql::envelope_flags::compression);
+        l->send(h, p.side_body[side]);
+    } else {
+        l->send(h, p.req_body);
+    }
+    ctx.counters.unprepared_healed.fetch_add(1, std::memory_order_relaxed);
 }
 
 // zdm_proxy_request_duration_seconds{type=writes|reads_origin|reads_target}, timed-out requests
@@ -1515,7 +1643,7 @@ void client_session::deliver(pending& p, int side, const envelope_header& h_in, 
 
 void client_session::handle_startup_replies(pending& p, int side, inbound_envelope&& env) {
     if (p.got != p.expect) {
-        p.hold(side, env);
+        p.hold(side, env, plentiful());
         return;
     }
     // Both STARTUP replies are in.
@@ -1925,6 +2053,8 @@ std::string proxy::metrics_text() const {
     line("tandem_request_timeouts_total", "", static_cast<double>(sum([](auto& c) -> auto& { return c.timeouts; })));
     metric("tandem_unrecognized_statements_total", "counter", "Statements the classifier did not recognise, sent to both clusters as writes");
     line("tandem_unrecognized_statements_total", "", static_cast<double>(sum([](auto& c) -> auto& { return c.unrecognized_statements; })));
+    metric("tandem_unprepared_healed_total", "counter", "UNPREPARED replies healed by preparing again on that cluster and re-sending");
+    line("tandem_unprepared_healed_total", "", static_cast<double>(sum([](auto& c) -> auto& { return c.unprepared_healed; })));
     metric("tandem_intercepted_requests_total", "counter", "system.local / system.peers reads answered by tandem");
     line("tandem_intercepted_requests_total", "", static_cast<double>(sum([](auto& c) -> auto& { return c.intercepted; })));
     metric("tandem_async_reads_total", "counter", "Reads mirrored to the secondary (read_mode DUAL_ASYNC_ON_SECONDARY), by outcome");

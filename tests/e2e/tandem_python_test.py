@@ -273,6 +273,24 @@ class dual_writes(base):
             c.shutdown()
 
 
+    def test_a_cluster_that_lost_a_prepared_statement_is_healed_transparently(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            marker = "heal%s" % uuid.uuid4().hex[:6]
+            ps = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, '%s')" % marker)
+            s.execute(ps, (980,))
+            healed = self.tandem.metric("zdm_tandem_unprepared_healed_total")
+            self.target.execute("TRUNCATE cqlsim.prepared")  # as if target restarted
+            s.execute(ps, (981,))
+        finally:
+            c.shutdown()
+        self.assertEqual(self.tandem.metric("zdm_tandem_unprepared_healed_total"), healed + 1)
+        # The driver never saw UNPREPARED: origin executed each write once (no client retry).
+        self.assertEqual(len([r for r in self.origin.requests(marker) if r.startswith("INSERT")]), 3)  # PREPARE + 2 EXECUTE
+        self.assertEqual(len(self.target.execute("SELECT * FROM app.kv WHERE k = 981")), 1)
+
     def test_metrics_and_health(self):
         self.assertEqual(self.tandem.http("/health/liveness"), (200, "OK"))
         status, body = self.tandem.http("/health/readiness")

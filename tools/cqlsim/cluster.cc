@@ -58,6 +58,8 @@ const char* const system_tables[] = {
     "client_timestamp bigint, PRIMARY KEY (node, seq))",
     "CREATE TABLE cqlsim.faults (node int, kind text, action text, value int, PRIMARY KEY (node, kind))",
     "CREATE TABLE cqlsim.nodes (node int PRIMARY KEY, up boolean)",
+    // TRUNCATE cqlsim.prepared makes the cluster forget its prepared statements.
+    "CREATE TABLE cqlsim.prepared (id blob PRIMARY KEY)",
 };
 
 int64_t wall_us() {

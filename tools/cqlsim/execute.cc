@@ -555,6 +555,9 @@ execution cluster::ddl(exec_ctx& c, const statement& st) {
             return e;
         }
         t->clear();
+        // TRUNCATE cqlsim.prepared: the cluster forgets every prepared statement, as a restarted
+        // Cassandra does (drivers and proxies must re-prepare on UNPREPARED).
+        if (t->def.keyspace == "cqlsim" && t->def.name == "prepared") _prepared.clear();
         return no_change();
     }
     e.error = error_message::invalid("cqlsim cannot run this statement");
