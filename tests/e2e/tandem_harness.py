@@ -76,17 +76,17 @@ class process:
 class cluster:
     """A cqlsim cluster of `nodes` nodes on base_address, .+1, ... all on one port."""
 
-    def __init__(self, cqlsim, name, base_address, nodes=2, auth=None, extra=()):
+    def __init__(self, cqlsim, name, base_address, nodes=2, auth=None, extra=(), dead=0):
         self.name = name
         self.address = base_address
         self.port = free_port(base_address)
         argv = [cqlsim, "--nodes", str(nodes), "--address", base_address, "--port", str(self.port),
-                "--cluster-name", name, *extra]
+                "--cluster-name", name, "--dead-nodes", str(dead), *extra]
         if auth:
             argv += ["--auth", "%s:%s" % auth]
         self.auth = auth
         self.proc = process(argv, name="cqlsim " + name)
-        self.proc.wait_for("listening on", count=nodes)
+        self.proc.wait_for("listening on", count=nodes - dead)
 
     def session(self, keyspace=None):
         """A direct driver session (not through tandem), to look at what the cluster holds."""

@@ -33,10 +33,12 @@ class base(unittest.TestCase):
     settings = {}
     origin_auth = target_auth = None
     target_extra = ()
+    origin_nodes, origin_dead = 2, 0
 
     @classmethod
     def setUpClass(cls):
-        cls.origin = h.cluster(CQLSIM, "origin", "127.0.1.1", auth=cls.origin_auth)
+        cls.origin = h.cluster(CQLSIM, "origin", "127.0.1.1", nodes=cls.origin_nodes, dead=cls.origin_dead,
+                               auth=cls.origin_auth)
         cls.target = h.cluster(CQLSIM, "target", "127.0.2.1", auth=cls.target_auth, extra=cls.target_extra)
         try:
             cls.tandem = h.tandem(TANDEM, cls.origin, cls.target, settings=dict(cls.settings))
@@ -347,6 +349,43 @@ class authentication(base):
     def test_no_credentials(self):
         with self.assertRaises(NoHostAvailable):
             self.tandem.connect()
+
+
+class node_failures(base):
+    # Origin lists three nodes, two of which refuse connections (ZDM #90: a dead node in
+    # system.peers stalls new clients for up to 30 s).
+    origin_nodes, origin_dead = 3, 2
+
+    def test_dead_nodes_do_not_stall_new_connections(self):
+        for i in range(6):
+            t0 = time.time()
+            c, s = self.tandem.connect()
+            try:
+                s.execute(KS)
+                s.execute(TABLE)
+                s.execute("INSERT INTO app.kv (k, v) VALUES (%d, 'alive')" % i)
+            finally:
+                c.shutdown()
+            self.assertLess(time.time() - t0, 3.0)
+        self.assertEqual(len([r for r in self.origin.execute("SELECT v FROM app.kv") if r.v == "alive"]), 6)
+
+    def test_a_node_reported_down_gets_no_new_connections(self):
+        # Target has two live nodes; node 2 goes down (cqlsim announces STATUS_CHANGE DOWN and
+        # closes every connection that talks to it).
+        self.target.execute("UPDATE cqlsim.nodes SET up = false WHERE node = 2")
+        try:
+            self.tandem.proc.wait_for("target node 127.0.2.2:%d is DOWN" % self.target.port, timeout=10)
+            for i in range(6):
+                c, s = self.tandem.connect()
+                try:
+                    s.execute(KS)
+                    s.execute(TABLE)
+                    s.execute("INSERT INTO app.kv (k, v) VALUES (%d, 'skip the down node')" % (100 + i))
+                finally:
+                    c.shutdown()
+        finally:
+            self.target.execute("UPDATE cqlsim.nodes SET up = true WHERE node = 2")
+        self.tandem.proc.wait_for("target node 127.0.2.2:%d is UP" % self.target.port, timeout=10)
 
 
 class now_replacement(base):

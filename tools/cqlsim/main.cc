@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
     int vnodes = 16;
     std::vector<std::string> auth;
     std::string salt;
+    int dead = 0;
     app.add_option("--nodes", nodes, "number of nodes")->check(CLI::Range(1, 64))->capture_default_str();
     app.add_option("--address", address, "address of the first node (IPv4)")->capture_default_str();
     app.add_option("--port", port, "native protocol port of every node (0: pick one)")->capture_default_str();
@@ -41,7 +42,14 @@ int main(int argc, char** argv) {
     app.add_option("--auth", auth, "enable PasswordAuthenticator with user:password (repeatable)");
     app.add_option("--prepared-id-salt", salt,
                    "mix this text into prepared ids, so this cluster's ids differ from another's (proxy tests)");
+    app.add_option("--dead-nodes", dead,
+                   "the last N nodes are listed in system.peers but never listen (connections are refused)")
+        ->check(CLI::Range(0, 63));
     CLI11_PARSE(app, argc, argv);
+    if (dead >= nodes) {
+        std::fprintf(stderr, "cqlsim: --dead-nodes must leave at least one live node\n");
+        return 2;
+    }
 
     cqlsim::server_config cfg;
     cfg.address = address;
@@ -50,6 +58,7 @@ int main(int argc, char** argv) {
     cfg.cluster.version = version;
     cfg.cluster.vnodes = vnodes;
     cfg.cluster.prepared_id_salt = salt;
+    cfg.dead_nodes = dead;
     for (auto& a : auth) {
         auto colon = a.find(':');
         if (colon == std::string::npos || colon == 0) {
@@ -77,6 +86,11 @@ int main(int argc, char** argv) {
             std::printf("cqlsim: cluster '%s', Cassandra %s, %d node(s), %s\n", cluster_name.c_str(),
                         srv.data().release_version().c_str(), nodes, self.features().describe().c_str());
             for (size_t i = 0; i < srv.listening().size(); ++i) {
+                if (static_cast<int>(i) >= nodes - dead) {
+                    std::printf("cqlsim: node %zu is dead: listed in system.peers as %s, refuses connections\n", i + 1,
+                                srv.listening()[i].c_str());
+                    continue;
+                }
                 std::printf("cqlsim: node %zu listening on %s (datacenter %s)\n", i + 1, srv.listening()[i].c_str(),
                             datacenter.c_str());
             }

@@ -39,6 +39,7 @@ class session_handler : public net::connection_handler, public event_sink {
     session _session;
     bool _started = false;        // STARTUP done (READY or AUTH_SUCCESS sent)
     bool _auth_pending = false;
+    bool _nodes_touched = false;  // the request changed cqlsim.nodes: announce status changes
     bool _framed = false;         // v5 framing in both directions
     cql::compression _compression = cql::compression::none;
     std::string _in;
@@ -262,6 +263,10 @@ class session_handler : public net::connection_handler, public event_sink {
         } else {
             reply(opcode::result, std::move(e.body));
         }
+        if (_nodes_touched) {
+            _nodes_touched = false;
+            _srv.announce_status_changes();
+        }
         if (e.change) {
             cql::event_message ev;
             ev.type = "SCHEMA_CHANGE";
@@ -279,6 +284,7 @@ class session_handler : public net::connection_handler, public event_sink {
                  cql::consistency cl, std::optional<int64_t> client_ts, fault& f) {
         auto info = cql::classify(text);
         std::string ks = info.keyspace.empty() ? _session.keyspace : info.keyspace.normalized();
+        if (ks == "cqlsim" && info.table.equals("nodes") && info.kind != cql::statement_kind::select) _nodes_touched = true;
         if (ks == "cqlsim" || ks.rfind("system", 0) == 0) return true;
         logged_request r;
         r.at_us = static_cast<int64_t>(c.owner().now_ms()) * 1000;
@@ -435,8 +441,13 @@ server::server(server_config cfg) : _cfg(std::move(cfg)) {
 
 void server::start(net::worker& w) {
     auto& nodes = const_cast<std::vector<node_info>&>(_cluster->config().nodes);
+    _announced_up.assign(nodes.size(), true);
     for (size_t i = 0; i < nodes.size(); ++i) {
         int node = static_cast<int>(i);
+        if (static_cast<int>(i) >= static_cast<int>(nodes.size()) - _cfg.dead_nodes) {
+            _listening.push_back(nodes[i].address + ":" + std::to_string(nodes[i].port));
+            continue;
+        }
         auto accept = [this, node](net::connection&) { return std::make_unique<session_handler>(*this, node); };
         std::string addr = nodes[i].address;
         uint16_t port;
@@ -466,6 +477,23 @@ void server::unsubscribe(net::connection& c) { _subscribers.erase(&c); }
 void server::broadcast(const std::string& kind, const std::string& body) {
     for (auto& [conn, sub] : _subscribers) {
         if (sub.kinds.count(kind)) sub.sink->push_event(*conn, body);
+    }
+}
+
+void server::announce_status_changes() {
+    const auto& nodes = _cluster->config().nodes;
+    for (size_t i = 0; i < nodes.size() && i < _announced_up.size(); ++i) {
+        bool up = _cluster->node_up(static_cast<int>(i));
+        if (up == _announced_up[i]) continue;
+        _announced_up[i] = up;
+        cql::event_message ev;
+        ev.type = "STATUS_CHANGE";
+        ev.change = up ? "UP" : "DOWN";
+        if (auto a = cql::inet_address::parse(nodes[i].address)) ev.address.addr = *a;
+        ev.address.port = static_cast<int32_t>(nodes[i].port);
+        std::string b;
+        ev.encode(b);
+        broadcast("STATUS_CHANGE", b);
     }
 }
 

@@ -28,6 +28,9 @@ struct server_config {
     std::string address = "127.0.0.1";  // node i listens on address + i (last octet)
     uint16_t port = 9042;
     std::vector<std::pair<std::string, std::string>> credentials;  // empty: no authentication
+    // The last `dead_nodes` nodes are listed in system.peers but never listen (connections to
+    // them are refused): a node a proxy or driver must route around.
+    int dead_nodes = 0;
 };
 
 class server {
@@ -45,6 +48,8 @@ public:
     void unsubscribe(net::connection& c);
     void broadcast(const std::string& kind, const std::string& body);
     bool check_credentials(std::string_view user, std::string_view password) const;
+    // After a change to cqlsim.nodes: STATUS_CHANGE UP/DOWN for every node whose state moved.
+    void announce_status_changes();
 
 private:
     server_config _cfg;
@@ -55,6 +60,7 @@ private:
         std::set<std::string> kinds;
     };
     std::map<net::connection*, subscription> _subscribers;
+    std::vector<bool> _announced_up;
 };
 
 }  // namespace tandem::cqlsim
