@@ -147,6 +147,7 @@ public:
     static constexpr uint32_t heartbeat_id = UINT32_MAX - 1;
     static constexpr uint32_t abandoned_id = UINT32_MAX - 2;
     static constexpr uint32_t async_id = UINT32_MAX - 3;
+    static constexpr uint32_t async_heartbeat_id = UINT32_MAX - 4;
 
     client_session* session;
     int side;
@@ -325,6 +326,7 @@ public:
     opcode secondary_startup_op = opcode::ready;
     std::string secondary_authenticator;
     cql::inet_address local_address;
+    std::string peer;  // the client's address, for logs
     std::vector<std::unique_ptr<pending>> slots;
     std::vector<uint32_t> free_slots;
     std::string scratch, scratch2;
@@ -379,6 +381,7 @@ private:
     void send_secondary_token(pending& p, bool plain_first);
     void handshake_done(pending& p, const envelope_header& h, std::string_view body);
     void fail_session(const std::string& why);
+    void arm_heartbeat(cluster_link* l);
     void send_async(const envelope_header& h, std::string_view body);
     std::string creds_token_for(int side, bool& ok);
     void route_request(inbound_envelope&& env, std::string_view plain);
@@ -416,7 +419,7 @@ void cluster_link::on_data(net::connection& c, net::rx_buffer data) {
             return true;
         }
         release_id(id);
-        if (o.slot == heartbeat_id) return true;
+        if (o.slot == heartbeat_id || o.slot == async_heartbeat_id) return true;
         if (o.slot == abandoned_id) {
             spdlog::debug("{} {}: late reply on stream {} dropped (the request had timed out)", side_name(side), endpoint, id);
             return true;
@@ -463,6 +466,22 @@ client_session::client_session(worker_ctx& c, net::connection& conn)
             local_address.size = 16;
             std::memcpy(local_address.bytes.data(), &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, 16);
         }
+    }
+    sockaddr_storage ps{};
+    socklen_t plen = sizeof ps;
+    if (getpeername(conn.fd(), reinterpret_cast<sockaddr*>(&ps), &plen) == 0) {
+        char host[INET6_ADDRSTRLEN] = "?";
+        uint16_t port = 0;
+        if (ps.ss_family == AF_INET) {
+            auto* a = reinterpret_cast<sockaddr_in*>(&ps);
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+            port = ntohs(a->sin_port);
+        } else {
+            auto* a = reinterpret_cast<sockaddr_in6*>(&ps);
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+            port = ntohs(a->sin6_port);
+        }
+        peer = std::string(host) + ":" + std::to_string(port);
     }
     auto ov = ctx.p.view(cluster_role::origin);
     auto tv = ctx.p.view(cluster_role::target);
@@ -555,6 +574,7 @@ void client_session::on_link_connected(int side, net::connection* c, int error, 
         l->conn = c;
         links[async_side] = l;
         l->astate = cluster_link::async_state::startup;
+        arm_heartbeat(l);
         envelope_header h;
         h.version = version;
         h.op = opcode::startup;
@@ -564,7 +584,7 @@ void client_session::on_link_connected(int side, net::connection* c, int error, 
         return;
     }
     if (!c) {
-        spdlog::warn("client {}: cannot connect to {} node {}: {}", client.fd(), side_name(side), link_endpoint[side],
+        spdlog::warn("client {}: cannot connect to {} node {}: {}", peer, side_name(side), link_endpoint[side],
                      std::strerror(-error));
         if (!remaining.empty() && !ctx.draining) {
             connect_cluster(side, std::move(remaining));
@@ -581,14 +601,28 @@ void client_session::on_link_connected(int side, net::connection* c, int error, 
     auto* l = static_cast<cluster_link*>(c->handler());
     l->conn = c;
     links[side] = l;
+    arm_heartbeat(l);
+    if (--connecting == 0) {
+        if (fatal.empty()) {
+            ph = phase::handshake;
+            spdlog::info("client {} connected: origin node {}, target node {}", peer, link_endpoint[origin_side],
+                         link_endpoint[target_side]);
+        }
+        drain_queue();
+    }
+}
+
+// Idle cluster connections get an OPTIONS every heartbeat_interval_ms (R4.10), checked on a
+// timer so a fully idle client keeps its connections too (W11), the async one included (W9).
+void client_session::arm_heartbeat(cluster_link* l) {
     l->last_send_ms = ctx.w.now_ms();
-    // Keep idle cluster connections alive (R4.10; here checked on a timer, W11).
     uint64_t interval = static_cast<uint64_t>(std::max<int64_t>(ctx.p.cfg().heartbeat_interval_ms, 1000));
     l->heartbeat.set_callback([this, l, interval] {
         if (!l->usable()) return;
         uint64_t now = ctx.w.now_ms();
-        if (ph == phase::ready && now - l->last_send_ms >= interval) {
-            int id = l->take_id(cluster_link::heartbeat_id, 0);
+        bool ready = l->side == async_side ? l->astate == cluster_link::async_state::ready : ph == phase::ready;
+        if (ready && now - l->last_send_ms >= interval) {
+            int id = l->take_id(l->side == async_side ? cluster_link::async_heartbeat_id : cluster_link::heartbeat_id, 0);
             if (id >= 0) {
                 envelope_header h;
                 h.version = version;
@@ -600,15 +634,10 @@ void client_session::on_link_connected(int side, net::connection* c, int error, 
         ctx.w.timers().arm(l->heartbeat, interval);
     });
     ctx.w.timers().arm(l->heartbeat, interval);
-    spdlog::debug("client {}: {} connection to {}", client.fd(), side_name(side), l->endpoint);
-    if (--connecting == 0) {
-        if (fatal.empty()) ph = phase::handshake;
-        drain_queue();
-    }
 }
 
 void client_session::fail_session(const std::string& why) {
-    spdlog::info("client connection {} closed: {}", client.fd(), why);
+    spdlog::info("client {}: closing: {}", peer, why);
     client.close();
 }
 
@@ -648,7 +677,7 @@ void client_session::on_close(net::connection&, int error) {
         if (s->used) release(*s);
     }
     ctx.p.client_connections().fetch_sub(1, std::memory_order_relaxed);
-    if (error && error != -ECONNRESET) spdlog::debug("client connection {} ended: {}", client.fd(), std::strerror(-error));
+    spdlog::info("client {} disconnected{}", peer, error ? std::string(": ") + std::strerror(-error) : "");
 }
 
 void client_session::on_data(net::connection& c, net::rx_buffer data) {

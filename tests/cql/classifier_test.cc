@@ -230,5 +230,17 @@ TEST(classifier, literals) {
     EXPECT_EQ(classify("SELECT * FROM t WHERE id = fa3f0b3c-2f35-4a4e-9c1e-0c9b8e1d5f7a").kind, statement_kind::select);
 }
 
+// Reads outside ZDM's grammar are still reads (zdm-spec R3.6 quirk, W8): vector search, Solr and
+// SAI queries; Gremlin text is "other" (tandem sends it to both clusters and counts it).
+TEST(classifier, reads_zdm_would_route_as_writes) {
+    EXPECT_EQ(classify("SELECT id FROM ks.items ORDER BY embedding ANN OF [0.1, 0.2, 0.3] LIMIT 5").kind, statement_kind::select);
+    EXPECT_EQ(classify("SELECT * FROM ks.t WHERE solr_query = 'name:foo*'").kind, statement_kind::select);
+    EXPECT_EQ(classify("SELECT * FROM ks.t WHERE v : 'fuzzy'").kind, statement_kind::select);
+    EXPECT_EQ(classify("g.V().hasLabel('person').count()").kind, statement_kind::other);
+    auto call = classify("CALL InsightsRpc.reportInsight('{}')");
+    EXPECT_EQ(call.kind, statement_kind::call);
+    EXPECT_TRUE(call.keyspace.equals("insightsrpc"));
+}
+
 }  // namespace
 }  // namespace tandem::cql

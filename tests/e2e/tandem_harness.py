@@ -121,7 +121,7 @@ class cluster:
 class tandem:
     """tandem in front of `origin` and `target`, configured by a YAML file (kept for SIGHUP)."""
 
-    def __init__(self, binary, origin, target, settings=None, workers=1, directory="/tmp", env_extra=None):
+    def __init__(self, binary, origin, target, settings=None, workers=2, directory="/tmp", env_extra=None):
         self.settings = {
             "origin_contact_points": origin.address,
             "origin_port": origin.port,

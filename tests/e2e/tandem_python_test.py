@@ -293,6 +293,36 @@ class dual_writes(base):
         self.assertEqual(len([r for r in self.origin.requests(marker) if r.startswith("INSERT")]), 3)  # PREPARE + 2 EXECUTE
         self.assertEqual(len(self.target.execute("SELECT * FROM app.kv WHERE k = 981")), 1)
 
+    def test_compression_and_protocol_versions(self):
+        for version, compression in ((4, "lz4"), (4, "snappy"), (3, "lz4"), (5, "lz4"), (5, False)):
+            c, s = self.tandem.connect(protocol_version=version, compression=compression)
+            try:
+                s.execute(KS)
+                s.execute(TABLE)
+                k = 1000 + version * 10 + (1 if compression == "snappy" else 0)
+                ps = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, ?)")
+                s.execute(ps, (k, "x" * 3000))  # big enough to be compressed
+                self.assertEqual(s.execute("SELECT v FROM app.kv WHERE k = %d" % k).one().v, "x" * 3000)
+            finally:
+                c.shutdown()
+            for cl in (self.origin, self.target):
+                self.assertEqual(len(cl.execute("SELECT * FROM app.kv WHERE k = %d" % k)), 1, (version, compression, cl.name))
+
+    def test_schema_changes_from_origin_reach_the_driver(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            name = "made_elsewhere_%s" % uuid.uuid4().hex[:6]
+            # Another application creates a table on origin directly; the driver hears the
+            # SCHEMA_CHANGE through tandem and refreshes its metadata.
+            self.origin.execute("CREATE TABLE app.%s (k int PRIMARY KEY)" % name)
+            deadline = time.time() + 10
+            while name not in c.metadata.keyspaces["app"].tables and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertIn(name, c.metadata.keyspaces["app"].tables)
+        finally:
+            c.shutdown()
+
     def test_metrics_and_health(self):
         self.assertEqual(self.tandem.http("/health/liveness"), (200, "OK"))
         status, body = self.tandem.http("/health/readiness")
@@ -543,6 +573,50 @@ class settings_and_signals(unittest.TestCase):
                              ("DOWN", "DOWN", "UP"))
             self.assertEqual(ready["TargetStatus"]["Addr"], "NOT_CONNECTED")
         finally:
+            t.stop()
+            origin.stop()
+            target.stop()
+
+    def test_an_unreachable_cluster_is_named_in_the_error(self):
+        origin = h.cluster(CQLSIM, "origin", "127.0.1.1")
+        target = h.cluster(CQLSIM, "target", "127.0.2.1")
+        t = h.tandem(TANDEM, origin, target)
+        try:
+            target.stop()
+            with self.assertRaises(NoHostAvailable) as e:
+                t.connect()
+            self.assertIn("cannot reach any target node", repr(e.exception.errors))
+        finally:
+            t.stop()
+            origin.stop()
+            target.stop()
+
+    def test_max_client_connections(self):
+        origin = h.cluster(CQLSIM, "origin", "127.0.1.1")
+        target = h.cluster(CQLSIM, "target", "127.0.2.1")
+        t = h.tandem(TANDEM, origin, target, settings={"proxy_max_client_connections": 2})
+        socks = []
+        try:
+            for _ in range(2):
+                s = socket.create_connection(("127.0.0.1", t.port), timeout=5)
+                socks.append(s)
+                s.sendall(raw_frame(4, 1, 1, STARTUP_V4))
+                self.assertEqual(read_frame(s)[2], 0x02)
+            third = socket.create_connection(("127.0.0.1", t.port), timeout=5)
+            socks.append(third)
+            third.sendall(raw_frame(4, 1, 1, STARTUP_V4))
+            with self.assertRaises((EOFError, ConnectionResetError)):
+                read_frame(third)  # closed without a reply (R1.21)
+            t.proc.wait_for("proxy_max_client_connections (2) reached")
+            socks[0].close()
+            time.sleep(0.3)
+            again = socket.create_connection(("127.0.0.1", t.port), timeout=5)
+            socks.append(again)
+            again.sendall(raw_frame(4, 1, 1, STARTUP_V4))
+            self.assertEqual(read_frame(again)[2], 0x02)  # a slot was freed
+        finally:
+            for s in socks:
+                s.close()
             t.stop()
             origin.stop()
             target.stop()
