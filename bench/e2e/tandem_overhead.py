@@ -3,7 +3,7 @@
 cqlsim cluster and through tandem in front of two cqlsim clusters (origin and target), runs
 interleaved (direct, tandem, direct, tandem, ...), medians reported, tandem as a ratio to direct.
 
-Two shapes: "latency" (1 connection, 1 request in flight: the latency tandem adds) and
+tandem runs one worker thread (one core's worth). Two shapes: "latency" (1 connection, 1 request in flight: the latency tandem adds) and
 "throughput" (4 connections x 32 in flight). tandem's CPU seconds per 100k requests come from
 /proc/<pid>/stat (utime + stime) over each tandem run.
 
@@ -56,7 +56,7 @@ def main():
     origin = h.cluster(cqlsim, "origin", "127.0.1.1", nodes=1)
     target = h.cluster(cqlsim, "target", "127.0.2.1", nodes=1)
     proxy = h.tandem(os.path.join(args.build, "tools/tandem/tandem"), origin, target,
-                     settings={"heartbeat_interval_ms": 30000})
+                     settings={"heartbeat_interval_ms": 30000}, workers=1)
     results = {}
     try:
         # Schema once on each path (through tandem creates it on both clusters).

@@ -95,7 +95,7 @@ class cluster:
         kw = {}
         if self.auth:
             kw["auth_provider"] = PlainTextAuthProvider(*self.auth)
-        c = Cluster([self.address], port=self.port, protocol_version=5, **kw)
+        c = Cluster([self.address], port=self.port, **kw)
         return c, c.connect(keyspace)
 
     def requests(self, like=None):

@@ -34,11 +34,12 @@ class base(unittest.TestCase):
     origin_auth = target_auth = None
     target_extra = ()
     origin_nodes, origin_dead = 2, 0
+    origin_extra = ()
 
     @classmethod
     def setUpClass(cls):
         cls.origin = h.cluster(CQLSIM, "origin", "127.0.1.1", nodes=cls.origin_nodes, dead=cls.origin_dead,
-                               auth=cls.origin_auth)
+                               auth=cls.origin_auth, extra=cls.origin_extra)
         cls.target = h.cluster(CQLSIM, "target", "127.0.2.1", auth=cls.target_auth, extra=cls.target_extra)
         try:
             cls.tandem = h.tandem(TANDEM, cls.origin, cls.target, settings=dict(cls.settings))
@@ -209,6 +210,12 @@ class dual_writes(base):
                 time.sleep(0.1)
             self.assertTrue(self.target.requests(marker), "the secondary saw no mirrored read")
             self.assertEqual(len(self.origin.requests(marker)), 20)
+            # A slow secondary does not slow the client down either.
+            self.target.execute("INSERT INTO cqlsim.faults (node, kind, action, value) VALUES (-1, 'read', 'latency', 800)")
+            for _ in range(5):
+                t0 = time.time()
+                self.assertEqual(s.execute("SELECT v FROM app.kv WHERE k = 950").one().v, "dual")
+                self.assertLess(time.time() - t0, 0.4)
         finally:
             self.tandem.reload(read_mode="PRIMARY_ONLY")
             c.shutdown()
@@ -323,6 +330,16 @@ class dual_writes(base):
         finally:
             c.shutdown()
 
+    def test_ten_thousand_requests_from_fifty_connections_each_answered_once(self):
+        cqlbench = os.path.join(os.path.dirname(os.path.dirname(TANDEM)), "cqlbench", "cqlbench")
+        p = subprocess.run([cqlbench, "--host", "127.0.0.1", "--port", str(self.tandem.port), "--connections", "50",
+                            "--depth", "8", "--requests", "10000", "--warmup", "0", "--workload", "mixed", "--json"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        summary = __import__("json").loads(p.stdout.strip().splitlines()[-1])
+        self.assertEqual(summary["errors"], 0, summary["errors_by_kind"])  # UNEXPECTED_REPLY included
+        self.assertGreaterEqual(summary["requests"], 10000)
+
     def test_metrics_and_health(self):
         self.assertEqual(self.tandem.http("/health/liveness"), (200, "OK"))
         status, body = self.tandem.http("/health/readiness")
@@ -416,6 +433,105 @@ class node_failures(base):
         finally:
             self.target.execute("UPDATE cqlsim.nodes SET up = true WHERE node = 2")
         self.tandem.proc.wait_for("target node 127.0.2.2:%d is UP" % self.target.port, timeout=10)
+
+
+class primary_target_at_start(base):
+    settings = {"primary_cluster": "TARGET"}
+
+    def test_reads_come_from_target_writes_go_to_both(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            s.execute("INSERT INTO app.kv (k, v) VALUES (1, 'x')")
+            marker = "pt-%s" % uuid.uuid4().hex[:8]
+            read = s.prepare("SELECT v FROM app.kv WHERE k = ? /* %s */" % marker)
+            self.assertEqual(s.execute(read, (1,)).one().v, "x")
+        finally:
+            c.shutdown()
+        self.assertEqual([r for r in self.origin.requests(marker) if r.startswith("SELECT")], ["SELECT v FROM app.kv WHERE k = ? /* %s */" % marker])  # PREPARE only
+        self.assertEqual(len(self.target.requests(marker)), 2)  # PREPARE and EXECUTE
+        for cl in (self.origin, self.target):
+            self.assertEqual(len(cl.execute("SELECT * FROM app.kv WHERE k = 1")), 1)
+
+
+class credentials_forwarded_to_origin(base):
+    origin_auth = ("olduser", "oldpass")
+    target_auth = ("newuser", "newpass")
+    settings = {"forward_client_credentials_to_origin": True}
+
+    def test_client_uses_origin_credentials(self):
+        c, s = self.tandem.connect(auth_provider=PlainTextAuthProvider("olduser", "oldpass"))
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            s.execute("INSERT INTO app.kv (k, v) VALUES (1, 'fcco')")
+        finally:
+            c.shutdown()
+        self.assertEqual(self.target.execute("SELECT v FROM app.kv WHERE k = 1")[0].v, "fcco")
+        with self.assertRaises(NoHostAvailable):
+            self.tandem.connect(auth_provider=PlainTextAuthProvider("newuser", "newpass"))
+
+
+class origin_is_cassandra_311(base):
+    origin_extra = ("--cassandra-version", "3.11")  # protocol v3-v4 only
+
+    def test_driver_downgrades_to_a_version_both_clusters_speak(self):
+        c, s = self.tandem.connect()
+        try:
+            self.assertEqual(c.protocol_version, 4)
+            s.execute(KS)
+            s.execute(TABLE)
+            s.execute("INSERT INTO app.kv (k, v) VALUES (1, 'v4')")
+        finally:
+            c.shutdown()
+        c, s = self.tandem.connect(protocol_version=3)
+        try:
+            self.assertEqual(s.execute("SELECT v FROM app.kv WHERE k = 1").one().v, "v4")
+        finally:
+            c.shutdown()
+        self.assertEqual(len(self.target.execute("SELECT * FROM app.kv WHERE k = 1")), 1)
+
+
+class three_instances(unittest.TestCase):
+    """Three tandem instances on 127.0.0.1-3 with one proxy_topology_addresses list: the driver
+    sees them as a 3-node cluster and spreads its requests over them (R6.1-R6.5)."""
+
+    def test_driver_discovers_and_uses_every_instance(self):
+        origin = h.cluster(CQLSIM, "origin", "127.0.1.1")
+        target = h.cluster(CQLSIM, "target", "127.0.2.1")
+        port = h.free_port("127.0.0.1")
+        addresses = "127.0.0.1,127.0.0.2,127.0.0.3"
+        instances = []
+        try:
+            for i in range(3):
+                instances.append(h.tandem(TANDEM, origin, target, settings={
+                    "proxy_listen_address": "127.0.0.%d" % (i + 1), "proxy_listen_port": port,
+                    "proxy_topology_addresses": addresses, "proxy_topology_index": i}))
+            from cassandra.cluster import Cluster
+            c = Cluster(["127.0.0.1"], port=port)
+            s = c.connect()
+            try:
+                hosts = sorted(str(x.address) for x in c.metadata.all_hosts())
+                self.assertEqual(hosts, ["127.0.0.1", "127.0.0.2", "127.0.0.3"])
+                peers = sorted(str(r.peer) for r in s.execute("SELECT peer FROM system.peers"))
+                self.assertEqual(len(peers), 2)
+                self.assertEqual(len(c.metadata.token_map.ring), 24)  # 8 tokens per instance
+                s.execute(KS)
+                s.execute(TABLE)
+                ins = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, 'spread')")
+                for k in range(90):
+                    s.execute(ins, (k,))
+            finally:
+                c.shutdown()
+            served = [t.metric("zdm_tandem_requests_total") for t in instances]
+            self.assertTrue(all(n > 0 for n in served), served)
+            self.assertEqual(len(target.execute("SELECT * FROM app.kv")), 90)
+        finally:
+            for t in instances:
+                t.stop()
+            origin.stop()
+            target.stop()
 
 
 class now_replacement(base):

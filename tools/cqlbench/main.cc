@@ -153,7 +153,13 @@ public:
                 then(h.op, s.envelope.body);
                 continue;
             }
-            if (h.stream <= 0 || _sent_at[static_cast<size_t>(h.stream)] == 0) continue;
+            if (h.stream < 0) continue;  // events
+            if (h.stream == 0 || static_cast<size_t>(h.stream) >= _sent_at.size() || _sent_at[static_cast<size_t>(h.stream)] == 0) {
+                // A reply for a stream with nothing in flight: an endpoint that answers twice or
+                // on the wrong stream (counted, so tests can demand "every request answered once").
+                ++_r.errors["UNEXPECTED_REPLY"];
+                continue;
+            }
             uint64_t intended = _sent_at[static_cast<size_t>(h.stream)];
             _sent_at[static_cast<size_t>(h.stream)] = 0;
             _free.push_back(h.stream);
