@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "core/routing.hh"
 #include "core/wire.hh"
 #include "cql/classifier.hh"
 #include "cql/error_body.hh"
@@ -46,30 +47,6 @@ std::string unprepared_text(std::string_view id) {
     return "Prepared query with ID " + cql::to_hex(id) +
            " not found (either the query was not prepared on this host (maybe the host has been restarted?) or you "
            "have prepared too many queries and it has been evicted from the internal cache)";
-}
-
-bool is_system_keyspace(std::string_view ks) {
-    return ks == "system" || ks.rfind("system_", 0) == 0 || ks.rfind("dse_", 0) == 0;
-}
-
-// Whether the call starting at `begin` is an argument of another function (toTimestamp(now())):
-// a bind marker there would have no type Cassandra can infer, so prepared statements keep it.
-bool nested_in_function(std::string_view text, uint32_t begin) {
-    size_t i = begin;
-    auto skip_space = [&] {
-        while (i > 0 && std::isspace(static_cast<unsigned char>(text[i - 1]))) --i;
-    };
-    skip_space();
-    if (i >= 7 && (text.substr(i - 7, 7) == "system." || text.substr(i - 7, 7) == "SYSTEM.")) i -= 7;
-    skip_space();
-    if (i == 0 || text[i - 1] != '(') return false;
-    --i;
-    skip_space();
-    size_t end = i;
-    while (i > 0 && (std::isalnum(static_cast<unsigned char>(text[i - 1])) || text[i - 1] == '_' || text[i - 1] == '"')) --i;
-    std::string word;
-    for (size_t k = i; k < end; ++k) word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(text[k]))));
-    return !word.empty() && word != "values" && word != "in";
 }
 
 // A RESULT body's kind, or 0.
@@ -1025,10 +1002,12 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             }
             auto info = cql::classify(m->query);
             std::string_view ks = m->params.keyspace ? *m->params.keyspace : std::string_view(keyspace);
-            if (auto t = intercepted_table(info, ks); t != system_table::none) {
+            const bool dual = ctx.p.mode() == read_mode::dual_async_on_secondary;
+            auto d = decide(info, ks, dual);
+            if (d.route == query_route::intercepted) {
                 ctx.counters.intercepted.fetch_add(1, std::memory_order_relaxed);
                 auto v = ctx.p.view(cfg.system_queries_mode == "TARGET" ? cluster_role::target : cluster_role::origin);
-                auto a = answer_system_select(t, m->query, info, *v, ctx.p.topology(), local_address, h.version);
+                auto a = answer_system_select(d.table, m->query, info, *v, ctx.p.topology(), local_address, h.version);
                 if (auto* e = std::get_if<error_message>(&a)) {
                     answer_error(h.stream, *e);
                 } else {
@@ -1036,8 +1015,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                 }
                 return;
             }
-            if (info.kind == cql::statement_kind::call && info.keyspace.equals("insightsrpc")) {
-                // R3.11, without the quirk: a VOID result instead of no reply.
+            if (d.route == query_route::local_void) {
                 std::string body(4, '\0');
                 cql::store_be32(body.data(), static_cast<uint32_t>(cql::result_kind::void_));
                 answer(h.stream, opcode::result, body);
@@ -1046,42 +1024,22 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             pending* p = alloc(request_kind::plain, h.stream);
             p->counted = true;
             p->cl = m->params.cl;
-            if (info.kind == cql::statement_kind::select) {
-                std::string ksn = info.keyspace.empty() ? std::string(ks) : info.keyspace.normalized();
-                if (is_system_keyspace(ksn)) {
-                    uint8_t bit = cfg.system_queries_mode == "TARGET" ? 2 : 1;  // R3.8
-                    forward(std::move(env), p, bit, {}, false);
-                    return;
-                }
-                int ps = side_of(p->primary);
-                if (ctx.p.mode() == read_mode::dual_async_on_secondary) send_async(h, env.body);  // R4.12
-                forward(std::move(env), p, static_cast<uint8_t>(1u << ps), {}, false);
+            p->write = d.write;
+            if (d.unrecognized) ctx.counters.unrecognized_statements.fetch_add(1, std::memory_order_relaxed);
+            if (d.async) send_async(h, env.body);  // R4.12
+            if (d.route == query_route::system) {
+                forward(std::move(env), p, cfg.system_queries_mode == "TARGET" ? 2 : 1, {}, false);
                 return;
             }
-            p->write = true;
-            if (info.kind == cql::statement_kind::other || info.kind == cql::statement_kind::unlexable) {
-                ctx.counters.unrecognized_statements.fetch_add(1, std::memory_order_relaxed);
+            if (d.route == query_route::primary) {
+                forward(std::move(env), p, static_cast<uint8_t>(1u << side_of(p->primary)), {}, false);
+                return;
             }
-            if (info.kind == cql::statement_kind::use && ctx.p.mode() == read_mode::dual_async_on_secondary) {
-                send_async(h, env.body);  // R3.10
-            }
-            // now() replacement (R7.3): one literal, the same on both clusters.
-            if (cfg.replace_cql_functions && cql::is_write(info.kind) && info.call_count > 0) {
-                std::string text;
-                size_t at = 0;
-                bool changed = false;
-                for (uint8_t i = 0; i < info.call_count; ++i) {
-                    const auto& call = info.calls[i];
-                    if (call.fn != cql::volatile_function::now || call.end == 0) continue;
-                    text.append(m->query.substr(at, call.begin - at));
-                    text.append(ctx.uuids.next_text());
-                    at = call.end;
-                    changed = true;
-                }
-                if (changed) {
-                    text.append(m->query.substr(at));
+            if (cfg.replace_cql_functions) {
+                // R7.3: one literal per now(), the same on both clusters.
+                if (auto text = replace_now_with_literals(m->query, info, [&] { return ctx.uuids.next_text(); })) {
                     cql::query_message q = *m;
-                    q.query = text;
+                    q.query = *text;
                     std::string body;
                     q.encode(body, ver);
                     forward(std::move(env), p, 3, body, true, body, true);
@@ -1128,32 +1086,18 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             p->query.assign(m->query);
             p->keyspace.assign(ks);
             p->keyspace_flag = m->keyspace.has_value();
-            std::string ksn = info.keyspace.empty() ? std::string(ks) : info.keyspace.normalized();
-            p->prep_route = info.kind != cql::statement_kind::select ? route::both
-                            : is_system_keyspace(ksn)                 ? route::system
-                                                                      : route::primary;
+            auto d = decide(info, ks, ctx.p.mode() == read_mode::dual_async_on_secondary);
+            p->prep_route = d.route == query_route::system ? route::system : d.route == query_route::primary ? route::primary : route::both;
             p->prep_write = cql::is_write(info.kind);
-            if (p->prep_route == route::primary && ctx.p.mode() == read_mode::dual_async_on_secondary) send_async(h, env.body);
-            if (cfg.replace_cql_functions && cql::is_write(info.kind) && info.call_count > 0) {
-                // R7.4: each now() becomes a bind marker (:zdm__now when the statement names
-                // its markers); EXECUTE fills in one time-UUID for both clusters.
-                std::string text;
-                size_t at = 0;
-                for (uint8_t i = 0; i < info.call_count; ++i) {
-                    const auto& call = info.calls[i];
-                    if (call.fn != cql::volatile_function::now || call.end == 0) continue;
-                    if (nested_in_function(m->query, call.begin)) continue;
-                    text.append(m->query.substr(at, call.begin - at));
-                    text.append(info.named_markers ? ":zdm__now" : "?");
-                    p->generated.push_back(static_cast<uint16_t>(call.markers_before + p->generated.size()));
-                    at = call.end;
-                }
-                if (!p->generated.empty()) {
-                    text.append(m->query.substr(at));
-                    p->generated_named = info.named_markers;
-                    p->cluster_query = text;
+            if (d.async && d.route == query_route::primary) send_async(h, env.body);
+            if (cfg.replace_cql_functions) {
+                // R7.4: each now() becomes a bind marker; EXECUTE fills in one time-UUID.
+                if (auto r = replace_now_with_markers(m->query, info)) {
+                    p->generated = std::move(r->generated);
+                    p->generated_named = r->named;
+                    p->cluster_query = std::move(r->text);
                     cql::prepare_message pm = *m;
-                    pm.query = text;
+                    pm.query = p->cluster_query;
                     std::string body;
                     pm.encode(body, ver);
                     forward(std::move(env), p, 3, body, true, body, true);
@@ -1203,25 +1147,8 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             if (!e->generated.empty()) {
                 // R7.5: one fresh time-UUID per request, the same for both clusters.
                 std::string now = ctx.uuids.next_bytes();
-                std::vector<cql::bound_value> vals;
                 const bool named = m->params.values.present && m->params.values.named;
-                if (named) {
-                    for (const auto& v : m->params.values) vals.push_back(v);
-                    vals.push_back({"zdm__now", cql::value_ref::of(now)});
-                } else {
-                    auto it = m->params.values.begin();
-                    size_t left = m->params.values.present ? m->params.values.count : 0;
-                    size_t total = left + e->generated.size();
-                    for (size_t i = 0; i < total; ++i) {
-                        if (std::find(e->generated.begin(), e->generated.end(), i) != e->generated.end()) {
-                            vals.push_back({{}, cql::value_ref::of(now)});
-                        } else if (left > 0) {
-                            vals.push_back(*it);
-                            ++it;
-                            --left;
-                        }
-                    }
-                }
+                auto vals = with_generated_values(m->params.values, e->generated, now);
                 std::string storage, origin_body, tbody;
                 cql::execute_message out = *m;
                 out.params.values = cql::value_list::build(vals, named, storage);
@@ -1275,19 +1202,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                     if (!e->generated.empty() && !c.values.named) {
                         // R5.4/R7.5: the child's time-UUIDs, the same on both clusters.
                         if (now.empty()) now = ctx.uuids.next_bytes();
-                        std::vector<cql::bound_value> vals;
-                        auto it = c.values.begin();
-                        size_t left = c.values.present ? c.values.count : 0;
-                        size_t total = left + e->generated.size();
-                        for (size_t i = 0; i < total; ++i) {
-                            if (std::find(e->generated.begin(), e->generated.end(), i) != e->generated.end()) {
-                                vals.push_back({{}, cql::value_ref::of(now)});
-                            } else if (left > 0) {
-                                vals.push_back(*it);
-                                ++it;
-                                --left;
-                            }
-                        }
+                        auto vals = with_generated_values(c.values, e->generated, now);
                         cql::batch_child changed = c;
                         changed.values = cql::value_list::build(vals, false, storages.emplace_back());
                         children.push_back(changed);
@@ -1421,17 +1336,11 @@ void client_session::merge(pending& p, int side, inbound_envelope&& env) {
     const bool first_err = p.first_h.op == opcode::error;
     const bool origin_err = side == origin_side ? second_err : first_err;
     const bool target_err = side == target_side ? second_err : first_err;
-    int chosen;
-    if (!origin_err && !target_err) {
-        chosen = p.kind == request_kind::prepare ? origin_side : side_of(p.primary);
-    } else if (origin_err) {
-        chosen = origin_side;
-    } else {
-        chosen = target_side;
-    }
-    if (p.counted && (origin_err || target_err)) {
+    const auto m = core::merge(origin_err, target_err, p.kind == request_kind::prepare, p.primary);
+    const int chosen = m.origin_reply ? origin_side : target_side;
+    if (p.counted && m.failed != failed_on::none) {
         auto& c = ctx.counters;
-        (origin_err && target_err ? c.writes_failed_both : origin_err ? c.writes_failed_origin : c.writes_failed_target)
+        (m.failed == failed_on::both ? c.writes_failed_both : m.failed == failed_on::origin ? c.writes_failed_origin : c.writes_failed_target)
             .fetch_add(1, std::memory_order_relaxed);
     }
     if (p.kind == request_kind::prepare && !origin_err && !target_err) {
@@ -1469,21 +1378,7 @@ void client_session::merge(pending& p, int side, inbound_envelope&& env) {
                 // last-position quirk).
                 auto r = cql::result_message::decode(*o_plain, cql::effective_version(p.version));
                 if (r && r->kind == cql::result_kind::prepared) {
-                    auto is_generated = [&](size_t i) {
-                        return std::find(p.generated.begin(), p.generated.end(), i) != p.generated.end();
-                    };
-                    std::vector<cql::column_spec> cols;
-                    for (size_t i = 0; i < r->prepared.columns.size(); ++i) {
-                        if (!is_generated(i)) cols.push_back(r->prepared.columns[i]);
-                    }
-                    std::vector<uint16_t> pks;
-                    for (uint16_t k : r->prepared.pk_indexes) {
-                        if (is_generated(k)) continue;
-                        auto below = std::count_if(p.generated.begin(), p.generated.end(), [&](uint16_t g) { return g < k; });
-                        pks.push_back(static_cast<uint16_t>(k - below));
-                    }
-                    r->prepared.columns = std::move(cols);
-                    r->prepared.pk_indexes = std::move(pks);
+                    strip_generated(r->prepared, p.generated);
                     std::string body;
                     r->encode(body, cql::effective_version(p.version));
                     envelope_header oh = side == origin_side ? env.header : p.first_h;

@@ -303,6 +303,9 @@ cursor::scan_stop cursor::scan(stop_at stop, bool dml) {
     uint32_t word_begin = _prev.begin, word_end = _prev.end;
     bool dot_before_word = _prev_is_name_context;  // "ks.uuid(", "INTO uuid (": not calls
     bool last_dot = false;
+    // "system.now(" is the system function (zdm-spec R7.2): the qualifier and where it began.
+    bool dot_after_system = false, word_system_qualified = false;
+    uint32_t qualifier_begin = 0, word_qualifier_begin = 0;
     bool in_using = false;
     auto fail = [&](std::string_view why, uint32_t at) {
         _lx.problem = why;
@@ -364,6 +367,8 @@ cursor::scan_stop cursor::scan(stop_at stop, bool dml) {
                 }
                 word_before = true;
                 dot_before_word = last_dot;
+                word_system_qualified = last_dot && dot_after_system;
+                word_qualifier_begin = qualifier_begin;
                 word_begin = b;
                 word_end = i;
                 term = true;
@@ -494,8 +499,9 @@ cursor::scan_stop cursor::scan(stop_at stop, bool dml) {
             }
             case cc_open: {
                 volatile_function fn;
-                if (word_before && !dot_before_word && volatile_name(s.substr(word_begin, word_end - word_begin), fn)) {
-                    open_call(fn, word_begin);
+                if (word_before && (!dot_before_word || word_system_qualified) &&
+                    volatile_name(s.substr(word_begin, word_end - word_begin), fn)) {
+                    open_call(fn, word_system_qualified ? word_qualifier_begin : word_begin);
                 }
                 ++_depth;
                 ++i;
@@ -549,6 +555,8 @@ cursor::scan_stop cursor::scan(stop_at stop, bool dml) {
                     last_dot = false;
                     continue;
                 }
+                dot_after_system = word_before && word_end - word_begin == 6 && word_is(s.substr(word_begin, 6), "system");
+                qualifier_begin = word_begin;
                 ++i;
                 term = false;
                 word_before = false;

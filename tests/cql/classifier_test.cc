@@ -242,5 +242,15 @@ TEST(classifier, reads_zdm_would_route_as_writes) {
     EXPECT_TRUE(call.keyspace.equals("insightsrpc"));
 }
 
+TEST(classifier, system_now_is_the_system_function) {
+    std::string q = "INSERT INTO t (k, a, b, c) VALUES (1, system.now(), SYSTEM.uuid(), other.now())";
+    auto info = classify(q);
+    ASSERT_EQ(info.call_count, 2);  // other.now() is a user function in keyspace "other"
+    EXPECT_EQ(info.calls[0].fn, volatile_function::now);
+    EXPECT_EQ(q.substr(info.calls[0].begin, info.calls[0].end - info.calls[0].begin), "system.now()");
+    EXPECT_EQ(info.calls[1].fn, volatile_function::uuid);
+    EXPECT_EQ(q.substr(info.calls[1].begin, info.calls[1].end - info.calls[1].begin), "SYSTEM.uuid()");
+}
+
 }  // namespace
 }  // namespace tandem::cql
