@@ -147,6 +147,18 @@ class dual_writes(base):
         self.assertEqual(len(self.origin.execute("SELECT * FROM app.kv WHERE k = 500")), 1)
         self.assertEqual(len(self.target.execute("SELECT * FROM app.kv WHERE k = 500")), 0)
 
+    def test_a_write_that_fails_on_origin_fails_for_the_client(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            self.origin.execute("INSERT INTO cqlsim.faults (node, kind, action, value) VALUES (-1, 'write', 'write_timeout', 0)")
+            with self.assertRaises(WriteTimeout):
+                s.execute("INSERT INTO app.kv (k, v) VALUES (510, 'x')")
+        finally:
+            c.shutdown()
+        self.assertEqual(len(self.target.execute("SELECT * FROM app.kv WHERE k = 510")), 1)
+
     def test_a_cluster_that_never_answers_gets_the_client_an_error_not_a_hang(self):
         c, s = self.tandem.connect()
         try:
@@ -577,6 +589,81 @@ class now_replacement(base):
         self.assertEqual(len({r[1] for r in rows_o if r[0] < 10}), 3)  # one fresh value per execution
 
 
+ZDM_REFERENCE_YAML = """
+primary_cluster: ORIGIN
+read_mode: PRIMARY_ONLY
+replace_cql_functions: false
+async_handshake_timeout_ms: 4000
+log_level: INFO
+control_conn_max_protocol_version: DseV2
+blocked_protocol_versions:
+tracing_enabled: false
+tracing_rate_limit: 0
+tracing_request_id_key: request-id
+system_queries_mode: ORIGIN
+forward_client_credentials_to_origin: false
+proxy_topology_index: 0
+proxy_topology_addresses:
+proxy_topology_num_tokens: 8
+origin_contact_points: {origin}
+origin_port: {origin_port}
+origin_secure_connect_bundle_path:
+origin_local_datacenter:
+origin_username: cassandra
+origin_password: secret
+origin_connection_timeout_ms: 30000
+origin_tls_server_ca_path:
+origin_tls_client_cert_path:
+origin_tls_client_key_path:
+origin_enable_host_assignment: true
+target_contact_points: {target}
+target_port: {target_port}
+target_secure_connect_bundle_path:
+target_local_datacenter:
+target_username: cassandra
+target_password: secret
+target_connection_timeout_ms: 30000
+target_tls_server_ca_path:
+target_tls_client_cert_path:
+target_tls_client_key_path:
+target_enable_host_assignment: true
+proxy_listen_address: 127.0.0.1
+proxy_listen_port: {port}
+proxy_request_timeout_ms: 10000
+proxy_max_client_connections: 1000
+proxy_max_stream_ids: 2048
+proxy_tls_ca_path:
+proxy_tls_cert_path:
+proxy_tls_key_path:
+proxy_tls_require_client_auth: false
+metrics_enabled: true
+metrics_address: 127.0.0.1
+metrics_port: {metrics_port}
+metrics_prefix: zdm
+metrics_origin_latency_buckets_ms: 1, 4, 7, 10, 25, 40, 60, 80, 100, 150, 250, 500, 1000, 2500, 5000, 10000, 15000
+metrics_target_latency_buckets_ms: 1, 4, 7, 10, 25, 40, 60, 80, 100, 150, 250, 500, 1000, 2500, 5000, 10000, 15000
+metrics_async_read_latency_buckets_ms: 1, 4, 7, 10, 25, 40, 60, 80, 100, 150, 250, 500, 1000, 2500, 5000, 10000, 15000
+heartbeat_interval_ms: 30000
+heartbeat_retry_interval_min_ms: 250
+heartbeat_retry_interval_max_ms: 30000
+heartbeat_retry_backoff_factor: 2
+heartbeat_failure_threshold: 1
+request_write_queue_size_frames: 128
+request_write_buffer_size_bytes: 4096
+request_read_buffer_size_bytes: 32768
+response_write_queue_size_frames: 128
+response_write_buffer_size_bytes: 8192
+response_read_buffer_size_bytes: 32768
+request_response_max_workers: -1
+write_max_workers: -1
+read_max_workers: -1
+listener_max_workers: -1
+event_queue_size_frames: 12
+async_connector_write_queue_size_frames: 2048
+async_connector_write_buffer_size_bytes: 4096
+"""
+
+
 def raw_frame(version, stream, opcode, body=b""):
     if version <= 2:
         return struct.pack(">BBbBI", version, 0, stream, opcode, len(body)) + body
@@ -663,6 +750,34 @@ class settings_and_signals(unittest.TestCase):
         p = subprocess.run([TANDEM], env=env, capture_output=True, text=True, timeout=20)
         self.assertEqual(p.returncode, 2)
         self.assertIn("primary_cluster", (p.stdout + p.stderr).lower())
+
+    def test_a_zdm_configuration_file_starts_tandem_unchanged(self):
+        # Every key of ZDM Proxy's reference configuration, with its documented default, as a
+        # ZDM user's file would have them (only the cluster addresses filled in).
+        origin = h.cluster(CQLSIM, "origin", "127.0.1.1")
+        target = h.cluster(CQLSIM, "target", "127.0.2.1")
+        port = h.free_port()
+        text = ZDM_REFERENCE_YAML.format(origin=origin.address, origin_port=origin.port, target=target.address,
+                                         target_port=target.port, port=port, metrics_port=h.free_port())
+        path = os.path.join("/tmp", "zdm-%s.yml" % uuid.uuid4().hex[:8])
+        with open(path, "w") as f:
+            f.write(text)
+        proc = h.process([TANDEM, "-config", path], name="tandem")  # ZDM's one-dash spelling
+        try:
+            proc.wait_for("tandem: listening on", timeout=30)
+            from cassandra.cluster import Cluster
+            c = Cluster(["127.0.0.1"], port=port)
+            s = c.connect()
+            s.execute(KS)
+            s.execute(TABLE)
+            s.execute("INSERT INTO app.kv (k, v) VALUES (1, 'zdm yaml')")
+            c.shutdown()
+        finally:
+            self.assertEqual(proc.stop(), 0)
+            os.unlink(path)
+            origin.stop()
+            target.stop()
+        self.assertNotIn("password: secret", proc.output())  # redacted in the start-up log
 
     def test_help_and_version(self):
         p = subprocess.run([TANDEM, "--help"], capture_output=True, text=True, timeout=20)
