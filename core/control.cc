@@ -22,6 +22,8 @@
 #include "cql/startup.hh"
 #include "cql/values.hh"
 
+#include <openssl/err.h>
+
 namespace tandem::core {
 
 // ---------------------------------------------------------------------------------------------
@@ -131,8 +133,9 @@ public:
     std::deque<envelope> events;
     std::string endpoint;
 
-    sync_connection(int wake, uint8_t version) : _wake(wake), _version(version) {}
+    sync_connection(int wake, uint8_t version, const net::tls_context* tls) : _wake(wake), _version(version), _tls(tls) {}
     ~sync_connection() {
+        if (_ssl) SSL_free(_ssl);
         if (_fd >= 0) ::close(_fd);
     }
     int fd() const { return _fd; }
@@ -178,10 +181,32 @@ public:
             _fd = fd;
             endpoint = host + ":" + service;
             freeaddrinfo(res);
+            if (_tls) return tls_handshake(timeout_ms);
             return {};
         }
         freeaddrinfo(res);
         return err;
+    }
+
+    // TLS on the non-blocking socket: SSL_connect until done, waiting with poll (R1.26).
+    std::string tls_handshake(int64_t timeout_ms) {
+        _ssl = SSL_new(_tls->get());
+        SSL_set_fd(_ssl, _fd);
+        int64_t deadline = now_ms() + timeout_ms;
+        for (;;) {
+            int r = SSL_connect(_ssl);
+            if (r == 1) return {};
+            int e = SSL_get_error(_ssl, r);
+            if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || now_ms() > deadline) {
+                unsigned long code = ERR_get_error();
+                char buf[256] = "timed out";
+                if (code) ERR_error_string_n(code, buf, sizeof buf);
+                ERR_clear_error();
+                return "TLS handshake with " + endpoint + " failed: " + buf;
+            }
+            pollfd p{_fd, static_cast<short>(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+            ::poll(&p, 1, 100);
+        }
     }
 
     void start_framing() {
@@ -206,6 +231,18 @@ public:
         }
         size_t at = 0;
         while (at < wire.size()) {
+            if (_ssl) {
+                int n = SSL_write(_ssl, wire.data() + at, static_cast<int>(wire.size() - at));
+                if (n > 0) {
+                    at += static_cast<size_t>(n);
+                    continue;
+                }
+                int e = SSL_get_error(_ssl, n);
+                if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return "TLS write to " + endpoint + " failed";
+                pollfd p{_fd, static_cast<short>(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+                ::poll(&p, 1, 1000);
+                continue;
+            }
             ssize_t n = ::send(_fd, wire.data() + at, wire.size() - at, MSG_NOSIGNAL);
             if (n < 0 && errno == EAGAIN) {
                 pollfd p{_fd, POLLOUT, 0};
@@ -229,6 +266,12 @@ public:
                 err = "no reply from " + endpoint + " within " + std::to_string(timeout_ms) + " ms";
                 return std::nullopt;
             }
+            if (_ssl && SSL_pending(_ssl) > 0) {
+                char buf[16384];
+                int n = SSL_read(_ssl, buf, sizeof buf);
+                if (n > 0) _in.append(buf, static_cast<size_t>(n));
+                continue;
+            }
             pollfd p[2] = {{_fd, POLLIN, 0}, {_wake, POLLIN, 0}};
             int r = ::poll(p, 2, static_cast<int>(left));
             if (r < 0 && errno != EINTR) {
@@ -238,6 +281,24 @@ public:
             if (p[1].revents) {
                 err = "stopping";
                 return std::nullopt;
+            }
+            if (p[0].revents && _ssl) {
+                char buf[16384];
+                int n = SSL_read(_ssl, buf, sizeof buf);
+                if (n > 0) {
+                    _in.append(buf, static_cast<size_t>(n));
+                } else {
+                    int e = SSL_get_error(_ssl, n);
+                    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                        err = endpoint + " closed the connection (TLS)";
+                        return std::nullopt;
+                    }
+                }
+                if (_bad) {
+                    err = _bad_reason;
+                    return std::nullopt;
+                }
+                continue;
             }
             if (p[0].revents) {
                 char buf[16384];
@@ -281,6 +342,8 @@ public:
     }
 
 private:
+    const net::tls_context* _tls;
+    SSL* _ssl = nullptr;
     std::deque<envelope> _ready;
     bool _bad = false;
     std::string _bad_reason;
@@ -487,7 +550,7 @@ bool control_connection::connect_and_serve() {
         uint8_t version = _s.max_version;
         bool handshook = false;
         while (version != 0 && !_stop.load()) {
-            conn = std::make_unique<sync_connection>(_wake[0], version);
+            conn = std::make_unique<sync_connection>(_wake[0], version, _s.tls.get());
             err = conn->open(host, port, std::min<int64_t>(_s.cluster.connection_timeout_ms, 5000));
             if (!err.empty()) break;
             auto sup = conn->request(opcode::options, "", timeout, err);

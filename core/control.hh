@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "core/config.hh"
+#include "net/tls.hh"
 #include "core/topology.hh"
 
 namespace tandem::core {
@@ -31,6 +32,7 @@ struct control_settings {
     int64_t retry_max_ms = 30000;
     double retry_factor = 2;
     int64_t request_timeout_ms = 10000;
+    std::shared_ptr<net::tls_context> tls;  // cluster TLS (R1.26), or none
 };
 
 using log_fn = std::function<void(int level, const std::string& line)>;  // level: 0 debug .. 3 error

@@ -132,6 +132,7 @@ public:
     net::connection* conn = nullptr;
     envelope_reader reader;
     envelope_writer writer;
+    std::unique_ptr<net::tls_stream> tls;  // cluster TLS, or none
     uint64_t last_send_ms = 0;
     net::timer heartbeat;
     // Async connections do their own handshake (R2.14).
@@ -282,6 +283,7 @@ public:
     std::string fatal;  // why the session cannot serve (a cluster unreachable)
     envelope_reader reader;
     envelope_writer writer;
+    std::unique_ptr<net::tls_stream> tls;  // client-facing TLS, or none
     body_codec codec;
     uint8_t version = 0;
     enum class phase : uint8_t { connecting, handshake, ready } ph = phase::connecting;
@@ -359,6 +361,18 @@ private:
     void handshake_done(pending& p, const envelope_header& h, std::string_view body);
     void fail_session(const std::string& why);
     void arm_heartbeat(cluster_link* l);
+    void attach_tls(cluster_link& l, int cluster_side) {
+        if (auto* t = ctx.p.cluster_tls(cluster_side == origin_side ? cluster_role::origin : cluster_role::target)) {
+            l.tls = std::make_unique<net::tls_stream>(*t);
+            l.writer.set_tls(l.tls.get());
+        }
+    }
+    void start_tls(cluster_link* l) {
+        if (l->tls) {
+            std::string hello = l->tls->start();
+            if (!hello.empty()) l->conn->send(std::move(hello));
+        }
+    }
     void send_async(const envelope_header& h, std::string_view body);
     std::string creds_token_for(int side, bool& ok);
     void route_request(inbound_envelope&& env, std::string_view plain);
@@ -371,7 +385,7 @@ private:
 // cluster_link
 
 void cluster_link::on_data(net::connection& c, net::rx_buffer data) {
-    auto out = reader.feed(std::move(data), [&](inbound_envelope&& env) {
+    auto on_envelope = [&](inbound_envelope&& env) {
         if (!session) return false;
         const auto op = env.header.op;
         // v5: this connection switches to framing once it reads READY or AUTHENTICATE (R2.18).
@@ -407,7 +421,23 @@ void cluster_link::on_data(net::connection& c, net::rx_buffer data) {
         }
         session->on_reply(side, o.slot, o.gen, std::move(env));
         return session != nullptr;
-    });
+    };
+    envelope_reader::outcome out;
+    if (tls) {
+        std::string plain, wire;
+        std::string err = tls->receive(data.view(), plain, wire);
+        data.release();
+        if (!wire.empty()) c.send(std::move(wire));
+        if (!err.empty()) {
+            spdlog::error("{} {}: {}", side_name(side), endpoint, err);
+            c.abort(-EPROTO);
+            return;
+        }
+        if (plain.empty()) return;
+        out = reader.feed_bytes(plain, on_envelope);
+    } else {
+        out = reader.feed(std::move(data), on_envelope);
+    }
     if (!out.ok) {
         spdlog::error("{} {}: undecodable reply ({}{}); closing", side_name(side), endpoint,
                       out.reason.empty() ? cql::to_string(out.problem) : out.reason, "");
@@ -433,6 +463,10 @@ cql::header_limits request_limits() {
 
 client_session::client_session(worker_ctx& c, net::connection& conn)
     : ctx(c), client(conn), reader(request_limits()) {
+    if (auto* t = ctx.p.client_tls()) {
+        tls = std::make_unique<net::tls_stream>(*t);
+        writer.set_tls(tls.get());
+    }
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     if (getsockname(conn.fd(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
@@ -522,6 +556,7 @@ void client_session::connect_cluster(int side, std::vector<size_t> candidates) {
     }
     link_endpoint[side] = h.endpoint();
     auto link = std::make_unique<cluster_link>(this, side, h.endpoint(), ids_per_link);
+    attach_tls(*link, side);
     uint32_t timeout = static_cast<uint32_t>(std::min<int64_t>(
         ctx.p.options().connect_attempt_ms,
         side == origin_side ? ctx.p.cfg().origin.connection_timeout_ms : ctx.p.cfg().target.connection_timeout_ms));
@@ -551,6 +586,7 @@ void client_session::on_link_connected(int side, net::connection* c, int error, 
         l->conn = c;
         links[async_side] = l;
         l->astate = cluster_link::async_state::startup;
+        start_tls(l);
         arm_heartbeat(l);
         envelope_header h;
         h.version = version;
@@ -578,6 +614,7 @@ void client_session::on_link_connected(int side, net::connection* c, int error, 
     auto* l = static_cast<cluster_link*>(c->handler());
     l->conn = c;
     links[side] = l;
+    start_tls(l);
     arm_heartbeat(l);
     if (--connecting == 0) {
         if (fatal.empty()) {
@@ -658,7 +695,7 @@ void client_session::on_close(net::connection&, int error) {
 }
 
 void client_session::on_data(net::connection& c, net::rx_buffer data) {
-    auto out = reader.feed(std::move(data), [&](inbound_envelope&& env) {
+    auto on_envelope = [&](inbound_envelope&& env) {
         if (ph != phase::ready || hs_busy || !queued.empty()) {
             if (queued.size() > 1024) {
                 fail_session("more than 1024 requests sent before the handshake completed");
@@ -669,7 +706,23 @@ void client_session::on_data(net::connection& c, net::rx_buffer data) {
         }
         process(std::move(env));
         return !c.closing();
-    });
+    };
+    envelope_reader::outcome out;
+    if (tls) {
+        std::string plain, wire;
+        std::string err = tls->receive(data.view(), plain, wire);
+        data.release();
+        if (!wire.empty()) c.send(std::move(wire));
+        if (!err.empty()) {
+            spdlog::info("client {}: {}", peer, err);
+            c.close();
+            return;
+        }
+        if (plain.empty()) return;
+        out = reader.feed_bytes(plain, on_envelope);
+    } else {
+        out = reader.feed(std::move(data), on_envelope);
+    }
     if (!out.ok) {
         // Framing is lost: answer what can be answered, then close (STYLE 12).
         if (out.problem == cql::envelope_problem::unknown_version) {
@@ -1741,6 +1794,7 @@ void client_session::connect_async() {
     if (!addr) return;
     link_endpoint[async_side] = ep;
     auto link = std::make_unique<cluster_link>(this, async_side, ep, ids_per_link);
+    attach_tls(*link, sec);
     std::weak_ptr<bool> weak = alive;
     links[async_side] = nullptr;
     ctx.w.connect(addr->first, addr->second, ctx.p.options().connect_attempt_ms, std::move(link),
@@ -1857,6 +1911,21 @@ proxy::proxy(config cfg, proxy_options opts)
                                  _cfg.proxy_listen_address, static_cast<uint16_t>(_cfg.proxy_listen_port));
     if (auto* err = std::get_if<std::string>(&t)) throw std::runtime_error(*err);
     _topology = std::get<proxy_topology>(t);
+    // R1.27: client-facing TLS when the CA, certificate and key are all set (validate() refuses
+    // a partial set). R1.26: cluster TLS when the cluster's CA is set.
+    if (!_cfg.proxy_tls_cert_path.empty()) {
+        auto c = net::tls_context::make_server(_cfg.proxy_tls_cert_path, _cfg.proxy_tls_key_path, _cfg.proxy_tls_ca_path,
+                                          _cfg.proxy_tls_require_client_auth);
+        if (auto* err = std::get_if<std::string>(&c)) throw std::runtime_error("proxy TLS: " + *err);
+        _client_tls = std::get<std::shared_ptr<net::tls_context>>(c);
+    }
+    for (int i = 0; i < 2; ++i) {
+        const auto& cs = i == 0 ? _cfg.origin : _cfg.target;
+        if (cs.tls_server_ca_path.empty()) continue;
+        auto c = net::tls_context::make_client(cs.tls_server_ca_path, cs.tls_client_cert_path, cs.tls_client_key_path);
+        if (auto* err = std::get_if<std::string>(&c)) throw std::runtime_error(std::string(i == 0 ? "origin" : "target") + " TLS: " + *err);
+        _cluster_tls[i] = std::get<std::shared_ptr<net::tls_context>>(c);
+    }
 }
 
 proxy::~proxy() { shutdown(0); }
@@ -2026,6 +2095,7 @@ void proxy::start() {
         s.retry_min_ms = _cfg.heartbeat_retry_interval_min_ms;
         s.retry_max_ms = _cfg.heartbeat_retry_interval_max_ms;
         s.retry_factor = _cfg.heartbeat_retry_backoff_factor;
+        s.tls = _cluster_tls[i];
         _cc[i] = std::make_unique<control_connection>(s, log);
         _cc[i]->start();
     }

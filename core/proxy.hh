@@ -21,6 +21,7 @@
 #include "core/config.hh"
 #include "core/control.hh"
 #include "core/prepared.hh"
+#include "net/tls.hh"
 #include "core/virtual_tables.hh"
 #include "net/worker.hh"
 
@@ -105,11 +106,16 @@ public:
     bool started() const { return _started.load(); }
     std::atomic<int64_t>& client_connections() { return _clients; }
     uint8_t lower_cluster_version() const;
+    // TLS: the client-facing context (proxy_tls_*), and each cluster's (null: plain TCP).
+    const net::tls_context* client_tls() const { return _client_tls.get(); }
+    const net::tls_context* cluster_tls(cluster_role r) const { return _cluster_tls[r == cluster_role::origin ? 0 : 1].get(); }
 
 private:
     config _cfg;
     proxy_options _opts;
     proxy_topology _topology;
+    std::shared_ptr<net::tls_context> _client_tls;
+    std::shared_ptr<net::tls_context> _cluster_tls[2];
     std::unique_ptr<control_connection> _cc[2];
     prepared_store _prepared;
     std::atomic<uint8_t> _primary;

@@ -10,18 +10,18 @@ void envelope_writer::send(net::connection& c, const cql::envelope_header& h, st
     cql::append_header(out, env);
     env.append(body);
     if (!_framed) {
-        c.send(std::move(env));
+        emit(c, std::move(env));
         return;
     }
     std::string wire;
     cql::frame_encoder enc(_lz4_frames);
     enc.add_envelope(env, wire);
     enc.flush(wire);
-    c.send(std::move(wire));
+    emit(c, std::move(wire));
 }
 
 void envelope_writer::send(net::connection& c, const cql::envelope_header& h, net::rx_buffer body) {
-    if (_framed) {
+    if (_framed || _tls) {
         send(c, h, body.view());
         return;
     }

@@ -17,6 +17,7 @@
 #include "cql/compression.hh"
 #include "cql/envelope.hh"
 #include "cql/framing.hh"
+#include "net/tls.hh"
 #include "net/worker.hh"
 
 namespace tandem::core {
@@ -53,14 +54,32 @@ public:
     // returns false to stop early (the connection is closing).
     template <typename Fn>
     outcome feed(net::rx_buffer data, Fn&& on_envelope);
+    // Bytes that are not in a receive buffer (decrypted TLS): always the copying path.
+    template <typename Fn>
+    outcome feed_bytes(std::string_view data, Fn&& on_envelope) {
+        _pending.append(data);
+        return drain(std::forward<Fn>(on_envelope));
+    }
+
+private:
+    template <typename Fn>
+    outcome drain(Fn&& on_envelope);
 };
 
 // Writes envelopes to one connection, framed and compressed as negotiated.
 class envelope_writer {
     bool _framed = false;
     bool _lz4_frames = false;
+    net::tls_stream* _tls = nullptr;
+
+    void emit(net::connection& c, std::string bytes) {
+        if (_tls) bytes = _tls->send(bytes);
+        if (!bytes.empty()) c.send(std::move(bytes));
+    }
 
 public:
+    // Every byte written from now on is encrypted by `tls` (owned by the connection's handler).
+    void set_tls(net::tls_stream* tls) { _tls = tls; }
     void start_framing(bool lz4) {
         _framed = true;
         _lz4_frames = lz4;
@@ -118,6 +137,12 @@ envelope_reader::outcome envelope_reader::feed(net::rx_buffer data, Fn&& on_enve
         _pending.append(data.view());
         data.release();
     }
+    return drain(std::forward<Fn>(on_envelope));
+}
+
+template <typename Fn>
+envelope_reader::outcome envelope_reader::drain(Fn&& on_envelope) {
+    outcome out;
     size_t used = 0;
     while (used < _pending.size()) {
         std::string_view rest = std::string_view(_pending).substr(used);

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   clang libclang-rt-14-dev llvm
-  liburing-dev libmimalloc-dev libsimdjson-dev
+  openssl liburing-dev libmimalloc-dev libsimdjson-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   liblz4-dev libsnappy-dev libssl-dev zlib1g-dev
   libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev

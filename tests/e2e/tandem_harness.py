@@ -17,6 +17,35 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def make_certificates(directory):
+    """A test CA, a server certificate and a client certificate it signed (EC P-256, 2 days),
+    made with the openssl command. Returns a dict of paths."""
+    os.makedirs(directory, exist_ok=True)
+    paths = {k: os.path.join(directory, k) for k in ("ca.pem", "ca.key", "server.pem", "server.key", "client.pem", "client.key")}
+
+    def run(*argv):
+        subprocess.run(["openssl", *argv], check=True, capture_output=True)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", paths["ca.key"], "-out", paths["ca.pem"], "-days", "2", "-subj", "/CN=tandem test CA")
+    for who in ("server", "client"):
+        csr = os.path.join(directory, who + ".csr")
+        run("req", *ec, "-keyout", paths[who + ".key"], "-out", csr, "-subj", "/CN=tandem test " + who)
+        run("x509", "-req", "-in", csr, "-CA", paths["ca.pem"], "-CAkey", paths["ca.key"], "-CAcreateserial",
+            "-out", paths[who + ".pem"], "-days", "2")
+    return paths
+
+
+def client_ssl_context(certs, with_client_certificate=True):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(certs["ca.pem"])
+    ctx.check_hostname = False
+    if with_client_certificate:
+        ctx.load_cert_chain(certs["client.pem"], certs["client.key"])
+    return ctx
+
+
 class process:
     """A child whose output is collected by a thread; wait_for() looks for a line."""
 
@@ -76,7 +105,7 @@ class process:
 class cluster:
     """A cqlsim cluster of `nodes` nodes on base_address, .+1, ... all on one port."""
 
-    def __init__(self, cqlsim, name, base_address, nodes=2, auth=None, extra=(), dead=0):
+    def __init__(self, cqlsim, name, base_address, nodes=2, auth=None, extra=(), dead=0, certs=None):
         self.name = name
         self.address = base_address
         self.port = free_port(base_address)
@@ -84,7 +113,10 @@ class cluster:
                 "--cluster-name", name, "--dead-nodes", str(dead), *extra]
         if auth:
             argv += ["--auth", "%s:%s" % auth]
+        if certs:
+            argv += ["--tls-cert", certs["server.pem"], "--tls-key", certs["server.key"]]
         self.auth = auth
+        self.certs = certs
         self.proc = process(argv, name="cqlsim " + name)
         self.proc.wait_for("listening on", count=nodes - dead)
 
@@ -95,6 +127,8 @@ class cluster:
         kw = {}
         if self.auth:
             kw["auth_provider"] = PlainTextAuthProvider(*self.auth)
+        if self.certs:
+            kw["ssl_context"] = client_ssl_context(self.certs, with_client_certificate=False)
         c = Cluster([self.address], port=self.port, **kw)
         return c, c.connect(keyspace)
 
@@ -136,6 +170,9 @@ class tandem:
             self.settings["origin_username"], self.settings["origin_password"] = origin.auth
         if target.auth:
             self.settings["target_username"], self.settings["target_password"] = target.auth
+        for prefix, c in (("origin", origin), ("target", target)):
+            if c.certs:
+                self.settings[prefix + "_tls_server_ca_path"] = c.certs["ca.pem"]
         self.settings.update(settings or {})
         fd, self.config_path = __import__("tempfile").mkstemp(prefix="tandem-", suffix=".yml", dir=directory)
         os.close(fd)

@@ -546,6 +546,49 @@ class three_instances(unittest.TestCase):
             target.stop()
 
 
+class tls_everywhere(unittest.TestCase):
+    """TLS between the client and tandem (client certificates required) and between tandem and
+    both clusters, control connections included (R1.26, R1.27)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certs = h.make_certificates(os.path.join("/tmp", "tandem-tls-%s" % uuid.uuid4().hex[:8]))
+        cls.origin = h.cluster(CQLSIM, "origin", "127.0.1.1", certs=cls.certs)
+        cls.target = h.cluster(CQLSIM, "target", "127.0.2.1", certs=cls.certs)
+        cls.tandem = h.tandem(TANDEM, cls.origin, cls.target, settings={
+            "proxy_tls_ca_path": cls.certs["ca.pem"], "proxy_tls_cert_path": cls.certs["server.pem"],
+            "proxy_tls_key_path": cls.certs["server.key"], "proxy_tls_require_client_auth": True})
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.tandem.stop()
+        cls.origin.stop()
+        cls.target.stop()
+        __import__("shutil").rmtree(os.path.dirname(cls.certs["ca.pem"]), ignore_errors=True)
+        assert rc == 0, cls.tandem.proc.output()[-3000:]
+
+    def test_writes_reach_both_clusters_over_tls(self):
+        c, s = self.tandem.connect(ssl_context=h.client_ssl_context(self.certs))
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            ps = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, ?)")
+            for k in range(20):
+                s.execute(ps, (k, "tls"))
+            self.assertEqual(s.execute("SELECT v FROM app.kv WHERE k = 7").one().v, "tls")
+        finally:
+            c.shutdown()
+        for cl in (self.origin, self.target):
+            self.assertEqual(len(cl.execute("SELECT * FROM app.kv")), 20, cl.name)
+
+    def test_clients_without_a_certificate_or_without_tls_are_refused(self):
+        with self.assertRaises(NoHostAvailable):
+            self.tandem.connect(ssl_context=h.client_ssl_context(self.certs, with_client_certificate=False),
+                                connect_timeout=3)
+        with self.assertRaises(NoHostAvailable):
+            self.tandem.connect(connect_timeout=3)
+
+
 class now_replacement(base):
     settings = {"replace_cql_functions": True}
 

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> auth;
     std::string salt;
     int dead = 0;
+    std::string tls_cert, tls_key, tls_ca;
     app.add_option("--nodes", nodes, "number of nodes")->check(CLI::Range(1, 64))->capture_default_str();
     app.add_option("--address", address, "address of the first node (IPv4)")->capture_default_str();
     app.add_option("--port", port, "native protocol port of every node (0: pick one)")->capture_default_str();
@@ -45,7 +46,14 @@ int main(int argc, char** argv) {
     app.add_option("--dead-nodes", dead,
                    "the last N nodes are listed in system.peers but never listen (connections are refused)")
         ->check(CLI::Range(0, 63));
+    app.add_option("--tls-cert", tls_cert, "serve TLS with this certificate chain (PEM)");
+    app.add_option("--tls-key", tls_key, "the certificate's private key (PEM)");
+    app.add_option("--tls-ca", tls_ca, "require client certificates signed by this CA (PEM)");
     CLI11_PARSE(app, argc, argv);
+    if (tls_cert.empty() != tls_key.empty()) {
+        std::fprintf(stderr, "cqlsim: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
     if (dead >= nodes) {
         std::fprintf(stderr, "cqlsim: --dead-nodes must leave at least one live node\n");
         return 2;
@@ -59,6 +67,14 @@ int main(int argc, char** argv) {
     cfg.cluster.vnodes = vnodes;
     cfg.cluster.prepared_id_salt = salt;
     cfg.dead_nodes = dead;
+    if (!tls_cert.empty()) {
+        auto t = net::tls_context::make_server(tls_cert, tls_key, tls_ca, !tls_ca.empty());
+        if (auto* err = std::get_if<std::string>(&t)) {
+            std::fprintf(stderr, "cqlsim: %s\n", err->c_str());
+            return 2;
+        }
+        cfg.tls = std::get<std::shared_ptr<net::tls_context>>(t);
+    }
     for (auto& a : auth) {
         auto colon = a.find(':');
         if (colon == std::string::npos || colon == 0) {

@@ -40,6 +40,7 @@ class session_handler : public net::connection_handler, public event_sink {
     bool _started = false;        // STARTUP done (READY or AUTH_SUCCESS sent)
     bool _auth_pending = false;
     bool _nodes_touched = false;  // the request changed cqlsim.nodes: announce status changes
+    std::unique_ptr<net::tls_stream> _tls;  // --tls-cert: every connection speaks TLS
     bool _framed = false;         // v5 framing in both directions
     cql::compression _compression = cql::compression::none;
     std::string _in;
@@ -52,6 +53,12 @@ class session_handler : public net::connection_handler, public event_sink {
     std::list<delayed> _delayed;
 
     uint8_t supported_max() const { return _srv.data().config().version == "3.11" ? 4 : 5; }
+
+    // Every byte to the client, encrypted when this node speaks TLS.
+    void out(net::connection& c, std::string bytes) {
+        if (_tls) bytes = _tls->send(bytes);
+        if (!bytes.empty()) c.send(std::move(bytes));
+    }
 
     void send(net::connection& c, envelope_header h, std::string body) {
         h.response = true;
@@ -68,9 +75,9 @@ class session_handler : public net::connection_handler, public event_sink {
             cql::frame_encoder enc(_compression == cql::compression::lz4);
             enc.add_envelope(env, wire);
             enc.flush(wire);
-            c.send(std::move(wire));
+            out(c, std::move(wire));
         } else {
-            c.send(std::move(env));
+            out(c, std::move(env));
         }
     }
 
@@ -344,7 +351,10 @@ class session_handler : public net::connection_handler, public event_sink {
     }
 
 public:
-    session_handler(server& s, int node) : _srv(s) { _session.node = node; }
+    session_handler(server& s, int node) : _srv(s) {
+        _session.node = node;
+        if (s.config().tls) _tls = std::make_unique<net::tls_stream>(*s.config().tls);
+    }
 
     void push_event(net::connection& c, const std::string& body) override {
         envelope_header h;
@@ -360,8 +370,19 @@ public:
             c.abort();
             return;
         }
-        _in.append(data.view());
-        data.release();
+        if (_tls) {
+            std::string wire;
+            std::string err = _tls->receive(data.view(), _in, wire);
+            data.release();
+            if (!wire.empty()) c.send(std::move(wire));
+            if (!err.empty()) {
+                c.abort();
+                return;
+            }
+        } else {
+            _in.append(data.view());
+            data.release();
+        }
         size_t used = 0;
         while (used < _in.size()) {
             std::string_view rest = std::string_view(_in).substr(used);
@@ -393,7 +414,7 @@ public:
                     std::string body;
                     error_message::unsupported_version(sp.raw_version & 0x7F, supported_max() == 5 ? "3/v3, 4/v4, 5/v5" : "3/v3, 4/v4")
                         .encode(body, h.version);
-                    c.send(cql::make_envelope(h, body));
+                    out(c, cql::make_envelope(h, body));
                     c.close();
                     return;
                 }
@@ -412,7 +433,7 @@ public:
                 std::string body;
                 error_message::unsupported_version(ver, supported_max() == 5 ? "3/v3, 4/v4, 5/v5" : "3/v3, 4/v4")
                     .encode(body, h.version);
-                c.send(cql::make_envelope(h, body));
+                out(c, cql::make_envelope(h, body));
                 used += sp.consumed;
                 continue;
             }

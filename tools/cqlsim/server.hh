@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "net/tls.hh"
 #include "net/worker.hh"
 #include "tools/cqlsim/cluster.hh"
 
@@ -31,6 +32,7 @@ struct server_config {
     // The last `dead_nodes` nodes are listed in system.peers but never listen (connections to
     // them are refused): a node a proxy or driver must route around.
     int dead_nodes = 0;
+    std::shared_ptr<net::tls_context> tls;  // TLS on every node (--tls-cert/--tls-key), or none
 };
 
 class server {
