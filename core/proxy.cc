@@ -10,6 +10,8 @@
 #include <future>
 #include <random>
 #include <stdexcept>
+#include <map>
+#include <mutex>
 #include <unordered_set>
 
 #include "core/routing.hh"
@@ -105,6 +107,24 @@ public:
     std::unordered_set<client_session*> sessions;
     timeuuid_generator uuids;
 
+    std::mutex nodes_lock;  // the map's shape only (the metrics thread reads it); entries are atomics
+    std::map<std::pair<int, std::string>, std::unique_ptr<node_metrics>> nodes;
+
+    node_metrics& node(int side, const std::string& endpoint) {
+        std::lock_guard g(nodes_lock);
+        auto& slot = nodes[{side, endpoint}];
+        if (!slot) {
+            slot = std::make_unique<node_metrics>();
+            const auto& cfg = p.cfg();
+            const auto& buckets = side == 0 ? cfg.metrics_origin_latency_buckets_ms
+                                  : side == 1 ? cfg.metrics_target_latency_buckets_ms
+                                              : cfg.metrics_async_read_latency_buckets_ms;
+            slot->reads.init(buckets);
+            slot->writes.init(buckets);
+        }
+        return *slot;
+    }
+
     worker_ctx(proxy& px, net::worker& wk) : p(px), w(wk), cache(px.prepared(), 10000) {
         counters.writes.init(px.cfg().metrics_origin_latency_buckets_ms);  // ZDM uses origin's for writes
         counters.reads_origin.init(px.cfg().metrics_origin_latency_buckets_ms);
@@ -133,6 +153,7 @@ public:
     envelope_reader reader;
     envelope_writer writer;
     std::unique_ptr<net::tls_stream> tls;  // cluster TLS, or none
+    node_metrics* metrics = nullptr;       // this node's series (owned by the worker)
     uint64_t last_send_ms = 0;
     net::timer heartbeat;
     // Async connections do their own handshake (R2.14).
@@ -162,9 +183,11 @@ public:
         head = (head + 1) % fifo.size();
         --count;
         owners[static_cast<size_t>(id)] = {slot, gen};
+        if (metrics) metrics->used_stream_ids.fetch_add(1, std::memory_order_relaxed);
         return id;
     }
     void release_id(int16_t id) {
+        if (metrics) metrics->used_stream_ids.fetch_sub(1, std::memory_order_relaxed);
         owners[static_cast<size_t>(id)] = {};
         fifo[(head + count) % fifo.size()] = id;
         ++count;
@@ -351,6 +374,7 @@ private:
     void merge(pending& p, int side, inbound_envelope&& env);
     void answer_supported(pending& p);
     void record_duration(const pending& p);
+    void record_node(node_metrics& m, const pending& p, const inbound_envelope& env);
     void keep_request(pending& p, const inbound_envelope& env, std::string origin_body, bool origin_rewritten,
                       std::string target_body, bool target_rewritten);
     bool try_heal(pending& p, int side, const inbound_envelope& env);
@@ -447,6 +471,13 @@ void cluster_link::on_data(net::connection& c, net::rx_buffer data) {
 
 void cluster_link::on_close(net::connection&, int error) {
     heartbeat.cancel();
+    if (metrics) {
+        metrics->connections.fetch_sub(1, std::memory_order_relaxed);
+        // Ids still taken die with the connection.
+        for (const auto& o : owners) {
+            if (o.slot != free_id) metrics->used_stream_ids.fetch_sub(1, std::memory_order_relaxed);
+        }
+    }
     if (session) session->on_link_closed(side, error);
 }
 
@@ -557,6 +588,7 @@ void client_session::connect_cluster(int side, std::vector<size_t> candidates) {
     link_endpoint[side] = h.endpoint();
     auto link = std::make_unique<cluster_link>(this, side, h.endpoint(), ids_per_link);
     attach_tls(*link, side);
+    link->metrics = &ctx.node(side, h.endpoint());
     uint32_t timeout = static_cast<uint32_t>(std::min<int64_t>(
         ctx.p.options().connect_attempt_ms,
         side == origin_side ? ctx.p.cfg().origin.connection_timeout_ms : ctx.p.cfg().target.connection_timeout_ms));
@@ -575,6 +607,11 @@ void client_session::connect_cluster(int side, std::vector<size_t> candidates) {
 }
 
 void client_session::on_link_connected(int side, net::connection* c, int error, std::vector<size_t> remaining) {
+    if (!c) {
+        ctx.node(side, link_endpoint[side]).failed_connections.fetch_add(1, std::memory_order_relaxed);
+    } else if (auto* m = static_cast<cluster_link*>(c->handler())->metrics) {
+        m->connections.fetch_add(1, std::memory_order_relaxed);
+    }
     if (side == async_side) {
         if (!c) {
             spdlog::warn("async connection to {} failed: {}; dual reads paused for this client connection", link_endpoint[async_side],
@@ -849,7 +886,10 @@ void client_session::on_timeout(pending& p) {
     ctx.counters.timeouts.fetch_add(1, std::memory_order_relaxed);
     std::string missing;
     for (int s = 0; s < 2; ++s) {
-        if ((p.expect & (1u << s)) && !(p.got & (1u << s))) missing += std::string(missing.empty() ? "" : " and ") + side_name(s);
+        if ((p.expect & (1u << s)) && !(p.got & (1u << s))) {
+            missing += std::string(missing.empty() ? "" : " and ") + side_name(s);
+            if (p.counted && links[s] && links[s]->metrics) links[s]->metrics->failed[0].fetch_add(1, std::memory_order_relaxed);
+        }
     }
     std::string msg = "tandem: " + missing + " did not answer within " + std::to_string(ctx.p.cfg().proxy_request_timeout_ms) + " ms";
     error_message e;
@@ -1362,6 +1402,7 @@ void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_enve
         heal_reply(*p, side, std::move(env));
         return;
     }
+    if (p->counted && links[side] && links[side]->metrics) record_node(*links[side]->metrics, *p, env);
     if (env.header.op == opcode::error && !p->healed && !p->req_body.empty() && try_heal(*p, side, env)) return;
     if (p->expect == bit) {
         if (env.header.op == opcode::error && p->counted && !p->write) {
@@ -1536,6 +1577,18 @@ void client_session::heal_reply(pending& p, int side, inbound_envelope&& env) {
         l->send(h, p.req_body);
     }
     ctx.counters.unprepared_healed.fetch_add(1, std::memory_order_relaxed);
+}
+
+// zdm_<cluster>_request_duration_seconds and _requests_failed_total of the node that answered
+// (R4.19: counted requests only).
+void client_session::record_node(node_metrics& m, const pending& p, const inbound_envelope& env) {
+    uint64_t ns = mono_ns() - p.started_ns;
+    (p.write ? m.writes : m.reads).record(ns);
+    if (env.header.op != opcode::error) return;
+    std::string tmp;
+    auto plain = codec.plain(env.header, env.body, tmp);
+    int32_t code = plain && plain->size() >= 4 ? static_cast<int32_t>(cql::load_be32(plain->data())) : 0;
+    m.failed[node_error_kind(code)].fetch_add(1, std::memory_order_relaxed);
 }
 
 // zdm_proxy_request_duration_seconds{type=writes|reads_origin|reads_target}, timed-out requests
@@ -1795,6 +1848,7 @@ void client_session::connect_async() {
     link_endpoint[async_side] = ep;
     auto link = std::make_unique<cluster_link>(this, async_side, ep, ids_per_link);
     attach_tls(*link, sec);
+    link->metrics = &ctx.node(async_side, ep);
     std::weak_ptr<bool> weak = alive;
     links[async_side] = nullptr;
     ctx.w.connect(addr->first, addr->second, ctx.p.options().connect_attempt_ms, std::move(link),
@@ -1817,6 +1871,12 @@ void client_session::on_async_reply(inbound_envelope&& env) {
     if (l->astate == cluster_link::async_state::ready) {
         if (op == opcode::error) {
             ctx.counters.async_failed.fetch_add(1, std::memory_order_relaxed);
+            if (l->metrics) {
+                std::string t2;
+                auto pl = codec.plain(env.header, env.body, t2);
+                int32_t code = pl && pl->size() >= 4 ? static_cast<int32_t>(cql::load_be32(pl->data())) : 0;
+                l->metrics->failed[node_error_kind(code)].fetch_add(1, std::memory_order_relaxed);
+            }
             // R4.14: an UNPREPARED makes the proxy prepare the statement there (fire and forget).
             std::string tmp;
             auto plain = codec.plain(env.header, env.body, tmp);
@@ -1972,6 +2032,26 @@ std::map<std::string, int64_t> proxy::totals() const {
     return t;
 }
 
+const char* node_error_name(size_t kind) {
+    static const char* names[node_metrics::error_kinds] = {"client_timeout", "read_timeout",  "read_failure",
+                                                           "write_timeout",  "write_failure", "overloaded",
+                                                           "unavailable",    "unprepared",    "other"};
+    return kind < node_metrics::error_kinds ? names[kind] : "other";
+}
+
+size_t node_error_kind(int32_t code) {
+    switch (static_cast<error_code>(code)) {
+        case error_code::read_timeout: return 1;
+        case error_code::read_failure: return 2;
+        case error_code::write_timeout: return 3;
+        case error_code::write_failure: return 4;
+        case error_code::overloaded: return 5;
+        case error_code::unavailable: return 6;
+        case error_code::unprepared: return 7;
+        default: return 8;
+    }
+}
+
 void latency_histogram::init(const std::vector<double>& bounds_ms) {
     bounds_s.clear();
     for (double b : bounds_ms) bounds_s.push_back(b / 1000.0);
@@ -2039,6 +2119,67 @@ std::string proxy::metrics_text() const {
     line("pscache_entries_total", "", static_cast<double>(const_cast<prepared_store&>(_prepared).size()));
     metric("pscache_miss_total", "counter", "EXECUTE or BATCH with a prepared id tandem does not know");
     line("pscache_miss_total", "", static_cast<double>(sum([](auto& c) -> auto& { return c.pscache_misses; })));
+    // Per node (R10.1): summed over workers, by cluster and endpoint.
+    for (int side = 0; side < 3; ++side) {
+        const std::string c = side == 0 ? "origin" : side == 1 ? "target" : "async";
+        struct totals_t {
+            uint64_t failed[node_metrics::error_kinds] = {};
+            int64_t connections = 0, used = 0;
+            uint64_t failed_connections = 0;
+            std::vector<const node_metrics*> parts;
+        };
+        std::map<std::string, totals_t> by_node;
+        for (const auto& w : _ctx) {
+            std::lock_guard g(w->nodes_lock);
+            for (const auto& [key, m] : w->nodes) {
+                if (key.first != side) continue;
+                auto& t = by_node[key.second];
+                for (size_t k = 0; k < node_metrics::error_kinds; ++k) t.failed[k] += m->failed[k].load(std::memory_order_relaxed);
+                t.connections += m->connections.load(std::memory_order_relaxed);
+                t.used += m->used_stream_ids.load(std::memory_order_relaxed);
+                t.failed_connections += m->failed_connections.load(std::memory_order_relaxed);
+                t.parts.push_back(m.get());
+            }
+        }
+        if (by_node.empty()) continue;
+        metric(c + "_requests_failed_total", "counter", "Requests that failed on this node, by error");
+        for (const auto& [node, t] : by_node) {
+            for (size_t k = 0; k < node_metrics::error_kinds; ++k) {
+                line(c + "_requests_failed_total", "node=\"" + node + "\",error=\"" + node_error_name(k) + "\"", static_cast<double>(t.failed[k]));
+            }
+        }
+        metric(c + "_request_duration_seconds", "histogram", "Time until this node answered");
+        for (const auto& [node, t] : by_node) {
+            for (const char* type : {"reads", "writes"}) {
+                const bool reads = std::string(type) == "reads";
+                const auto& bounds = (reads ? t.parts.front()->reads : t.parts.front()->writes).bounds_s;
+                uint64_t cumulative = 0, ns = 0, n = 0;
+                for (size_t i = 0; i <= bounds.size(); ++i) {
+                    for (const auto* m : t.parts) cumulative += (reads ? m->reads : m->writes).counts[i].load(std::memory_order_relaxed);
+                    char le[32];
+                    if (i < bounds.size()) {
+                        std::snprintf(le, sizeof le, "%g", bounds[i]);
+                    } else {
+                        std::snprintf(le, sizeof le, "+Inf");
+                    }
+                    line(c + "_request_duration_seconds_bucket", "node=\"" + node + "\",type=\"" + type + "\",le=\"" + le + "\"",
+                         static_cast<double>(cumulative));
+                }
+                for (const auto* m : t.parts) {
+                    ns += (reads ? m->reads : m->writes).sum_ns.load(std::memory_order_relaxed);
+                    n += (reads ? m->reads : m->writes).count.load(std::memory_order_relaxed);
+                }
+                line(c + "_request_duration_seconds_sum", "node=\"" + node + "\",type=\"" + type + "\"", static_cast<double>(ns) / 1e9);
+                line(c + "_request_duration_seconds_count", "node=\"" + node + "\",type=\"" + type + "\"", static_cast<double>(n));
+            }
+        }
+        metric(c + "_connections_total", "gauge", "Open connections to this node");
+        for (const auto& [node, t] : by_node) line(c + "_connections_total", "node=\"" + node + "\"", static_cast<double>(t.connections));
+        metric(c + "_failed_connections_total", "counter", "Connections to this node that could not be opened");
+        for (const auto& [node, t] : by_node) line(c + "_failed_connections_total", "node=\"" + node + "\"", static_cast<double>(t.failed_connections));
+        metric(c + "_used_stream_ids_total", "gauge", "Stream ids in use on connections to this node");
+        for (const auto& [node, t] : by_node) line(c + "_used_stream_ids_total", "node=\"" + node + "\"", static_cast<double>(t.used));
+    }
     // tandem's own series.
     metric("tandem_requests_total", "counter", "QUERY, EXECUTE and BATCH requests");
     line("tandem_requests_total", "", static_cast<double>(sum([](auto& c) -> auto& { return c.requests; })));

@@ -66,6 +66,20 @@ struct proxy_counters {
     std::atomic<int64_t> inflight{0};
 };
 
+// The zdm_<cluster>_* series of one node (R10.1, R4.19), per worker; made when tandem first
+// opens a connection to the node.
+struct node_metrics {
+    // client_timeout, read_timeout, read_failure, write_timeout, write_failure, overloaded,
+    // unavailable, unprepared, other
+    static constexpr size_t error_kinds = 9;
+    std::atomic<uint64_t> failed[error_kinds] = {};
+    latency_histogram reads, writes;
+    std::atomic<int64_t> connections{0}, used_stream_ids{0};
+    std::atomic<uint64_t> failed_connections{0};
+};
+const char* node_error_name(size_t kind);
+size_t node_error_kind(int32_t cql_error_code);
+
 class worker_ctx;
 
 class proxy {

@@ -195,6 +195,15 @@ class tandem:
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
+    def metric_sum(self, name, label_part=""):
+        """The sum of every series of `name` whose labels contain `label_part`."""
+        status, body = self.http("/metrics")
+        total = 0.0
+        for line in body.splitlines():
+            if line.startswith(name + "{") and label_part in line:
+                total += float(line.split()[-1])
+        return total
+
     def metric(self, name):
         """The value of one series of /metrics (name with labels, as printed)."""
         status, body = self.http("/metrics")

@@ -363,6 +363,7 @@ class dual_writes(base):
         before_failed = self.tandem.metric('zdm_proxy_failed_writes_total{failed_on="target"}')
         before_writes = self.tandem.metric('zdm_proxy_request_duration_seconds_count{type="writes"}')
         before_other = self.tandem.metric("zdm_tandem_unrecognized_statements_total")
+        before_node = self.tandem.metric_sum("zdm_target_requests_failed_total", 'error="write_timeout"')
         c, s = self.tandem.connect()
         try:
             s.execute(KS)
@@ -373,11 +374,16 @@ class dual_writes(base):
                 s.execute("INSERT INTO app.kv (k, v) VALUES (971, 'm')")
             with self.assertRaises(Exception):
                 s.execute("FROBNICATE app.kv")  # not CQL: both clusters refuse it, tandem counts it
+            self.assertGreater(self.tandem.metric_sum("zdm_origin_connections_total"), 0)
         finally:
             c.shutdown()
         self.assertEqual(self.tandem.metric('zdm_proxy_failed_writes_total{failed_on="target"}'), before_failed + 1)
         self.assertGreaterEqual(self.tandem.metric('zdm_proxy_request_duration_seconds_count{type="writes"}'), before_writes + 2)
         self.assertEqual(self.tandem.metric("zdm_tandem_unrecognized_statements_total"), before_other + 1)
+        # Per node (R10.1): the target node that failed the write, by error kind.
+        self.assertEqual(self.tandem.metric_sum("zdm_target_requests_failed_total", 'error="write_timeout"'), before_node + 1)
+        self.assertGreater(self.tandem.metric_sum("zdm_origin_request_duration_seconds_count", 'type="writes"'), 0)
+        self.assertEqual(self.tandem.metric_sum("zdm_origin_connections_total"), 0)  # the client left
         self.assertGreaterEqual(self.tandem.metric("zdm_pscache_entries_total"), 0)
         self.assertEqual(self.tandem.http("/nowhere")[0], 404)
 
