@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := envelope framing messages classifier values cqlsim_statement
 
-.PHONY: setup build run test asan fuzz ci clean
+.PHONY: setup build run test asan fuzz bench ci clean
 
 setup:
 	@./scripts/setup.sh
@@ -33,6 +33,12 @@ fuzz: setup
 	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_FUZZ=ON -DTANDEM_BENCH=OFF > /dev/null
 	@cmake --build build-fuzz -j $(JOBS)
 	@./scripts/run-fuzzers.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The benchmark bench (bench/e2e/compare.py): direct, tandem and HAProxy on the same load;
+# writes bench/latest.md and bench/latency.png (copy them into bench/RESULTS.md to publish).
+bench: build
+	@/usr/bin/python3 bench/e2e/compare.py $(BUILD) --seconds 3 --rounds 3 --idle 6000 \
+		--markdown bench/latest.md --plot bench/latency.png
 
 ci:
 	@./.ci/run

@@ -163,22 +163,36 @@ public:
         uint32_t slot = free_id;
         uint32_t gen = 0;
     };
+    // The tables start small and double up to max_ids when every id is taken, so an idle
+    // connection costs little (a full table is 2048 x 10 bytes).
     std::vector<owner_ref> owners;
     std::vector<int16_t> fifo;  // free ids, a ring
     size_t head = 0, count = 0;
+    size_t max_ids;
 
     cluster_link(client_session* s, int sd, std::string ep, size_t ids)
-        : session(s), side(sd), endpoint(std::move(ep)), reader(response_limits()), owners(ids), fifo(ids) {
-        for (size_t i = 0; i < ids; ++i) fifo[i] = static_cast<int16_t>(i);
-        count = ids;
+        : session(s), side(sd), endpoint(std::move(ep)), reader(response_limits()), max_ids(ids) {
+        grow(std::min<size_t>(ids, 32));
     }
+    void grow(size_t to) {
+        // Called with the ring empty (count == 0): it restarts at 0 with the new ids.
+        size_t from = owners.size();
+        owners.resize(to);
+        fifo.assign(to, 0);
+        head = 0;
+        for (size_t i = from; i < to; ++i) fifo[count++] = static_cast<int16_t>(i);
+    }
+    bool has_free_id() const { return count > 0 || owners.size() < max_ids; }
     static cql::header_limits response_limits() {
         cql::header_limits l;
         l.expect = cql::header_limits::direction::responses;
         return l;
     }
     int take_id(uint32_t slot, uint32_t gen) {
-        if (count == 0) return -1;
+        if (count == 0) {
+            if (owners.size() >= max_ids) return -1;
+            grow(std::min(max_ids, owners.size() * 2));
+        }
         int16_t id = fifo[head];
         head = (head + 1) % fifo.size();
         --count;
@@ -943,7 +957,7 @@ void client_session::forward(inbound_envelope&& env, pending* p, uint8_t sides, 
     for (int s = 0; s < 2; ++s) {
         if (!(sides & (1u << s))) continue;
         auto* l = links[s];
-        if (!l || !l->usable() || l->count == 0) {
+        if (!l || !l->usable() || !l->has_free_id()) {
             answer_error(p->client_stream, error_message::overloaded(shutting_down));
             release(*p);
             return;

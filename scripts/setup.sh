@@ -12,6 +12,7 @@ packages=(
   libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev
   python3-cassandra python3-lz4 python3-snappy
   golang-go golang-github-gocql-gocql-dev
+  haproxy gnuplot-nox
 )
 
 missing=()

@@ -1,0 +1,293 @@
+#!/usr/bin/python3
+"""The benchmark bench: the same cqlbench load against each target, interleaved, medians.
+
+Targets: "direct" (cqlbench -> cqlsim origin), "tandem" (-> tandem -> origin and target),
+"haproxy" (-> HAProxy `mode tcp` -> origin: a forwarder that neither parses nor dual-writes, the
+floor for any proxy), and any extra proxy given as --extra NAME='command with {port} {origin_host}
+{origin_port} {target_host} {target_port}' (it must listen on {port}).
+
+Shapes: "latency" (1 connection, 1 request in flight), "rate" (open loop, --rate requests/s
+over 4 connections, latency from the intended send time), "throughput" (4 connections x 32 in
+flight). Workload: prepared statements, half SELECT by key, half INSERT.
+
+Placement on this 2-core machine, said in the output: the proxy under test runs pinned to CPU 1;
+the clusters and cqlbench run pinned to CPU 0. Through tandem every INSERT is executed by both
+clusters, on the same CPU 0 that also runs cqlbench: compare the proxies with each other first.
+
+Per target: throughput, p50/p99/p99.9, the proxy's CPU seconds per 100k requests (/proc), its
+peak RSS (VmHWM), each as a ratio to direct and to HAProxy from the same invocation. Writes
+the table to --markdown, the percentile curves to --plot (gnuplot), and with --idle N the
+resident memory of tandem holding N idle client connections.
+
+Usage: compare.py <build dir> [--seconds S] [--rounds N] [--rate R] [--markdown F] [--plot F] [--idle N]
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "e2e"))
+import tandem_harness as h  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+PERCENTILES = ["p50", "p90", "p99", "p99.9", "p99.99", "max"]
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def status_kb(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def pin(pid, cpu):
+    if os.cpu_count() and os.cpu_count() > cpu:
+        try:
+            os.sched_setaffinity(pid, {cpu})
+        except OSError:
+            pass
+
+
+def pin_tree(pid, cpu):
+    """Pins a process and its threads (tandem's workers and control connections)."""
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            pin(int(tid), cpu)
+    except OSError:
+        pin(pid, cpu)
+
+
+def cqlbench(build, host, port, shape, seconds, rate, schema):
+    argv = [os.path.join(build, "tools/cqlbench/cqlbench"), "--host", host, "--port", str(port), "--workload", "mixed",
+            "--duration", str(seconds), "--warmup", "0.5", "--keys", "10000", "--json"]
+    if shape == "latency":
+        argv += ["--connections", "1", "--depth", "1"]
+    elif shape == "rate":
+        argv += ["--connections", "4", "--depth", "64", "--rate", str(rate)]
+    else:
+        argv += ["--connections", "4", "--depth", "32"]
+    if not schema:
+        argv.append("--no-schema")
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pin(p.pid, 0)
+    out, err = p.communicate(timeout=seconds * 4 + 60)
+    if p.returncode != 0:
+        raise RuntimeError("cqlbench against %s:%d failed: %s%s" % (host, port, out, err))
+    return json.loads(out.strip().splitlines()[-1])
+
+
+class haproxy:
+    def __init__(self, origin, port, directory):
+        self.cfg = os.path.join(directory, "haproxy.cfg")
+        with open(self.cfg, "w") as f:
+            f.write("global\n  nbthread 1\n  maxconn 9000\n"
+                    "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n"
+                    "listen cql\n  bind 127.0.0.1:%d\n  server origin %s:%d\n" % (port, origin.address, origin.port))
+        self.proc = h.process(["haproxy", "-db", "-f", self.cfg], name="haproxy")
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline or self.proc.proc.poll() is not None:
+                    raise RuntimeError("haproxy did not start:\n" + self.proc.output())
+                time.sleep(0.1)
+        self.pid = self.proc.proc.pid
+
+    def stop(self):
+        self.proc.stop()
+
+
+class extra_proxy:
+    def __init__(self, command, port, origin, target):
+        argv = command.format(port=port, origin_host=origin.address, origin_port=origin.port, target_host=target.address,
+                              target_port=target.port)
+        self.proc = h.process(["/bin/sh", "-c", "exec " + argv], name=argv)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        self.pid = self.proc.proc.pid
+
+    def stop(self):
+        self.proc.stop()
+
+
+def idle_connections_rss(proxy_pid, port, count):
+    """Opens `count` client connections to the proxy, each through STARTUP (so the proxy holds
+    its cluster connections too), and returns (RSS before, RSS after) in KiB."""
+    startup = struct.pack(">H", 1) + struct.pack(">H", 11) + b"CQL_VERSION" + struct.pack(">H", 5) + b"3.0.0"
+    frame = struct.pack(">BBhBI", 4, 0, 1, 1, len(startup)) + startup
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    before = status_kb(proxy_pid, "VmRSS")
+    socks = []
+    try:
+        for i in range(count):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(frame)
+            socks.append(s)
+            if len(socks) % 500 == 0:
+                for t in socks[-500:]:
+                    t.recv(64)  # READY
+        for t in socks[len(socks) - len(socks) % 500:]:
+            t.recv(64)
+        time.sleep(1)
+        after = status_kb(proxy_pid, "VmRSS")
+    finally:
+        for s in socks:
+            s.close()
+    return before, after
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("build")
+    ap.add_argument("--seconds", type=float, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rate", type=int, default=5000)
+    ap.add_argument("--markdown")
+    ap.add_argument("--plot")
+    ap.add_argument("--idle", type=int, default=0, help="client connections for the memory check (0: skip)")
+    ap.add_argument("--extra", action="append", default=[], help="NAME=COMMAND of another proxy to compare")
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="tandem-bench-")
+    cqlsim = os.path.join(args.build, "tools/cqlsim/cqlsim")
+    origin = h.cluster(cqlsim, "origin", "127.0.1.1", nodes=1)
+    target = h.cluster(cqlsim, "target", "127.0.2.1", nodes=1)
+    for c in (origin, target):
+        pin(c.proc.proc.pid, 0)
+    proxies = {}
+    endpoints = {"direct": (origin.address, origin.port, None)}
+    results = {}
+    idle = None
+    try:
+        t = h.tandem(os.path.join(args.build, "tools/tandem/tandem"), origin, target, workers=1,
+                     settings={"heartbeat_interval_ms": 30000, "proxy_max_client_connections": 100000})
+        pin_tree(t.proc.proc.pid, 1)
+        proxies["tandem"] = t
+        endpoints["tandem"] = ("127.0.0.1", t.port, t.proc.proc.pid)
+        if shutil.which("haproxy"):
+            hp = haproxy(origin, h.free_port(), work)
+            pin(hp.pid, 1)
+            proxies["haproxy"] = hp
+            endpoints["haproxy"] = ("127.0.0.1", int(open(hp.cfg).read().split("bind 127.0.0.1:")[1].split()[0]), hp.pid)
+        for spec in args.extra:
+            name, command = spec.split("=", 1)
+            port = h.free_port()
+            e = extra_proxy(command, port, origin, target)
+            pin(e.pid, 1)
+            proxies[name] = e
+            endpoints[name] = ("127.0.0.1", port, e.pid)
+        # Schema, created through tandem so both clusters have it.
+        cqlbench(args.build, "127.0.0.1", t.port, "latency", 0.2, args.rate, True)
+        for shape in ("latency", "rate", "throughput"):
+            for _ in range(args.rounds):
+                for name, (host, port, pid) in endpoints.items():
+                    cpu0 = cpu_seconds(pid) if pid else 0
+                    r = cqlbench(args.build, host, port, shape, args.seconds, args.rate, False)
+                    r["cpu_per_100k"] = (cpu_seconds(pid) - cpu0) / max(r["requests"], 1) * 100000 if pid else None
+                    results.setdefault((shape, name), []).append(r)
+        for name, (host, port, pid) in endpoints.items():
+            if pid:
+                for r in results[("throughput", name)]:
+                    r["rss_peak_kb"] = status_kb(pid, "VmHWM")
+        if args.idle:
+            idle = idle_connections_rss(t.proc.proc.pid, t.port, args.idle)
+    finally:
+        for p in proxies.values():
+            p.stop()
+        origin.stop()
+        target.stop()
+
+    def med(shape, name, f):
+        vals = [f(r) for r in results[(shape, name)] if f(r) is not None]
+        return statistics.median(vals) if vals else None
+
+    lines = []
+    lines.append("Machine: %s, %d CPUs, kernel %s. Proxy pinned to CPU 1; cqlsim clusters and cqlbench pinned to CPU 0. "
+                 "Medians of %d interleaved rounds of %.0f s; workload: prepared statements, 50%% SELECT by key / 50%% INSERT "
+                 "(100-byte values, 10,000 keys); rate shape: %d requests/s." % (
+                     platform.processor() or platform.machine(), os.cpu_count(), platform.release(), args.rounds,
+                     args.seconds, args.rate))
+    lines.append("")
+    lines.append("| shape | target | req/s | p50 µs | p99 µs | p99.9 µs | proxy CPU s / 100k req | vs direct (req/s, p50, p99) | vs HAProxy (req/s, p50, p99, CPU) |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for shape in ("latency", "rate", "throughput"):
+        for name in endpoints:
+            tp = med(shape, name, lambda r: r["throughput"])
+            p50 = med(shape, name, lambda r: r["latency_us"]["p50"])
+            p99 = med(shape, name, lambda r: r["latency_us"]["p99"])
+            p999 = med(shape, name, lambda r: r["latency_us"]["p99.9"])
+            cpu = med(shape, name, lambda r: r.get("cpu_per_100k"))
+            dtp, d50, d99 = (med(shape, "direct", lambda r, k=k: r["throughput"] if k == 0 else r["latency_us"]["p50" if k == 1 else "p99"])
+                             for k in range(3))
+            vs_direct = "%.2fx, %.2fx, %.2fx" % (tp / dtp, p50 / d50, p99 / d99) if name != "direct" else "—"
+            if "haproxy" in endpoints and name not in ("haproxy", "direct"):
+                htp = med(shape, "haproxy", lambda r: r["throughput"])
+                h50 = med(shape, "haproxy", lambda r: r["latency_us"]["p50"])
+                h99 = med(shape, "haproxy", lambda r: r["latency_us"]["p99"])
+                hcpu = med(shape, "haproxy", lambda r: r.get("cpu_per_100k"))
+                vs_hap = "%.2fx, %.2fx, %.2fx, %s" % (tp / htp, p50 / h50, p99 / h99, "%.2fx" % (cpu / hcpu) if cpu and hcpu else "—")
+            else:
+                vs_hap = "—"
+            errors = sum(r["errors"] for r in results[(shape, name)])
+            lines.append("| %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s |%s" % (
+                shape, name, tp, p50, p99, p999, "%.2f" % cpu if cpu is not None else "—", vs_direct, vs_hap,
+                "" if errors == 0 else " %d errors" % errors))
+    lines.append("")
+    for name, (host, port, pid) in endpoints.items():
+        if pid:
+            rss = med("throughput", name, lambda r: r.get("rss_peak_kb"))
+            lines.append("- %s peak RSS (VmHWM) after the runs: %.1f MiB" % (name, rss / 1024))
+    if idle:
+        before, after = idle
+        lines.append("- tandem with %d idle client connections (each with its origin and target connection): RSS %.1f MiB "
+                     "-> %.1f MiB, %.1f KiB per client connection" % (args.idle, before / 1024, after / 1024,
+                                                                       (after - before) / args.idle))
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text + "\n")
+    if args.plot and shutil.which("gnuplot"):
+        dat = os.path.join(work, "latency.dat")
+        with open(dat, "w") as f:
+            f.write("# percentile " + " ".join(endpoints) + "\n")
+            for i, p in enumerate(PERCENTILES):
+                f.write("%d %s\n" % (i, " ".join("%.1f" % med("rate", n, lambda r, p=p: r["latency_us"][p]) for n in endpoints)))
+        script = os.path.join(work, "plot.gp")
+        with open(script, "w") as f:
+            f.write('set terminal pngcairo size 900,540\nset output "%s"\n' % args.plot)
+            f.write('set title "Latency at %d requests/s (open loop, from the intended send time)"\n' % args.rate)
+            f.write('set ylabel "latency (µs)"\nset logscale y\nset grid\nset key left top\n')
+            f.write("set xtics (%s)\n" % ", ".join('"%s" %d' % (p, i) for i, p in enumerate(PERCENTILES)))
+            f.write("plot " + ", ".join('"%s" using 1:%d with linespoints title "%s"' % (dat, i + 2, n)
+                                         for i, n in enumerate(endpoints)) + "\n")
+        subprocess.run(["gnuplot", script], check=True)
+        print("plot: %s" % args.plot)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
