@@ -230,6 +230,7 @@ public:
 enum class request_kind : uint8_t { plain, options, startup, auth_primary, auth_secondary, prepare };
 
 struct pending {
+    uint32_t index = 0;  // its place in client_session::slots
     uint32_t gen = 0;
     bool used = false;
     request_kind kind = request_kind::plain;
@@ -379,6 +380,9 @@ private:
         return p->used && p->gen == gen ? p : nullptr;
     }
     uint32_t index_of(const pending& p) const;
+    std::vector<uint64_t> busy_streams;
+    void mark_stream(int16_t stream, bool busy);
+    bool stream_busy(int16_t stream) const;
     bool plentiful() const { return ctx.w.buffers().available() > ctx.w.buffers().count() / 2; }
     bool send_to(pending& p, int side, const envelope_header& h, const inbound_envelope& env, std::string_view rewritten,
                  bool use_rewritten);
@@ -806,11 +810,23 @@ void client_session::drain_queue() {
     }
 }
 
-uint32_t client_session::index_of(const pending& p) const {
-    for (uint32_t i = 0; i < slots.size(); ++i) {
-        if (slots[i].get() == &p) return i;
+uint32_t client_session::index_of(const pending& p) const { return p.index; }
+
+// Client stream ids with a request in flight (R3.2), one bit each, grown to the highest id seen.
+void client_session::mark_stream(int16_t stream, bool busy) {
+    if (stream < 0) return;
+    size_t word = static_cast<size_t>(stream) / 64;
+    if (word >= busy_streams.size()) {
+        if (!busy) return;
+        busy_streams.resize(word + 1, 0);
     }
-    return UINT32_MAX;
+    uint64_t bit = uint64_t{1} << (static_cast<size_t>(stream) % 64);
+    busy_streams[word] = busy ? busy_streams[word] | bit : busy_streams[word] & ~bit;
+}
+
+bool client_session::stream_busy(int16_t stream) const {
+    size_t word = static_cast<size_t>(stream) / 64;
+    return stream >= 0 && word < busy_streams.size() && (busy_streams[word] >> (static_cast<size_t>(stream) % 64) & 1);
 }
 
 pending* client_session::alloc(request_kind k, int16_t stream) {
@@ -821,9 +837,11 @@ pending* client_session::alloc(request_kind k, int16_t stream) {
     } else {
         i = static_cast<uint32_t>(slots.size());
         slots.push_back(std::make_unique<pending>());
+        slots.back()->index = i;
     }
     pending& p = *slots[i];
     p.used = true;
+    mark_stream(stream, true);
     ++p.gen;
     p.kind = k;
     p.client_stream = stream;
@@ -841,9 +859,10 @@ void client_session::release(pending& p) {
     for (int s = 0; s < 2; ++s) {
         if (p.proxy_stream[s] >= 0 && !(p.got & (1u << s)) && links[s]) links[s]->abandon(p.proxy_stream[s]);
     }
+    mark_stream(p.client_stream, false);
     p.reset();
     p.used = false;
-    free_slots.push_back(index_of(p));
+    free_slots.push_back(p.index);
     ctx.counters.inflight.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -988,6 +1007,12 @@ void client_session::process(inbound_envelope&& env) {
     version = v;
     if (h.stream < 0) {
         answer_error(0, error_message::protocol("negative stream id: " + std::to_string(h.stream)));  // R3.3
+        return;
+    }
+    if (stream_busy(h.stream)) {
+        // R3.2: a stream id that is still in flight is a client bug; answering twice on it would
+        // confuse the driver more. Dropped, as ZDM does.
+        spdlog::warn("client {}: request on stream {} while an earlier one on that stream is in flight; dropped", peer, h.stream);
         return;
     }
     if (!fatal.empty()) {

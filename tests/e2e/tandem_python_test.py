@@ -782,6 +782,24 @@ class wire_rules(base):
         self.assertEqual(code, 0x2500)
         self.assertTrue(text.startswith("Prepared query with ID %s not found" % bogus.hex()), text)
 
+    def test_a_stream_id_reused_while_in_flight_is_dropped(self):
+        def query(stream, text):
+            body = struct.pack(">I", len(text)) + text.encode() + struct.pack(">HB", 1, 0)
+            return raw_frame(4, stream, 0x07, body)
+        s = self.sock()
+        s.sendall(raw_frame(4, 1, 1, STARTUP_V4))
+        self.assertEqual(read_frame(s)[2], 0x02)
+        s.sendall(query(2, KS))
+        self.assertEqual(read_frame(s)[1], 2)
+        s.sendall(query(3, TABLE))
+        self.assertEqual(read_frame(s)[1], 3)
+        self.origin.execute("INSERT INTO cqlsim.faults (node, kind, action, value) VALUES (-1, 'read', 'latency', 400)")
+        s.sendall(query(5, "SELECT * FROM app.kv WHERE k = 1") + query(5, "SELECT * FROM app.kv WHERE k = 2"))
+        self.assertEqual(read_frame(s)[1:3], (5, 0x08))  # one RESULT on stream 5 (R3.2)
+        s.settimeout(1.0)
+        with self.assertRaises(socket.timeout):
+            read_frame(s)
+
     def test_garbage_closes_only_that_connection(self):
         bad = self.sock()
         bad.sendall(b"\x04\x00\x00\x01\xee\x00\x00\x00\x00")  # unknown opcode
