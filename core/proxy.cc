@@ -63,6 +63,14 @@ class timeuuid_generator {
 
 public:
     timeuuid_generator() : _node((_rng() & 0xFFFFFFFFFFFFull) | 0x010000000000ull), _seq(static_cast<uint16_t>(_rng())) {}
+    std::string random_bytes(size_t n) {
+        std::string out;
+        while (out.size() < n) {
+            uint64_t r = _rng();
+            out.append(reinterpret_cast<const char*>(&r), std::min<size_t>(8, n - out.size()));
+        }
+        return out;
+    }
     // The 16 bytes of a fresh time-UUID (a value for a timeuuid bind marker).
     std::string next_bytes() {
         std::string text = next_text();
@@ -123,6 +131,22 @@ public:
             slot->writes.init(buckets);
         }
         return *slot;
+    }
+
+    // tracing_rate_limit, shared evenly by the workers: a token bucket refilled per second.
+    double tracing_tokens = 0;
+    uint64_t tracing_refill_ns = 0;
+    bool take_tracing_token() {
+        int64_t limit = p.cfg().tracing_rate_limit;
+        if (limit <= 0) return true;
+        double rate = static_cast<double>(limit) / static_cast<double>(std::max<size_t>(p.options().workers, 1));
+        uint64_t now = mono_ns();
+        if (tracing_refill_ns == 0) tracing_tokens = rate;
+        tracing_tokens = std::min(rate, tracing_tokens + static_cast<double>(now - tracing_refill_ns) / 1e9 * rate);
+        tracing_refill_ns = now;
+        if (tracing_tokens < 1) return false;
+        tracing_tokens -= 1;
+        return true;
     }
 
     worker_ctx(proxy& px, net::worker& wk) : p(px), w(wk), cache(px.prepared(), 10000) {
@@ -267,6 +291,7 @@ struct pending {
     bool side_rewritten[2] = {false, false};
     int healing = -1;  // the cluster a healing PREPARE is out to
     bool healed = false;
+    std::string request_id;  // tracing (R3.14), hex
     // Secondary handshake: the primary's AUTH_SUCCESS / READY to relay once it succeeds.
     int auth_steps = 0;
     net::timer timer;
@@ -302,6 +327,7 @@ struct pending {
         side_rewritten[0] = side_rewritten[1] = false;
         healing = -1;
         healed = false;
+        request_id.clear();
         expect = got = 0;
         proxy_stream[0] = proxy_stream[1] = -1;
         auth_steps = 0;
@@ -381,6 +407,15 @@ private:
     }
     uint32_t index_of(const pending& p) const;
     std::vector<uint64_t> busy_streams;
+    // The request being routed: its custom payload prefix (possibly changed by tracing) and its
+    // message; every body tandem rewrites is prefix + new message.
+    std::string req_prefix;
+    std::string_view req_message;
+    bool prefix_changed = false;
+    std::string request_id;  // hex, when tracing gave the request one
+    std::string prefixed;    // req_prefix + req_message, when the prefix changed
+    void apply_tracing(envelope_header& h, const cql::body_parts& parts);
+    std::string with_prefix(std::string body) const { return req_prefix.empty() ? body : req_prefix + body; }
     void mark_stream(int16_t stream, bool busy);
     bool stream_busy(int16_t stream) const;
     bool plentiful() const { return ctx.w.buffers().available() > ctx.w.buffers().count() / 2; }
@@ -973,6 +1008,15 @@ bool client_session::send_to(pending& p, int side, const envelope_header& h, con
 // connection) answers OVERLOADED at once (R4.3), without the write reaching only one side.
 void client_session::forward(inbound_envelope&& env, pending* p, uint8_t sides, std::string_view target_body,
                              bool rewrite_target, std::string_view origin_body, bool rewrite_origin) {
+    if (prefix_changed) {
+        // Tracing changed the custom payload: sides that get the body as received get the new one.
+        prefixed = req_prefix;
+        prefixed.append(req_message);
+        if (!rewrite_target) target_body = prefixed;
+        if (!rewrite_origin) origin_body = prefixed;
+        rewrite_target = rewrite_origin = true;
+    }
+    if (!request_id.empty()) p->request_id = request_id;
     for (int s = 0; s < 2; ++s) {
         if (!(sides & (1u << s))) continue;
         auto* l = links[s];
@@ -1029,7 +1073,64 @@ void client_session::process(inbound_envelope&& env) {
         answer_error(h.stream, error_message::protocol(std::string(plain.error())));
         return;
     }
-    route_request(std::move(env), *plain);
+    // A request's body may start with a custom payload (v4.spec §2.2): the message follows it.
+    // The prefix travels with every body tandem rewrites, or tracing changes it (R3.14).
+    auto parts = cql::split_body(h, *plain);
+    if (!parts) {
+        answer_error(h.stream, error_message::protocol(std::string(parts.error())));
+        return;
+    }
+    req_message = parts->message;
+    req_prefix.assign(plain->substr(0, plain->size() - req_message.size()));
+    prefix_changed = false;
+    request_id.clear();
+    if (h.op == opcode::query || h.op == opcode::prepare || h.op == opcode::execute || h.op == opcode::batch) {
+        apply_tracing(env.header, *parts);
+    }
+    route_request(std::move(env), req_message);
+}
+
+// R3.14 request-id tracing (v4+ clusters): with tracing_enabled, a request without the
+// tracing_request_id_key in its custom payload gets a random 16-byte id (at most
+// tracing_rate_limit per second; over it, a client's own id is removed); with tracing off, a
+// client's id under that key is removed. The id is logged with the request and its reply.
+void client_session::apply_tracing(envelope_header& h, const cql::body_parts& parts) {
+    const auto& cfg = ctx.p.cfg();
+    if (version_rank(ctx.p.lower_cluster_version()) < cql::protocol_version::v4) return;
+    const std::string& key = cfg.tracing_request_id_key;
+    std::vector<std::pair<std::string_view, std::optional<std::string_view>>> entries;
+    if (h.flags & cql::envelope_flags::custom_payload) {
+        cql::reader r(parts.custom_payload_raw);
+        entries = r.read_bytes_map();
+    }
+    auto it = std::find_if(entries.begin(), entries.end(), [&](const auto& e) { return e.first == key; });
+    const bool has = it != entries.end();
+    std::string fresh;
+    if (!cfg.tracing_enabled) {
+        if (!has) return;
+        entries.erase(it);
+    } else {
+        bool allowed = ctx.take_tracing_token();
+        if (has && !allowed) {
+            entries.erase(it);
+        } else if (has) {
+            if (it->second) request_id = cql::to_hex(*it->second);
+        } else if (allowed) {
+            fresh = ctx.uuids.random_bytes(16);
+            entries.emplace_back(key, std::string_view(fresh));
+            request_id = cql::to_hex(fresh);
+        } else {
+            return;
+        }
+    }
+    req_prefix.clear();
+    cql::writer w(req_prefix);
+    w.write_bytes_map(entries);
+    prefix_changed = true;
+    h.flags |= cql::envelope_flags::custom_payload;
+    if (!request_id.empty()) {
+        spdlog::info("Request id {} ({} on stream {} from {})", request_id, cql::to_string(h.op), h.stream, peer);
+    }
 }
 
 std::string client_session::creds_token_for(int side, bool& ok) {
@@ -1105,6 +1206,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                         if (ok) {
                             cql::auth_token_message r{std::string_view(token)};
                             r.encode(rewritten);
+                            rewritten = with_prefix(std::move(rewritten));
                             rewrite = true;
                         }
                     }
@@ -1174,6 +1276,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                     q.query = *text;
                     std::string body;
                     q.encode(body, ver);
+                    body = with_prefix(std::move(body));
                     forward(std::move(env), p, 3, body, true, body, true);
                     return;
                 }
@@ -1232,6 +1335,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                     pm.query = p->cluster_query;
                     std::string body;
                     pm.encode(body, ver);
+                    body = with_prefix(std::move(body));
                     forward(std::move(env), p, 3, body, true, body, true);
                     return;
                 }
@@ -1275,6 +1379,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                 cql::writer w(target_body);
                 w.write_short_bytes(e->target_id);
                 target_body.append(plain.substr(id_len));
+                target_body = with_prefix(std::move(target_body));
             }
             if (!e->generated.empty()) {
                 // R7.5: one fresh time-UUID per request, the same for both clusters.
@@ -1287,6 +1392,8 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                 out.encode(origin_body, ver);
                 if (!e->target_id.empty()) out.id = e->target_id;
                 out.encode(tbody, ver);
+                origin_body = with_prefix(std::move(origin_body));
+                tbody = with_prefix(std::move(tbody));
                 keep_request(*p, env, std::move(origin_body), true, std::move(tbody), true);
                 forward(std::move(env), p, 3, p->side_body[1], true, p->side_body[0], true);
                 return;
@@ -1352,6 +1459,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                 cql::batch_message o = *m;
                 o.children = cql::batch_children::build(children, storage);
                 o.encode(origin_body, ver);
+                origin_body = with_prefix(std::move(origin_body));
             }
             if (rewrite || values_changed) {
                 for (size_t i = 0; i < children.size(); ++i) {
@@ -1361,6 +1469,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                 cql::batch_message t = *m;
                 t.children = cql::batch_children::build(children, storage);
                 t.encode(target_body, ver);
+                target_body = with_prefix(std::move(target_body));
             }
             pending* p = alloc(request_kind::plain, h.stream);
             p->counted = true;
@@ -1542,6 +1651,13 @@ void client_session::keep_request(pending& p, const inbound_envelope& env, std::
     p.side_body[1] = std::move(target_body);
     p.side_rewritten[0] = origin_rewritten;
     p.side_rewritten[1] = target_rewritten;
+    for (int s = 0; s < 2; ++s) {
+        if (prefix_changed && !p.side_rewritten[s]) {
+            p.side_body[s] = req_prefix;
+            p.side_body[s].append(req_message);
+            p.side_rewritten[s] = true;
+        }
+    }
 }
 
 // A cluster answered UNPREPARED for a statement tandem knows (it restarted, or evicted it):
@@ -1699,6 +1815,10 @@ void client_session::deliver(pending& p, int side, const envelope_header& h_in, 
         }
     }
     if (p.counted) record_duration(p);
+    if (!p.request_id.empty()) {
+        spdlog::info("Received response from {} ({}) for request id {}", side == origin_side ? "ORIGIN" : "TARGET",
+                     cql::to_string(h.op), p.request_id);
+    }
     // Send before release(): `body` may point into the slot's held reply.
     if (use_rewritten) {
         writer.send(client, h, rewritten);

@@ -352,6 +352,19 @@ class dual_writes(base):
         self.assertEqual(summary["errors"], 0, summary["errors_by_kind"])  # UNEXPECTED_REPLY included
         self.assertGreaterEqual(summary["requests"], 10000)
 
+    def test_custom_payloads_travel_with_rewritten_requests(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            ps = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, 'payload')")  # ids differ per cluster
+            s.execute(ps, (990,), custom_payload={"app": b"checkout", "request-id": b"client-chosen-id"})
+            s.execute("INSERT INTO app.kv (k, v) VALUES (991, 'payload')", custom_payload={"app": b"x"})
+        finally:
+            c.shutdown()
+        for cl in (self.origin, self.target):
+            self.assertEqual(len(cl.execute("SELECT * FROM app.kv WHERE k IN (990, 991)")), 2, cl.name)
+
     def test_metrics_and_health(self):
         self.assertEqual(self.tandem.http("/health/liveness"), (200, "OK"))
         status, body = self.tandem.http("/health/readiness")
@@ -593,6 +606,28 @@ class tls_everywhere(unittest.TestCase):
                                 connect_timeout=3)
         with self.assertRaises(NoHostAvailable):
             self.tandem.connect(connect_timeout=3)
+
+
+class request_id_tracing(base):
+    settings = {"tracing_enabled": True}
+    target_extra = ("--prepared-id-salt", "target")
+
+    def test_requests_get_an_id_logged_with_their_replies(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            ps = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, 'traced')")
+            s.execute(ps, (1,))
+            s.execute(ps, (2,), custom_payload={"request-id": b"\x01\x02"})
+        finally:
+            c.shutdown()
+        out = self.tandem.proc.output()
+        self.assertIn("Request id 0102 (EXECUTE", out)  # a client's own id is kept
+        self.assertRegex(out, r"Request id [0-9a-f]{32} \(EXECUTE")  # others get a fresh one
+        self.assertRegex(out, r"Received response from (ORIGIN|TARGET) \(RESULT\) for request id 0102")
+        for cl in (self.origin, self.target):
+            self.assertEqual(len(cl.execute("SELECT * FROM app.kv")), 2, cl.name)
 
 
 class now_replacement(base):
