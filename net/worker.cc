@@ -642,10 +642,16 @@ void worker::run(const std::function<void(worker&)>& init) {
             return;
         }
         ++_stats.loop_turns;
-        uint64_t wait = _timers->next_delay_ms(1000);
+        uint64_t wait_us = _timers->next_delay_ms(1000) * 1000;
+        if (_turn_hook) {
+            // The hook runs once per turn and says how soon it needs the next one (µs).
+            uint64_t want = _turn_hook();
+            if (want < wait_us) wait_us = want;
+            end_of_turn();  // what the hook queued leaves in this turn's submit
+        }
         __kernel_timespec ts{};
-        ts.tv_sec = static_cast<long long>(wait / 1000);
-        ts.tv_nsec = static_cast<long long>(wait % 1000) * 1'000'000;
+        ts.tv_sec = static_cast<long long>(wait_us / 1000000);
+        ts.tv_nsec = static_cast<long long>(wait_us % 1000000) * 1000;
         io_uring_cqe* first = nullptr;
         int rc = io_uring_submit_and_wait_timeout(&_ring, &first, 1, &ts, nullptr);
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {

@@ -160,6 +160,10 @@ public:
     // Connects with a timeout; `done` gets the connection (handler installed) or an error.
     void connect(const sockaddr_storage& addr, socklen_t len, uint32_t timeout_ms,
                  std::unique_ptr<connection_handler> handler, connect_fn done);
+    // Runs `hook` once per loop turn, before the wait; it returns the longest the loop may
+    // sleep, in microseconds. For work finer than the timer wheel's millisecond ticks (an open
+    // loop load generator sending at exact times). One hook; null removes it.
+    void set_turn_hook(std::function<uint64_t()> hook) { _turn_hook = std::move(hook); }
     // Closes every listening socket (new connections are refused); connections stay.
     void stop_listening();
     timer_wheel& timers() { return *_timers; }
@@ -233,6 +237,7 @@ private:
     bool _stopping = false;
     uint32_t _ops_outside = 0;  // accept, inbox and cancel operations in flight
     timer _drain_timer;
+    std::function<uint64_t()> _turn_hook;
 
     // Inbox: the only state touched by other threads.
     int _eventfd = -1;

@@ -1,6 +1,7 @@
 // cqlbench: a CQL load generator. Closed loop (connections x requests in flight) or open loop
 // at a fixed rate (latency from the intended send time), prepared INSERT / SELECT by key /
 // mixed, keys uniform, sequential or zipfian; a log-linear latency histogram; a JSON summary.
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -283,8 +284,17 @@ int main(int argc, char** argv) {
                     w.stop(100);
                     return;
                 }
-            } else if (r.sched) {
-                // Open loop: spread the due requests over the connections.
+            }
+            w.timers().arm(ticker, 1);
+        });
+        if (r.sched) {
+            prctl(PR_SET_TIMERSLACK, 1UL);  // the kernel's default 50 µs slack would delay every wake-up
+            // Open loop: requests leave at their intended times, to the microsecond (the loop
+            // wakes for the next one; the timer wheel's 1 ms ticks would add up to 1 ms of
+            // scheduling delay to every latency).
+            w.set_turn_hook([&]() -> uint64_t {
+                if (r.stopping) return 1000000;
+                uint64_t t = now_ns();
                 size_t i = 0;
                 for (uint64_t due = r.sched->due(t); due > 0; --due, ++i) {
                     auto* c = r.conns[i % r.conns.size()];
@@ -295,9 +305,11 @@ int main(int argc, char** argv) {
                     }
                     c->issue(r.sched->take());
                 }
-            }
-            w.timers().arm(ticker, 1);
-        });
+                uint64_t next = r.sched->next_ns();
+                t = now_ns();
+                return next > t ? (next - t) / 1000 : 0;
+            });
+        }
         w.timers().arm(ticker, 1);
         if (tty) {
             progress.set_callback([&] {

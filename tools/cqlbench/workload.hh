@@ -39,6 +39,8 @@ public:
     // The intended send time of the next request, and marks it issued.
     uint64_t take() { return _start_ns + static_cast<uint64_t>(static_cast<double>(_issued++) * _interval_ns); }
     uint64_t issued() const { return _issued; }
+    // The intended send time of the next request.
+    uint64_t next_ns() const { return _start_ns + static_cast<uint64_t>(static_cast<double>(_issued) * _interval_ns); }
 
 private:
     double _interval_ns;
