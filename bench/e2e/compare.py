@@ -84,12 +84,18 @@ def cqlbench(build, host, port, shape, seconds, rate, schema):
         argv += ["--connections", "4", "--depth", "32"]
     if not schema:
         argv.append("--no-schema")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pin(p.pid, 0)
     out, err = p.communicate(timeout=seconds * 4 + 60)
     if p.returncode != 0:
         raise RuntimeError("cqlbench against %s:%d failed: %s%s" % (host, port, out, err))
-    return json.loads(out.strip().splitlines()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = json.loads(out.strip().splitlines()[-1])
+    # cqlbench's own CPU (it must stay well below the proxy's per request to measure it).
+    spent = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    r["bench_cpu_per_100k"] = spent / max(r["requests"], 1) * 100000
+    return r
 
 
 class haproxy:
@@ -265,6 +271,11 @@ def main():
         lines.append("- tandem with %d idle client connections (each with its origin and target connection): RSS %.1f MiB "
                      "-> %.1f MiB, %.1f KiB per client connection" % (args.idle, before / 1024, after / 1024,
                                                                        (after - before) / args.idle))
+    bench_cpu = med("throughput", "direct", lambda r: r["bench_cpu_per_100k"])
+    tandem_cpu = med("throughput", "tandem", lambda r: r.get("cpu_per_100k"))
+    lines.append("- cqlbench's own CPU under the throughput load: %.2f s per 100k requests (tandem: %.2f, so one core of "
+                 "cqlbench drives %.1fx what one core of tandem forwards; it includes warm-up)" % (
+                     bench_cpu, tandem_cpu, tandem_cpu / bench_cpu if bench_cpu else 0))
     text = "\n".join(lines)
     print(text)
     if args.markdown:

@@ -55,6 +55,12 @@ class smoke(unittest.TestCase):
         s = self.bench("--requests", "500", "--workload", "select", "--depth", "1", "--connections", "1")
         self.check(s)
 
+    def test_update_and_batch_workloads(self):
+        self.check(self.bench("--duration", "1", "--workload", "update"))
+        s = self.bench("--requests", "200", "--workload", "batch", "--batch-size", "5")
+        self.check(s)
+        self.assertGreaterEqual(s["requests"], 200)
+
     def test_unreachable_endpoint_is_a_clear_error(self):
         out = subprocess.run([CQLBENCH, "--port", str(free_port()), "--duration", "1"], capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 1)

@@ -352,6 +352,18 @@ class dual_writes(base):
         self.assertEqual(summary["errors"], 0, summary["errors_by_kind"])  # UNEXPECTED_REPLY included
         self.assertGreaterEqual(summary["requests"], 10000)
 
+    def test_cqlbench_batches_of_prepared_inserts_reach_both_clusters(self):
+        cqlbench = os.path.join(os.path.dirname(os.path.dirname(TANDEM)), "cqlbench", "cqlbench")
+        p = subprocess.run([cqlbench, "--host", "127.0.0.1", "--port", str(self.tandem.port), "--workload", "batch",
+                            "--batch-size", "5", "--requests", "100", "--keys", "500", "--distribution", "sequential",
+                            "--connections", "1", "--depth", "4", "--warmup", "0", "--keyspace", "bench", "--json"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        summary = __import__("json").loads(p.stdout.strip().splitlines()[-1])
+        self.assertEqual(summary["errors"], 0, summary["errors_by_kind"])
+        for cl in (self.origin, self.target):  # the target copy carried target's prepared ids
+            self.assertEqual(len(cl.execute("SELECT k FROM bench.kv")), 500, cl.name)
+
     def test_custom_payloads_travel_with_rewritten_requests(self):
         c, s = self.tandem.connect()
         try:

@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -42,6 +43,7 @@ struct options {
     uint64_t requests = 0;  // stop after this many (0: run for the duration)
     double rate = 0;        // open loop when > 0
     std::string workload = "mixed";
+    size_t batch_size = 10;
     double read_ratio = 0.5;
     uint64_t keys = 100000;
     std::string distribution = "uniform";
@@ -56,7 +58,7 @@ struct options {
 struct run_state {
     options opt;
     net::worker* w = nullptr;
-    std::string insert_id, select_id;
+    std::string insert_id, select_id, update_id;
     cqlbench::key_chooser keys{cqlbench::key_chooser::kind::uniform, 1, 1};
     std::mt19937_64 rng{42};
     std::string value;
@@ -110,10 +112,52 @@ public:
         _sent_at[static_cast<size_t>(stream)] = intended_ns;
         ++_inflight;
         ++_r.sent;
+        if (_r.opt.workload == "batch") {
+            // An UNLOGGED batch of --batch-size prepared INSERTs.
+            std::vector<std::string> keys(_r.opt.batch_size, std::string(8, '\0'));
+            std::vector<std::array<cql::bound_value, 2>> vals(_r.opt.batch_size);
+            std::vector<std::string> storages(_r.opt.batch_size);
+            std::vector<cql::batch_child> children(_r.opt.batch_size);
+            for (size_t i = 0; i < _r.opt.batch_size; ++i) {
+                cql::store_be64(keys[i].data(), _r.keys.next());
+                vals[i] = {cql::bound_value{{}, cql::value_ref::of(keys[i])}, cql::bound_value{{}, cql::value_ref::of(_r.value)}};
+                children[i].prepared = true;
+                children[i].query_or_id = _r.insert_id;
+                children[i].values = cql::value_list::build(vals[i], false, storages[i]);
+            }
+            cql::batch_message b;
+            b.type = cql::batch_type::unlogged;
+            b.cl = cql::consistency::local_one;
+            b.children = cql::batch_children::build(children, _storage);
+            std::string body;
+            b.encode(body, 4);
+            cql::envelope_header h;
+            h.version = 4;
+            h.op = cql::opcode::batch;
+            h.stream = stream;
+            _c->send(cql::make_envelope(h, body));
+            return;
+        }
         bool read = _r.opt.workload == "select" ||
                     (_r.opt.workload == "mixed" && std::uniform_real_distribution<double>(0, 1)(_r.rng) < _r.opt.read_ratio);
         char key[8];
         cql::store_be64(key, _r.keys.next());
+        if (_r.opt.workload == "update") {
+            // UPDATE ... SET v = ? WHERE k = ?: the value first.
+            cql::bound_value uvals[2] = {{{}, cql::value_ref::of(_r.value)}, {{}, cql::value_ref::of(std::string_view(key, 8))}};
+            cql::execute_message e;
+            e.id = _r.update_id;
+            e.params.cl = cql::consistency::local_one;
+            e.params.values = cql::value_list::build(uvals, false, _storage);
+            std::string body;
+            e.encode(body, 4);
+            cql::envelope_header h;
+            h.version = 4;
+            h.op = cql::opcode::execute;
+            h.stream = stream;
+            _c->send(cql::make_envelope(h, body));
+            return;
+        }
         cql::bound_value vals[2] = {{{}, cql::value_ref::of(std::string_view(key, 8))}, {{}, cql::value_ref::of(_r.value)}};
         cql::execute_message e;
         e.id = read ? _r.select_id : _r.insert_id;
@@ -236,7 +280,10 @@ int main(int argc, char** argv) {
     app.add_option("--warmup", o.warmup_s, "seconds before measuring")->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_option("--requests", o.requests, "stop after this many requests instead of a duration");
     app.add_option("--rate", o.rate, "open loop: requests per second (latency from the intended send time)");
-    app.add_option("--workload", o.workload, "insert, select or mixed")->check(CLI::IsMember({"insert", "select", "mixed"}))->capture_default_str();
+    app.add_option("--workload", o.workload, "insert, select, mixed, update or batch (UNLOGGED, --batch-size INSERTs)")
+        ->check(CLI::IsMember({"insert", "select", "mixed", "update", "batch"}))
+        ->capture_default_str();
+    app.add_option("--batch-size", o.batch_size, "statements per BATCH")->check(CLI::Range(1, 1000))->capture_default_str();
     app.add_option("--read-ratio", o.read_ratio, "share of reads in the mixed workload")->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--keys", o.keys, "distinct partition keys")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--distribution", o.distribution, "uniform, sequential or zipfian")
@@ -364,8 +411,10 @@ int main(int argc, char** argv) {
                             };
                             std::string t = o.keyspace + "." + o.table;
                             prep("INSERT INTO " + t + " (k, v) VALUES (?, ?)", &r.insert_id, [&, prep, t] {
-                                prep("SELECT v FROM " + t + " WHERE k = ?", &r.select_id, [&] {
-                                    if (++r.ready == o.connections) start_load();
+                                prep("SELECT v FROM " + t + " WHERE k = ?", &r.select_id, [&, prep, t] {
+                                    prep("UPDATE " + t + " SET v = ? WHERE k = ?", &r.update_id, [&] {
+                                        if (++r.ready == o.connections) start_load();
+                                    });
                                 });
                             });
                         };
