@@ -456,6 +456,13 @@ private:
     void forward(inbound_envelope&& env, pending* p, uint8_t sides, std::string_view target_body, bool rewrite_target,
                  std::string_view origin_body = {}, bool rewrite_origin = false);
     void switch_client_framing();
+    // A request body that does not decode gets PROTOCOL_ERROR on its stream (STYLE 12).
+    template <typename R>
+    bool decoded(const R& m, int16_t stream) {
+        if (m) return true;
+        answer_error(stream, error_message::protocol(std::string(m.error())));
+        return false;
+    }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1162,10 +1169,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                 return;
             }
             auto m = cql::startup_message::decode(plain);
-            if (!m) {
-                answer_error(h.stream, error_message::protocol(std::string(m.error())));
-                return;
-            }
+            if (!decoded(m, h.stream)) return;
             if (auto c = m->option("COMPRESSION")) {
                 auto kind = cql::compression_from_name(*c);
                 if (!kind) {
@@ -1187,10 +1191,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                 return;
             }
             auto m = cql::auth_token_message::decode(plain);
-            if (!m) {
-                answer_error(h.stream, error_message::protocol(std::string(m.error())));
-                return;
-            }
+            if (!decoded(m, h.stream)) return;
             std::string rewritten;
             bool rewrite = false;
             // R2.10: an empty token or "PLAIN" (DSE's first step) carries no credentials.
@@ -1230,10 +1231,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
         case opcode::query: {
             ctx.counters.requests.fetch_add(1, std::memory_order_relaxed);
             auto m = cql::query_message::decode(plain, ver);
-            if (!m) {
-                answer_error(h.stream, error_message::protocol(std::string(m.error())));
-                return;
-            }
+            if (!decoded(m, h.stream)) return;
             auto info = cql::classify(m->query);
             std::string_view ks = m->params.keyspace ? *m->params.keyspace : std::string_view(keyspace);
             const bool dual = ctx.p.mode() == read_mode::dual_async_on_secondary;
@@ -1286,10 +1284,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
         }
         case opcode::prepare: {
             auto m = cql::prepare_message::decode(plain, ver);
-            if (!m) {
-                answer_error(h.stream, error_message::protocol(std::string(m.error())));
-                return;
-            }
+            if (!decoded(m, h.stream)) return;
             auto info = cql::classify(m->query);
             std::string_view ks = m->keyspace ? *m->keyspace : std::string_view(keyspace);
             if (auto t = intercepted_table(info, ks); t != system_table::none) {
@@ -1346,10 +1341,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
         case opcode::execute: {
             ctx.counters.requests.fetch_add(1, std::memory_order_relaxed);
             auto m = cql::execute_message::decode(plain, ver);
-            if (!m) {
-                answer_error(h.stream, error_message::protocol(std::string(m.error())));
-                return;
-            }
+            if (!decoded(m, h.stream)) return;
             const prepared_entry* e = ctx.cache.find(m->id);
             if (!e) {
                 ctx.counters.pscache_misses.fetch_add(1, std::memory_order_relaxed);
@@ -1415,10 +1407,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
         case opcode::batch: {
             ctx.counters.requests.fetch_add(1, std::memory_order_relaxed);
             auto m = cql::batch_message::decode(plain, ver);
-            if (!m) {
-                answer_error(h.stream, error_message::protocol(std::string(m.error())));
-                return;
-            }
+            if (!decoded(m, h.stream)) return;
             // R5.4: every prepared child must be known; the target copy gets target ids.
             bool rewrite = false;
             bool values_changed = false;

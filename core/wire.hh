@@ -64,6 +64,14 @@ public:
 private:
     template <typename Fn>
     outcome drain(Fn&& on_envelope);
+    static outcome malformed(const cql::split_result& sp) {
+        outcome out;
+        out.ok = false;
+        out.problem = sp.problem;
+        out.header = sp.envelope.header;
+        out.raw_version = sp.raw_version;
+        return out;
+    }
 };
 
 // Writes envelopes to one connection, framed and compressed as negotiated.
@@ -115,13 +123,7 @@ envelope_reader::outcome envelope_reader::feed(net::rx_buffer data, Fn&& on_enve
         while (at < in.size() && !_frames) {
             auto sp = cql::split_envelope(in.substr(at), _limits);
             if (sp.status == cql::parse_status::need_more) break;
-            if (sp.status == cql::parse_status::malformed) {
-                out.ok = false;
-                out.problem = sp.problem;
-                out.header = sp.envelope.header;
-                out.raw_version = sp.raw_version;
-                return out;
-            }
+            if (sp.status == cql::parse_status::malformed) return malformed(sp);
             size_t body_at = at + sp.envelope.header.size();
             inbound_envelope env{sp.envelope.header, sp.envelope.body,
                                  data.share(body_at, sp.envelope.body.size())};
@@ -162,13 +164,7 @@ envelope_reader::outcome envelope_reader::drain(Fn&& on_envelope) {
         }
         auto sp = cql::split_envelope(rest, _limits);
         if (sp.status == cql::parse_status::need_more) break;
-        if (sp.status == cql::parse_status::malformed) {
-            out.ok = false;
-            out.problem = sp.problem;
-            out.header = sp.envelope.header;
-            out.raw_version = sp.raw_version;
-            return out;
-        }
+        if (sp.status == cql::parse_status::malformed) return malformed(sp);
         used += sp.consumed;
         // The view is valid during the callback only (the erase below moves the bytes).
         if (!on_envelope(inbound_envelope{sp.envelope.header, sp.envelope.body, {}})) return out;

@@ -106,6 +106,14 @@ public:
         _c->send(cql::make_envelope(h, body));
     }
 
+    void send_request(cql::opcode op, int16_t stream, const std::string& body) {
+        cql::envelope_header h;
+        h.version = 4;
+        h.op = op;
+        h.stream = stream;
+        _c->send(cql::make_envelope(h, body));
+    }
+
     void issue(uint64_t intended_ns) {
         int16_t stream = _free.back();
         _free.pop_back();
@@ -131,11 +139,7 @@ public:
             b.children = cql::batch_children::build(children, _storage);
             std::string body;
             b.encode(body, 4);
-            cql::envelope_header h;
-            h.version = 4;
-            h.op = cql::opcode::batch;
-            h.stream = stream;
-            _c->send(cql::make_envelope(h, body));
+            send_request(cql::opcode::batch, stream, body);
             return;
         }
         bool read = _r.opt.workload == "select" ||
@@ -151,11 +155,7 @@ public:
             e.params.values = cql::value_list::build(uvals, false, _storage);
             std::string body;
             e.encode(body, 4);
-            cql::envelope_header h;
-            h.version = 4;
-            h.op = cql::opcode::execute;
-            h.stream = stream;
-            _c->send(cql::make_envelope(h, body));
+            send_request(cql::opcode::execute, stream, body);
             return;
         }
         cql::bound_value vals[2] = {{{}, cql::value_ref::of(std::string_view(key, 8))}, {{}, cql::value_ref::of(_r.value)}};
@@ -166,11 +166,7 @@ public:
         e.params.skip_metadata = read;
         std::string body;
         e.encode(body, 4);
-        cql::envelope_header h;
-        h.version = 4;
-        h.op = cql::opcode::execute;
-        h.stream = stream;
-        _c->send(cql::make_envelope(h, body));
+        send_request(cql::opcode::execute, stream, body);
     }
 
     // Closed loop: keep `depth` requests in flight.
