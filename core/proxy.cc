@@ -413,6 +413,8 @@ private:
     std::string_view req_message;
     bool prefix_changed = false;
     std::string request_id;  // hex, when tracing gave the request one
+    uint8_t cluster_version_floor = 4;  // the lower of the control connections' versions, at connect
+    uint64_t reply_ns = 0;              // the clock when the reply being handled arrived
     std::string prefixed;    // req_prefix + req_message, when the prefix changed
     void apply_tracing(envelope_header& h, const cql::body_parts& parts);
     std::string with_prefix(std::string body) const { return req_prefix.empty() ? body : req_prefix + body; }
@@ -426,8 +428,8 @@ private:
     void deliver(pending& p, int side, const envelope_header& h, std::string_view body, const net::rx_buffer* owner);
     void merge(pending& p, int side, inbound_envelope&& env);
     void answer_supported(pending& p);
-    void record_duration(const pending& p);
-    void record_node(node_metrics& m, const pending& p, const inbound_envelope& env);
+    void record_duration(const pending& p, uint64_t now_ns);
+    void record_node(node_metrics& m, const pending& p, const inbound_envelope& env, uint64_t now_ns);
     void keep_request(pending& p, const inbound_envelope& env, std::string origin_body, bool origin_rewritten,
                       std::string target_body, bool target_rewritten);
     bool try_heal(pending& p, int side, const inbound_envelope& env);
@@ -591,6 +593,7 @@ client_session::client_session(worker_ctx& c, net::connection& conn)
     // v2 clusters: 127 ids (R4.1).
     if ((ov && ov->version == 2) || (tv && tv->version == 2)) max_ids = std::min<int64_t>(max_ids, 127);
     ids_per_link = static_cast<size_t>(std::max<int64_t>(max_ids, 1));
+    cluster_version_floor = ctx.p.lower_cluster_version();
     bool oa = ov && ov->auth_enabled;
     bool ta = tv && tv->auth_enabled;
     // §2.4: who handles the client's handshake and whose credentials the client sends.
@@ -976,7 +979,7 @@ void client_session::on_timeout(pending& p) {
         e = error_message::server("");
     }
     e.message = msg;
-    if (p.counted) record_duration(p);
+    if (p.counted) record_duration(p, mono_ns());
     spdlog::debug("client {}: {}", client.fd(), msg);
     if (p.kind != request_kind::plain && p.kind != request_kind::prepare) {
         // A handshake step that times out ends the connection (R4.18).
@@ -1103,7 +1106,9 @@ void client_session::process(inbound_envelope&& env) {
 // client's id under that key is removed. The id is logged with the request and its reply.
 void client_session::apply_tracing(envelope_header& h, const cql::body_parts& parts) {
     const auto& cfg = ctx.p.cfg();
-    if (version_rank(ctx.p.lower_cluster_version()) < cql::protocol_version::v4) return;
+    // Nothing to do (the common case) without reading anything shared.
+    if (!cfg.tracing_enabled && !(h.flags & cql::envelope_flags::custom_payload)) return;
+    if (version_rank(cluster_version_floor) < cql::protocol_version::v4) return;
     const std::string& key = cfg.tracing_request_id_key;
     std::vector<std::pair<std::string_view, std::optional<std::string_view>>> entries;
     if (h.flags & cql::envelope_flags::custom_payload) {
@@ -1479,6 +1484,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
 void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_envelope&& env) {
     pending* p = slot(idx, gen);
     if (!p) return;
+    reply_ns = mono_ns();  // one clock read per reply, shared with deliver()
     uint8_t bit = static_cast<uint8_t>(1u << side);
     if (!(p->expect & bit) || (p->got & bit)) return;
     p->got |= bit;
@@ -1539,7 +1545,7 @@ void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_enve
         heal_reply(*p, side, std::move(env));
         return;
     }
-    if (p->counted && links[side] && links[side]->metrics) record_node(*links[side]->metrics, *p, env);
+    if (p->counted && links[side] && links[side]->metrics) record_node(*links[side]->metrics, *p, env, reply_ns);
     if (env.header.op == opcode::error && !p->healed && !p->req_body.empty() && try_heal(*p, side, env)) return;
     if (p->expect == bit) {
         if (env.header.op == opcode::error && p->counted && !p->write) {
@@ -1725,8 +1731,8 @@ void client_session::heal_reply(pending& p, int side, inbound_envelope&& env) {
 
 // zdm_<cluster>_request_duration_seconds and _requests_failed_total of the node that answered
 // (R4.19: counted requests only).
-void client_session::record_node(node_metrics& m, const pending& p, const inbound_envelope& env) {
-    uint64_t ns = mono_ns() - p.started_ns;
+void client_session::record_node(node_metrics& m, const pending& p, const inbound_envelope& env, uint64_t now_ns) {
+    uint64_t ns = now_ns - p.started_ns;
     (p.write ? m.writes : m.reads).record(ns);
     if (env.header.op != opcode::error) return;
     std::string tmp;
@@ -1737,8 +1743,8 @@ void client_session::record_node(node_metrics& m, const pending& p, const inboun
 
 // zdm_proxy_request_duration_seconds{type=writes|reads_origin|reads_target}, timed-out requests
 // included (R4.16).
-void client_session::record_duration(const pending& p) {
-    uint64_t ns = mono_ns() - p.started_ns;
+void client_session::record_duration(const pending& p, uint64_t now_ns) {
+    uint64_t ns = now_ns - p.started_ns;
     if (p.write) {
         ctx.counters.writes.record(ns);
     } else if (p.expect & (1u << target_side)) {
@@ -1803,7 +1809,7 @@ void client_session::deliver(pending& p, int side, const envelope_header& h_in, 
             }
         }
     }
-    if (p.counted) record_duration(p);
+    if (p.counted) record_duration(p, reply_ns ? reply_ns : mono_ns());
     if (!p.request_id.empty()) {
         spdlog::info("Received response from {} ({}) for request id {}", side == origin_side ? "ORIGIN" : "TARGET",
                      cql::to_string(h.op), p.request_id);
