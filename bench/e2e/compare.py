@@ -73,8 +73,12 @@ def pin_tree(pid, cpu):
         pin(pid, cpu)
 
 
+PROTOCOL = 4
+
+
 def cqlbench(build, host, port, shape, seconds, rate, schema):
     argv = [os.path.join(build, "tools/cqlbench/cqlbench"), "--host", host, "--port", str(port), "--workload", "mixed",
+            "--protocol", str(PROTOCOL),
             "--duration", str(seconds), "--warmup", "0.5", "--keys", "10000", "--json"]
     if shape == "latency":
         argv += ["--connections", "1", "--depth", "1"]
@@ -176,7 +180,10 @@ def main():
     ap.add_argument("--plot")
     ap.add_argument("--idle", type=int, default=0, help="client connections for the memory check (0: skip)")
     ap.add_argument("--extra", action="append", default=[], help="NAME=COMMAND of another proxy to compare")
+    ap.add_argument("--protocol", type=int, choices=(4, 5), default=4, help="native protocol version cqlbench speaks")
     args = ap.parse_args()
+    global PROTOCOL
+    PROTOCOL = args.protocol
     work = tempfile.mkdtemp(prefix="tandem-bench-")
     cqlsim = os.path.join(args.build, "tools/cqlsim/cqlsim")
     origin = h.cluster(cqlsim, "origin", "127.0.1.1", nodes=1)
@@ -233,9 +240,9 @@ def main():
     lines = []
     lines.append("Machine: %s, %d CPUs, kernel %s. Proxy pinned to CPU 1; cqlsim clusters and cqlbench pinned to CPU 0. "
                  "Medians of %d interleaved rounds of %.0f s; workload: prepared statements, 50%% SELECT by key / 50%% INSERT "
-                 "(100-byte values, 10,000 keys); rate shape: %d requests/s." % (
+                 "(100-byte values, 10,000 keys), protocol v%d; rate shape: %d requests/s." % (
                      platform.processor() or platform.machine(), os.cpu_count(), platform.release(), args.rounds,
-                     args.seconds, args.rate))
+                     args.seconds, args.protocol, args.rate))
     lines.append("")
     lines.append("| shape | target | req/s | p50 µs | p99 µs | p99.9 µs | proxy CPU s / 100k req | vs direct (req/s, p50, p99) | vs HAProxy (req/s, p50, p99, CPU) |")
     lines.append("|---|---|---|---|---|---|---|---|---|")

@@ -61,6 +61,9 @@ class smoke(unittest.TestCase):
         self.check(s)
         self.assertGreaterEqual(s["requests"], 200)
 
+    def test_protocol_v5(self):
+        self.check(self.bench("--duration", "1", "--protocol", "5", "--connections", "2", "--depth", "8"))
+
     def test_unreachable_endpoint_is_a_clear_error(self):
         out = subprocess.run([CQLBENCH, "--port", str(free_port()), "--duration", "1"], capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 1)

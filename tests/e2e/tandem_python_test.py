@@ -351,6 +351,14 @@ class dual_writes(base):
         summary = __import__("json").loads(p.stdout.strip().splitlines()[-1])
         self.assertEqual(summary["errors"], 0, summary["errors_by_kind"])  # UNEXPECTED_REPLY included
         self.assertGreaterEqual(summary["requests"], 10000)
+        # The same over protocol v5 frames.
+        p = subprocess.run([cqlbench, "--host", "127.0.0.1", "--port", str(self.tandem.port), "--connections", "10",
+                            "--depth", "8", "--requests", "3000", "--warmup", "0", "--workload", "mixed", "--protocol", "5",
+                            "--no-schema", "--json"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        summary = __import__("json").loads(p.stdout.strip().splitlines()[-1])
+        self.assertEqual(summary["errors"], 0, summary["errors_by_kind"])
+        self.assertGreaterEqual(summary["requests"], 3000)
 
     def test_cqlbench_batches_of_prepared_inserts_reach_both_clusters(self):
         cqlbench = os.path.join(os.path.dirname(os.path.dirname(TANDEM)), "cqlbench", "cqlbench")

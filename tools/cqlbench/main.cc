@@ -16,6 +16,7 @@
 
 #include "core/histogram.hh"
 #include "cql/envelope.hh"
+#include "cql/framing.hh"
 #include "cql/error_body.hh"
 #include "cql/query.hh"
 #include "cql/result.hh"
@@ -52,6 +53,7 @@ struct options {
     bool no_schema = false;
     std::string user, password;
     bool json = false;
+    int protocol = 4;  // 4, or 5 (v5 framing after READY)
 };
 
 // The run, shared by every connection (one worker thread: no locks).
@@ -88,6 +90,7 @@ class bench_connection : public net::connection_handler {
     // Handshake and set-up replies go to these, in order.
     std::vector<std::function<void(cql::opcode, std::string_view)>> _setup;
     std::string _storage;
+    std::unique_ptr<cql::frame_decoder> _frames;  // v5, after READY / AUTHENTICATE
 
 public:
     explicit bench_connection(run_state& r) : _r(r) {
@@ -97,22 +100,30 @@ public:
     void attach(net::connection& c) { _c = &c; }
     int inflight() const { return _inflight; }
 
-    void send_setup(cql::opcode op, const std::string& body, std::function<void(cql::opcode, std::string_view)> then) {
+    // Sends one envelope, in a v5 frame once the handshake switched framing on.
+    void send_envelope(cql::opcode op, int16_t stream, const std::string& body) {
         cql::envelope_header h;
-        h.version = 4;
-        h.op = op;
-        h.stream = 0;
-        _setup.push_back(std::move(then));
-        _c->send(cql::make_envelope(h, body));
-    }
-
-    void send_request(cql::opcode op, int16_t stream, const std::string& body) {
-        cql::envelope_header h;
-        h.version = 4;
+        h.version = static_cast<uint8_t>(_r.opt.protocol);
         h.op = op;
         h.stream = stream;
-        _c->send(cql::make_envelope(h, body));
+        std::string env = cql::make_envelope(h, body);
+        if (!_frames) {
+            _c->send(std::move(env));
+            return;
+        }
+        std::string wire;
+        cql::frame_encoder enc(false);
+        enc.add_envelope(env, wire);
+        enc.flush(wire);
+        _c->send(std::move(wire));
     }
+
+    void send_setup(cql::opcode op, const std::string& body, std::function<void(cql::opcode, std::string_view)> then) {
+        _setup.push_back(std::move(then));
+        send_envelope(op, 0, body);
+    }
+
+    void send_request(cql::opcode op, int16_t stream, const std::string& body) { send_envelope(op, stream, body); }
 
     void issue(uint64_t intended_ns) {
         int16_t stream = _free.back();
@@ -138,7 +149,7 @@ public:
             b.cl = cql::consistency::local_one;
             b.children = cql::batch_children::build(children, _storage);
             std::string body;
-            b.encode(body, 4);
+            b.encode(body, static_cast<uint8_t>(_r.opt.protocol));
             send_request(cql::opcode::batch, stream, body);
             return;
         }
@@ -154,7 +165,7 @@ public:
             e.params.cl = cql::consistency::local_one;
             e.params.values = cql::value_list::build(uvals, false, _storage);
             std::string body;
-            e.encode(body, 4);
+            e.encode(body, static_cast<uint8_t>(_r.opt.protocol));
             send_request(cql::opcode::execute, stream, body);
             return;
         }
@@ -165,7 +176,7 @@ public:
         e.params.values = cql::value_list::build(std::span(vals, read ? 1 : 2), false, _storage);
         e.params.skip_metadata = read;
         std::string body;
-        e.encode(body, 4);
+        e.encode(body, static_cast<uint8_t>(_r.opt.protocol));
         send_request(cql::opcode::execute, stream, body);
     }
 
@@ -179,55 +190,74 @@ public:
         _in.append(data.view());
         data.release();
         size_t used = 0;
-        for (;;) {
-            auto s = cql::split_envelope(std::string_view(_in).substr(used));
+        while (used < _in.size()) {
+            std::string_view rest = std::string_view(_in).substr(used);
+            if (_frames) {
+                auto step = _frames->decode(rest);
+                if (step.status == cql::parse_status::need_more) break;
+                if (step.status == cql::parse_status::malformed) {
+                    _r.fail("malformed v5 frame: " + std::string(step.problem));
+                    return;
+                }
+                used += step.consumed;
+                for (const auto& e : _frames->envelopes()) handle(e.header, e.body);
+                continue;
+            }
+            auto s = cql::split_envelope(rest);
             if (s.status == cql::parse_status::need_more) break;
             if (s.status == cql::parse_status::malformed) {
                 _r.fail("malformed response: " + std::string(cql::to_string(s.problem)));
                 return;
             }
             used += s.consumed;
-            const auto& h = s.envelope.header;
-            if (h.stream == 0 && !_setup.empty()) {
-                auto then = std::move(_setup.front());
-                _setup.erase(_setup.begin());
-                then(h.op, s.envelope.body);
-                continue;
-            }
-            if (h.stream < 0) continue;  // events
-            if (h.stream == 0 || static_cast<size_t>(h.stream) >= _sent_at.size() || _sent_at[static_cast<size_t>(h.stream)] == 0) {
-                // A reply for a stream with nothing in flight: an endpoint that answers twice or
-                // on the wrong stream (counted, so tests can demand "every request answered once").
-                ++_r.errors["UNEXPECTED_REPLY"];
-                continue;
-            }
-            uint64_t intended = _sent_at[static_cast<size_t>(h.stream)];
-            _sent_at[static_cast<size_t>(h.stream)] = 0;
-            _free.push_back(h.stream);
-            --_inflight;
-            uint64_t t = now_ns();
-            if (h.op == cql::opcode::error) {
-                auto e = cql::error_message::decode(s.envelope.body, 4);
-                ++_r.errors[e ? std::string(cql::to_string(e->code)) : "MALFORMED_ERROR"];
-            } else if (intended >= _r.measure_from_ns) {
-                _r.hist.record(t - intended);
-                ++_r.done;
-            }
+            handle(s.envelope.header, s.envelope.body);
         }
         _in.erase(0, used);
         fill();
+    }
+
+    void handle(const cql::envelope_header& h, std::string_view body) {
+        if (h.stream == 0 && !_setup.empty()) {
+            // v5: frames start after READY or AUTHENTICATE (v5.spec §2.3.1).
+            if (_r.opt.protocol == 5 && !_frames && (h.op == cql::opcode::ready || h.op == cql::opcode::authenticate)) {
+                _frames = std::make_unique<cql::frame_decoder>(false);
+            }
+            auto then = std::move(_setup.front());
+            _setup.erase(_setup.begin());
+            then(h.op, body);
+            return;
+        }
+        if (h.stream < 0) return;  // events
+        if (h.stream == 0 || static_cast<size_t>(h.stream) >= _sent_at.size() || _sent_at[static_cast<size_t>(h.stream)] == 0) {
+            // A reply for a stream with nothing in flight: an endpoint that answers twice or
+            // on the wrong stream (counted, so tests can demand "every request answered once").
+            ++_r.errors["UNEXPECTED_REPLY"];
+            return;
+        }
+        uint64_t intended = _sent_at[static_cast<size_t>(h.stream)];
+        _sent_at[static_cast<size_t>(h.stream)] = 0;
+        _free.push_back(h.stream);
+        --_inflight;
+        uint64_t t = now_ns();
+        if (h.op == cql::opcode::error) {
+            auto e = cql::error_message::decode(body, h.version);
+            ++_r.errors[e ? std::string(cql::to_string(e->code)) : "MALFORMED_ERROR"];
+        } else if (intended >= _r.measure_from_ns) {
+            _r.hist.record(t - intended);
+            ++_r.done;
+        }
     }
     void on_close(net::connection&, int error) override {
         if (!_r.stopping) _r.fail(std::string("connection closed by the server") + (error ? ": " + std::string(std::strerror(-error)) : ""));
     }
 };
 
-std::string query_body(const std::string& q) {
+std::string query_body(const std::string& q, int version) {
     cql::query_message m;
     m.query = q;
     m.params.cl = cql::consistency::local_one;
     std::string b;
-    m.encode(b, 4);
+    m.encode(b, static_cast<uint8_t>(version));
     return b;
 }
 
@@ -278,6 +308,9 @@ int main(int argc, char** argv) {
     app.add_option("--rate", o.rate, "open loop: requests per second (latency from the intended send time)");
     app.add_option("--workload", o.workload, "insert, select, mixed, update or batch (UNLOGGED, --batch-size INSERTs)")
         ->check(CLI::IsMember({"insert", "select", "mixed", "update", "batch"}))
+        ->capture_default_str();
+    app.add_option("--protocol", o.protocol, "native protocol version: 4, or 5 (framed, as drivers speak it by default)")
+        ->check(CLI::IsMember({4, 5}))
         ->capture_default_str();
     app.add_option("--batch-size", o.batch_size, "statements per BATCH")->check(CLI::Range(1, 1000))->capture_default_str();
     app.add_option("--read-ratio", o.read_ratio, "share of reads in the mixed workload")->check(CLI::Range(0.0, 1.0))->capture_default_str();
@@ -394,9 +427,9 @@ int main(int argc, char** argv) {
                             auto prep = [&, h](const std::string& q, std::string* out, std::function<void()> then) {
                                 cql::prepare_message p{q, {}};
                                 std::string b;
-                                p.encode(b, 4);
+                                p.encode(b, static_cast<uint8_t>(o.protocol));
                                 h->send_setup(cql::opcode::prepare, b, [&, out, then](cql::opcode op, std::string_view body) {
-                                    auto res = op == cql::opcode::result ? cql::result_message::decode(body, 4) : cql::result<cql::result_message>(cql::decode_error{""});
+                                    auto res = op == cql::opcode::result ? cql::result_message::decode(body, static_cast<uint8_t>(o.protocol)) : cql::result<cql::result_message>(cql::decode_error{""});
                                     if (!res || res->kind != cql::result_kind::prepared) {
                                         r.fail("PREPARE failed: " + error_text(op, body));
                                         return;
@@ -420,7 +453,8 @@ int main(int argc, char** argv) {
                         }
                         h->send_setup(cql::opcode::query,
                                       query_body("CREATE KEYSPACE IF NOT EXISTS " + o.keyspace +
-                                                 " WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"),
+                                                 " WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+                                                 o.protocol),
                                       [&, h, prepare_all](cql::opcode op, std::string_view body) {
                                           if (op == cql::opcode::error) {
                                               r.fail("cannot create the keyspace: " + error_text(op, body));
@@ -428,7 +462,8 @@ int main(int argc, char** argv) {
                                           }
                                           h->send_setup(cql::opcode::query,
                                                         query_body("CREATE TABLE IF NOT EXISTS " + o.keyspace + "." + o.table +
-                                                                   " (k bigint PRIMARY KEY, v blob)"),
+                                                                   " (k bigint PRIMARY KEY, v blob)",
+                                                                   o.protocol),
                                                         [&, prepare_all](cql::opcode op2, std::string_view body2) {
                                                             if (op2 == cql::opcode::error) {
                                                                 r.fail("cannot create the table: " + error_text(op2, body2));
