@@ -115,6 +115,12 @@ public:
     std::unordered_set<client_session*> sessions;
     timeuuid_generator uuids;
 
+    std::vector<envelope_writer*> flush_list;  // writers with v5 frames to send this turn
+    void flush_writers() {
+        for (auto* wr : flush_list) wr->flush();
+        flush_list.clear();
+    }
+
     std::mutex nodes_lock;  // the map's shape only (the metrics thread reads it); entries are atomics
     std::map<std::pair<int, std::string>, std::unique_ptr<node_metrics>> nodes;
 
@@ -556,6 +562,7 @@ cql::header_limits request_limits() {
 
 client_session::client_session(worker_ctx& c, net::connection& conn)
     : ctx(c), client(conn), reader(request_limits()) {
+    writer.set_flush_list(&ctx.flush_list);
     if (auto* t = ctx.p.client_tls()) {
         tls = std::make_unique<net::tls_stream>(*t);
         writer.set_tls(tls.get());
@@ -651,6 +658,7 @@ void client_session::connect_cluster(int side, std::vector<size_t> candidates) {
     link_endpoint[side] = h.endpoint();
     auto link = std::make_unique<cluster_link>(this, side, h.endpoint(), ids_per_link);
     attach_tls(*link, side);
+    link->writer.set_flush_list(&ctx.flush_list);
     link->metrics = &ctx.node(side, h.endpoint());
     uint32_t timeout = static_cast<uint32_t>(std::min<int64_t>(
         ctx.p.options().connect_attempt_ms,
@@ -752,6 +760,7 @@ void client_session::arm_heartbeat(cluster_link* l) {
 
 void client_session::fail_session(const std::string& why) {
     spdlog::info("client {}: closing: {}", peer, why);
+    writer.flush();  // frames still pending leave before the close
     client.close();
 }
 
@@ -839,6 +848,7 @@ void client_session::on_data(net::connection& c, net::rx_buffer data) {
             h.flags = 0;
             writer.send(client, h, body);
         }
+        writer.flush();
         client.close();
         return;
     }
@@ -1071,6 +1081,7 @@ void client_session::process(inbound_envelope&& env) {
     }
     if (!fatal.empty()) {
         answer_error(h.stream, error_message::server(fatal));
+        writer.flush();
         client.close();
         return;
     }
@@ -2002,6 +2013,7 @@ void client_session::connect_async() {
     link_endpoint[async_side] = ep;
     auto link = std::make_unique<cluster_link>(this, async_side, ep, ids_per_link);
     attach_tls(*link, sec);
+    link->writer.set_flush_list(&ctx.flush_list);
     link->metrics = &ctx.node(async_side, ep);
     std::weak_ptr<bool> weak = alive;
     links[async_side] = nullptr;
@@ -2412,7 +2424,12 @@ void proxy::start() {
         auto fut = bound->get_future();
         _threads.emplace_back([this, wp, ctx, bound] {
             try {
-                wp->run([&](net::worker& self) {
+                wp->run([&, ctx](net::worker& self) {
+                    // v5 frames queued during the turn leave once, at its end.
+                    self.set_turn_hook([ctx]() -> uint64_t {
+                        ctx->flush_writers();
+                        return UINT64_MAX;
+                    });
                     uint16_t port = self.listen(_cfg.proxy_listen_address, _port ? _port : static_cast<uint16_t>(_cfg.proxy_listen_port),
                                                 [this, ctx](net::connection& c) -> std::unique_ptr<net::connection_handler> {
                                                     // R1.21: over the limit, close without a reply.

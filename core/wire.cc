@@ -1,23 +1,28 @@
 #include "core/wire.hh"
 
+#include <algorithm>
+
 namespace tandem::core {
 
+envelope_writer::~envelope_writer() {
+    if (_listed && _flush_list) {
+        auto it = std::find(_flush_list->begin(), _flush_list->end(), this);
+        if (it != _flush_list->end()) _flush_list->erase(it);
+    }
+}
+
 void envelope_writer::send(net::connection& c, const cql::envelope_header& h, std::string_view body) {
+    if (_framed) {
+        queue_framed(c, h, body);
+        return;
+    }
     cql::envelope_header out = h;
     out.length = static_cast<uint32_t>(body.size());
     std::string env;
     env.reserve(out.size() + body.size());
     cql::append_header(out, env);
     env.append(body);
-    if (!_framed) {
-        emit(c, std::move(env));
-        return;
-    }
-    std::string wire;
-    cql::frame_encoder enc(_lz4_frames);
-    enc.add_envelope(env, wire);
-    enc.flush(wire);
-    emit(c, std::move(wire));
+    emit(c, std::move(env));
 }
 
 void envelope_writer::send(net::connection& c, const cql::envelope_header& h, net::rx_buffer body) {
@@ -31,6 +36,63 @@ void envelope_writer::send(net::connection& c, const cql::envelope_header& h, ne
     cql::append_header(out, header);
     c.send(std::move(header));
     if (!body.empty()) c.send(std::move(body));
+}
+
+// v5.spec §2.3: envelopes go in self-contained frames of at most max_frame_payload bytes; a
+// larger envelope is split over frames that are not self-contained.
+void envelope_writer::queue_framed(net::connection& c, const cql::envelope_header& h, std::string_view body) {
+    cql::envelope_header out = h;
+    out.length = static_cast<uint32_t>(body.size());
+    const size_t size = out.size() + body.size();
+    _conn = &c;
+    if (size > cql::max_frame_payload) {
+        close_frame();
+        std::string env;
+        cql::append_header(out, env);
+        env.append(body);
+        cql::frame_encoder enc(_lz4_frames);
+        enc.add_envelope(env, _out);
+        enc.flush(_out);
+    } else if (_lz4_frames) {
+        if (_payload.size() + size > cql::max_frame_payload) close_frame();
+        cql::append_header(out, _payload);
+        _payload.append(body);
+    } else {
+        if (_open_at != SIZE_MAX && _out.size() - _open_at - cql::uncompressed_frame_header_bytes + size > cql::max_frame_payload) {
+            close_frame();
+        }
+        if (_open_at == SIZE_MAX) _open_at = cql::begin_frame(_out);
+        cql::append_header(out, _out);
+        _out.append(body);
+    }
+    if (!_listed) {
+        if (!_flush_list) {
+            flush();  // no worker list (tests, tools): one frame per envelope
+            return;
+        }
+        _flush_list->push_back(this);
+        _listed = true;
+    }
+}
+
+void envelope_writer::close_frame() {
+    if (_lz4_frames) {
+        if (!_payload.empty()) {
+            cql::encode_frame(_payload, true, true, _out);
+            _payload.clear();
+        }
+    } else if (_open_at != SIZE_MAX) {
+        cql::finish_frame(_out, _open_at, true);
+        _open_at = SIZE_MAX;
+    }
+}
+
+void envelope_writer::flush() {
+    _listed = false;
+    close_frame();
+    if (_out.empty() || !_conn) return;
+    emit(*_conn, std::move(_out));
+    _out.clear();
 }
 
 cql::result<std::string_view> body_codec::plain(const cql::envelope_header& h, std::string_view body,

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cql/compression.hh"
 #include "cql/envelope.hh"
@@ -75,19 +76,40 @@ private:
 };
 
 // Writes envelopes to one connection, framed and compressed as negotiated.
+//
+// v5: envelopes queued for a connection are packed into frames (self-contained, up to 128 KiB
+// each) that leave once per loop turn, when the worker calls flush() on every writer on its
+// flush list: one frame and one buffer per connection per turn, not per envelope, and plain
+// frames are built in place (the payload is copied once, into the frame). A writer removes
+// itself from the list when it is destroyed. Unframed envelopes are sent at once.
 class envelope_writer {
     bool _framed = false;
     bool _lz4_frames = false;
     net::tls_stream* _tls = nullptr;
+    net::connection* _conn = nullptr;             // where pending frames go
+    std::vector<envelope_writer*>* _flush_list = nullptr;
+    bool _listed = false;
+    std::string _out;       // finished frames (and, uncompressed, the open one) waiting for flush()
+    size_t _open_at = SIZE_MAX;  // where the open uncompressed frame starts in _out
+    std::string _payload;   // lz4: the open frame's payload, compressed at the frame's end
 
     void emit(net::connection& c, std::string bytes) {
         if (_tls) bytes = _tls->send(bytes);
         if (!bytes.empty()) c.send(std::move(bytes));
     }
+    void queue_framed(net::connection& c, const cql::envelope_header& h, std::string_view body);
+    void close_frame();
 
 public:
+    envelope_writer() = default;
+    envelope_writer(const envelope_writer&) = delete;
+    envelope_writer& operator=(const envelope_writer&) = delete;
+    ~envelope_writer();
+
     // Every byte written from now on is encrypted by `tls` (owned by the connection's handler).
     void set_tls(net::tls_stream* tls) { _tls = tls; }
+    // The worker's list of writers with frames to flush at the end of the loop turn.
+    void set_flush_list(std::vector<envelope_writer*>* list) { _flush_list = list; }
     void start_framing(bool lz4) {
         _framed = true;
         _lz4_frames = lz4;
@@ -99,6 +121,8 @@ public:
     // Zero-copy forward of a body that lives in a received buffer (unframed streams only;
     // framed ones copy into a frame).
     void send(net::connection& c, const cql::envelope_header& h, net::rx_buffer body);
+    // Sends the pending frames (called by the worker once per turn, and before a close).
+    void flush();
 };
 
 // Body compression of one stream (v3/v4: the COMPRESSION option of STARTUP; v5 compresses

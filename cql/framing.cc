@@ -124,6 +124,24 @@ void encode_frame(std::string_view payload, bool self_contained, bool compressed
     append_le(out, frame_crc32(body), 4);
 }
 
+size_t begin_frame(std::string& out) {
+    size_t at = out.size();
+    out.append(uncompressed_frame_header_bytes, '\0');
+    return at;
+}
+
+void finish_frame(std::string& out, size_t at, bool self_contained) {
+    const size_t payload_at = at + uncompressed_frame_header_bytes;
+    std::string_view payload(out.data() + payload_at, out.size() - payload_at);
+    uint64_t h = payload.size();
+    if (self_contained) h |= uint64_t{1} << 17;
+    uint32_t crc = frame_crc32(payload);
+    for (int i = 0; i < header_bytes_uncompressed; ++i) out[at + static_cast<size_t>(i)] = static_cast<char>(h >> (8 * i));
+    uint32_t c24 = crc24(h, header_bytes_uncompressed);
+    for (int i = 0; i < 3; ++i) out[at + 3 + static_cast<size_t>(i)] = static_cast<char>(c24 >> (8 * i));
+    append_le(out, crc, 4);
+}
+
 void frame_encoder::add_envelope(std::string_view envelope, std::string& out) {
     if (_pending.size() + envelope.size() <= max_frame_payload) {
         _pending.append(envelope);

@@ -46,6 +46,13 @@ frame_parse parse_frame(std::string_view in, bool compressed);
 // Appends one frame holding `payload` (at most max_frame_payload bytes).
 void encode_frame(std::string_view payload, bool self_contained, bool compressed, std::string& out);
 
+// An uncompressed frame built in place, without copying its payload: begin_frame() appends room
+// for the header and returns where it starts; append the payload (at most max_frame_payload
+// bytes); finish_frame() fills the header and appends the payload's CRC32.
+inline constexpr size_t uncompressed_frame_header_bytes = 6;  // 3-byte header + CRC24
+size_t begin_frame(std::string& out);
+void finish_frame(std::string& out, size_t at, bool self_contained);
+
 // Packs envelopes into frames: whole envelopes share self-contained frames up to the maximum
 // payload; a larger envelope is split over non-self-contained frames.
 class frame_encoder {

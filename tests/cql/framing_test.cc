@@ -140,5 +140,25 @@ TEST(framing, split_envelope_with_trailing_bytes_is_malformed) {
     EXPECT_EQ(s2.status, parse_status::malformed);
 }
 
+TEST(framing, frames_built_in_place_match_encode_frame) {
+    for (size_t n : {size_t{0}, size_t{1}, size_t{100}, max_frame_payload}) {
+        std::string payload(n, 'x');
+        for (size_t i = 0; i < n; ++i) payload[i] = static_cast<char>(i * 31);
+        for (bool self_contained : {true, false}) {
+            std::string expected;
+            encode_frame(payload, self_contained, false, expected);
+            std::string out = "prefix";
+            size_t at = begin_frame(out);
+            out.append(payload);
+            finish_frame(out, at, self_contained);
+            EXPECT_EQ(out.substr(6), expected) << n;
+            auto f = parse_frame(std::string_view(out).substr(6), false);
+            ASSERT_EQ(f.status, parse_status::ok);
+            EXPECT_EQ(f.payload, payload);
+            EXPECT_EQ(f.header.self_contained, self_contained);
+        }
+    }
+}
+
 }  // namespace
 }  // namespace tandem::cql
