@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/histogram.hh"
+#include "core/wire.hh"
 #include "cql/envelope.hh"
 #include "cql/framing.hh"
 #include "cql/error_body.hh"
@@ -72,6 +73,7 @@ struct run_state {
     bool stopping = false;
     std::unique_ptr<cqlbench::schedule> sched;
     std::vector<class bench_connection*> conns;
+    std::vector<core::envelope_writer*> flush_list;  // v5 writers with frames for this turn
     int ready = 0;
     std::string fatal;
     void fail(const std::string& why) {
@@ -91,6 +93,7 @@ class bench_connection : public net::connection_handler {
     std::vector<std::function<void(cql::opcode, std::string_view)>> _setup;
     std::string _storage;
     std::unique_ptr<cql::frame_decoder> _frames;  // v5, after READY / AUTHENTICATE
+    core::envelope_writer _writer;                 // v5 sends
 
 public:
     explicit bench_connection(run_state& r) : _r(r) {
@@ -100,22 +103,22 @@ public:
     void attach(net::connection& c) { _c = &c; }
     int inflight() const { return _inflight; }
 
-    // Sends one envelope, in a v5 frame once the handshake switched framing on.
+    // Sends one envelope; with v5, once the handshake switched framing on, the envelopes of a
+    // loop turn leave together in one frame (core/wire.hh), as drivers coalesce them.
     void send_envelope(cql::opcode op, int16_t stream, const std::string& body) {
         cql::envelope_header h;
         h.version = static_cast<uint8_t>(_r.opt.protocol);
         h.op = op;
         h.stream = stream;
-        std::string env = cql::make_envelope(h, body);
         if (!_frames) {
-            _c->send(std::move(env));
+            _c->send(cql::make_envelope(h, body));
             return;
         }
-        std::string wire;
-        cql::frame_encoder enc(false);
-        enc.add_envelope(env, wire);
-        enc.flush(wire);
-        _c->send(std::move(wire));
+        if (!_writer.framed()) {
+            _writer.set_flush_list(&_r.flush_list);
+            _writer.start_framing(false);
+        }
+        _writer.send(*_c, h, body);
     }
 
     void send_setup(cql::opcode op, const std::string& body, std::function<void(cql::opcode, std::string_view)> then) {
@@ -363,29 +366,7 @@ int main(int argc, char** argv) {
             }
             w.timers().arm(ticker, 1);
         });
-        if (r.sched) {
-            prctl(PR_SET_TIMERSLACK, 1UL);  // the kernel's default 50 µs slack would delay every wake-up
-            // Open loop: requests leave at their intended times, to the microsecond (the loop
-            // wakes for the next one; the timer wheel's 1 ms ticks would add up to 1 ms of
-            // scheduling delay to every latency).
-            w.set_turn_hook([&]() -> uint64_t {
-                if (r.stopping) return 1000000;
-                uint64_t t = now_ns();
-                size_t i = 0;
-                for (uint64_t due = r.sched->due(t); due > 0; --due, ++i) {
-                    auto* c = r.conns[i % r.conns.size()];
-                    if (c->inflight() >= 32000) {
-                        ++r.errors["CLIENT_BACKLOG"];
-                        r.sched->take();
-                        continue;
-                    }
-                    c->issue(r.sched->take());
-                }
-                uint64_t next = r.sched->next_ns();
-                t = now_ns();
-                return next > t ? (next - t) / 1000 : 0;
-            });
-        }
+        if (r.sched) prctl(PR_SET_TIMERSLACK, 1UL);  // the kernel's default 50 µs slack would delay every wake-up
         w.timers().arm(ticker, 1);
         if (tty) {
             progress.set_callback([&] {
@@ -403,6 +384,31 @@ int main(int argc, char** argv) {
 
     try {
         w.run([&](net::worker& self) {
+            // Once per loop turn: in the open loop, requests leave at their intended times, to the
+            // microsecond (the loop wakes for the next one; the timer wheel's 1 ms ticks would add
+            // up to 1 ms of scheduling delay to every latency); v5 frames queued this turn leave.
+            self.set_turn_hook([&]() -> uint64_t {
+                uint64_t wait = UINT64_MAX;
+                if (r.sched && !r.stopping) {
+                    uint64_t t = now_ns();
+                    size_t i = 0;
+                    for (uint64_t due = r.sched->due(t); due > 0; --due, ++i) {
+                        auto* c = r.conns[i % r.conns.size()];
+                        if (c->inflight() >= 32000) {
+                            ++r.errors["CLIENT_BACKLOG"];
+                            r.sched->take();
+                            continue;
+                        }
+                        c->issue(r.sched->take());
+                    }
+                    uint64_t next = r.sched->next_ns();
+                    t = now_ns();
+                    wait = next > t ? (next - t) / 1000 : 0;
+                }
+                for (auto* wr : r.flush_list) wr->flush();
+                r.flush_list.clear();
+                return wait;
+            });
             for (int i = 0; i < o.connections; ++i) {
                 auto handler = std::make_unique<bench_connection>(r);
                 auto* h = handler.get();
