@@ -33,8 +33,6 @@ struct proxy_options {
     uint32_t connect_attempt_ms = 2000; // per node; the next node is tried after that
 };
 
-// Counters read by tests, the logs and (later) /metrics. Each worker writes its own copy
-// (relaxed atomics, one writer each); totals() sums them.
 // A Prometheus histogram with fixed bounds (seconds), one writer thread.
 struct latency_histogram {
     std::vector<double> bounds_s;
@@ -52,6 +50,8 @@ struct latency_histogram {
     }
 };
 
+// Counters behind /metrics and the shutdown log line. Each worker writes its own copy
+// (relaxed atomics, one writer each); metrics_text() and totals() sum them.
 struct proxy_counters {
     std::atomic<uint64_t> requests{0};
     std::atomic<uint64_t> reads_failed_origin{0}, reads_failed_target{0};
