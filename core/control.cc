@@ -1,5 +1,7 @@
 #include "core/control.hh"
 
+#include "core/wire.hh"
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
@@ -121,8 +123,12 @@ class sync_connection {
     int _fd = -1;
     int _wake;
     uint8_t _version;
-    std::unique_ptr<cql::frame_decoder> _frames;
-    std::string _in;
+    core::envelope_reader _reader{response_limits()};  // unframed, then v5 frames after READY
+    static cql::header_limits response_limits() {
+        cql::header_limits l;
+        l.expect = cql::header_limits::direction::responses;
+        return l;
+    }
     int16_t _next_stream = 1;
 
 public:
@@ -209,11 +215,6 @@ public:
         }
     }
 
-    void start_framing() {
-        if (cql::effective_version(_version) == cql::protocol_version::v5 && !_frames) {
-            _frames = std::make_unique<cql::frame_decoder>(false);
-        }
-    }
 
     std::string send(opcode op, std::string_view body, int16_t stream) {
         envelope_header h;
@@ -222,7 +223,7 @@ public:
         h.stream = stream;
         std::string env = cql::make_envelope(h, body);
         std::string wire;
-        if (_frames) {
+        if (_reader.framed()) {
             cql::frame_encoder enc(false);
             enc.add_envelope(env, wire);
             enc.flush(wire);
@@ -269,7 +270,7 @@ public:
             if (_ssl && SSL_pending(_ssl) > 0) {
                 char buf[16384];
                 int n = SSL_read(_ssl, buf, sizeof buf);
-                if (n > 0) _in.append(buf, static_cast<size_t>(n));
+                if (n > 0) err = ingest(std::string_view(buf, static_cast<size_t>(n)));
                 continue;
             }
             pollfd p[2] = {{_fd, POLLIN, 0}, {_wake, POLLIN, 0}};
@@ -286,17 +287,13 @@ public:
                 char buf[16384];
                 int n = SSL_read(_ssl, buf, sizeof buf);
                 if (n > 0) {
-                    _in.append(buf, static_cast<size_t>(n));
+                    err = ingest(std::string_view(buf, static_cast<size_t>(n)));
                 } else {
                     int e = SSL_get_error(_ssl, n);
                     if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
                         err = endpoint + " closed the connection (TLS)";
                         return std::nullopt;
                     }
-                }
-                if (_bad) {
-                    err = _bad_reason;
-                    return std::nullopt;
                 }
                 continue;
             }
@@ -312,11 +309,7 @@ public:
                     err = "recv from " + endpoint + ": " + std::strerror(errno);
                     return std::nullopt;
                 }
-                _in.append(buf, static_cast<size_t>(n));
-                if (_bad) {
-                    err = _bad_reason;
-                    return std::nullopt;
-                }
+                err = ingest(std::string_view(buf, static_cast<size_t>(n)));
             }
         }
     }
@@ -336,7 +329,6 @@ public:
                 continue;
             }
             if (e->header.stream != stream) continue;  // a late reply to an earlier request
-            if (e->header.op == opcode::ready || e->header.op == opcode::authenticate) start_framing();
             return e;
         }
     }
@@ -345,58 +337,31 @@ private:
     const net::tls_context* _tls;
     SSL* _ssl = nullptr;
     std::deque<envelope> _ready;
-    bool _bad = false;
-    std::string _bad_reason;
 
     std::optional<envelope> take() {
-        if (!_ready.empty()) {
-            auto e = std::move(_ready.front());
-            _ready.pop_front();
-            return e;
+        if (_ready.empty()) return std::nullopt;
+        auto e = std::move(_ready.front());
+        _ready.pop_front();
+        return e;
+    }
+
+    // Received bytes become envelopes in _ready; v5 framing starts after READY or AUTHENTICATE
+    // (v5.spec §2.3.1). Returns an error text when the stream cannot be read any more.
+    std::string ingest(std::string_view bytes) {
+        auto out = _reader.feed_bytes(bytes, [&](core::inbound_envelope&& e) {
+            _ready.push_back({e.header, std::string(e.body)});
+            if ((e.header.op == opcode::ready || e.header.op == opcode::authenticate) &&
+                cql::effective_version(_version) == cql::protocol_version::v5) {
+                _reader.start_framing(false);
+            }
+            return true;
+        });
+        if (out.ok) return {};
+        if (out.problem == cql::envelope_problem::unknown_version) {
+            return "reply in an unknown protocol version " + std::to_string(out.raw_version & 0x7F);
         }
-        size_t used = 0;
-        while (used < _in.size()) {
-            std::string_view rest = std::string_view(_in).substr(used);
-            if (_frames) {
-                auto step = _frames->decode(rest);
-                if (step.status == cql::parse_status::need_more) break;
-                if (step.status == cql::parse_status::malformed) {
-                    _bad = true;
-                    _bad_reason = "malformed frame from " + endpoint + ": " + std::string(step.problem);
-                    _in.clear();
-                    return std::nullopt;
-                }
-                used += step.consumed;
-                for (auto& e : _frames->envelopes()) _ready.push_back({e.header, std::string(e.body)});
-                continue;
-            }
-            cql::header_limits limits;
-            limits.expect = cql::header_limits::direction::responses;
-            auto sp = cql::split_envelope(rest, limits);
-            if (sp.status == cql::parse_status::need_more) break;
-            if (sp.status == cql::parse_status::malformed) {
-                if (sp.problem == cql::envelope_problem::unknown_version && rest.size() >= 9) {
-                    // A server answering a version it does not speak in another version: read
-                    // it as v4 to get the error out.
-                    _bad = true;
-                    _bad_reason = "reply in an unknown protocol version " + std::to_string(sp.raw_version & 0x7F);
-                }
-                _bad = true;
-                if (_bad_reason.empty()) _bad_reason = "malformed reply from " + endpoint + ": " + std::string(cql::to_string(sp.problem));
-                _in.clear();
-                return std::nullopt;
-            }
-            used += sp.consumed;
-            _ready.push_back({sp.envelope.header, std::string(sp.envelope.body)});
-            bool switch_now = (sp.envelope.header.op == opcode::ready || sp.envelope.header.op == opcode::authenticate) &&
-                              cql::effective_version(_version) == cql::protocol_version::v5;
-            if (switch_now) {
-                start_framing();
-            }
-        }
-        _in.erase(0, used);
-        if (!_ready.empty()) return take();
-        return std::nullopt;
+        return "malformed reply from " + endpoint + ": " +
+               (out.reason.empty() ? std::string(cql::to_string(out.problem)) : std::string(out.reason));
     }
 };
 

@@ -85,15 +85,14 @@ struct run_state {
 class bench_connection : public net::connection_handler {
     run_state& _r;
     net::connection* _c = nullptr;
-    std::string _in;
     std::vector<uint64_t> _sent_at;  // by stream id: intended send time (0: free)
     std::vector<int16_t> _free;
     int _inflight = 0;
     // Handshake and set-up replies go to these, in order.
     std::vector<std::function<void(cql::opcode, std::string_view)>> _setup;
     std::string _storage;
-    std::unique_ptr<cql::frame_decoder> _frames;  // v5, after READY / AUTHENTICATE
-    core::envelope_writer _writer;                 // v5 sends
+    core::envelope_reader _reader{cql::header_limits{}};  // v5 frames after READY / AUTHENTICATE
+    core::envelope_writer _writer;                        // v5 sends
 
 public:
     explicit bench_connection(run_state& r) : _r(r) {
@@ -110,7 +109,7 @@ public:
         h.version = static_cast<uint8_t>(_r.opt.protocol);
         h.op = op;
         h.stream = stream;
-        if (!_frames) {
+        if (!_reader.framed()) {
             _c->send(cql::make_envelope(h, body));
             return;
         }
@@ -190,40 +189,23 @@ public:
     }
 
     void on_data(net::connection&, net::rx_buffer data) override {
-        _in.append(data.view());
-        data.release();
-        size_t used = 0;
-        while (used < _in.size()) {
-            std::string_view rest = std::string_view(_in).substr(used);
-            if (_frames) {
-                auto step = _frames->decode(rest);
-                if (step.status == cql::parse_status::need_more) break;
-                if (step.status == cql::parse_status::malformed) {
-                    _r.fail("malformed v5 frame: " + std::string(step.problem));
-                    return;
-                }
-                used += step.consumed;
-                for (const auto& e : _frames->envelopes()) handle(e.header, e.body);
-                continue;
-            }
-            auto s = cql::split_envelope(rest);
-            if (s.status == cql::parse_status::need_more) break;
-            if (s.status == cql::parse_status::malformed) {
-                _r.fail("malformed response: " + std::string(cql::to_string(s.problem)));
-                return;
-            }
-            used += s.consumed;
-            handle(s.envelope.header, s.envelope.body);
+        auto out = _reader.feed(std::move(data), [&](core::inbound_envelope&& e) {
+            handle(e.header, e.body);
+            return true;
+        });
+        if (!out.ok) {
+            _r.fail("malformed response: " +
+                    (out.reason.empty() ? std::string(cql::to_string(out.problem)) : std::string(out.reason)));
+            return;
         }
-        _in.erase(0, used);
         fill();
     }
 
     void handle(const cql::envelope_header& h, std::string_view body) {
         if (h.stream == 0 && !_setup.empty()) {
             // v5: frames start after READY or AUTHENTICATE (v5.spec §2.3.1).
-            if (_r.opt.protocol == 5 && !_frames && (h.op == cql::opcode::ready || h.op == cql::opcode::authenticate)) {
-                _frames = std::make_unique<cql::frame_decoder>(false);
+            if (_r.opt.protocol == 5 && !_reader.framed() && (h.op == cql::opcode::ready || h.op == cql::opcode::authenticate)) {
+                _reader.start_framing(false);
             }
             auto then = std::move(_setup.front());
             _setup.erase(_setup.begin());
