@@ -391,9 +391,14 @@ std::optional<config_error> validate(const config& c) {
             return config_error{p + "_contact_points", "missing " + p + "_contact_points (" + env_name(p + "_contact_points") +
                                                            "): set the " + p + " cluster's contact points"};
         }
-        if (bundle) {
-            return config_error{p + "_secure_connect_bundle_path", p + "_secure_connect_bundle_path: tandem does not support "
-                                                                      "secure connect bundles yet; use contact points and TLS settings"};
+        // R1.25: the bundle names the datacenter and carries the TLS material.
+        if (bundle && !cl->local_datacenter.empty()) {
+            return config_error{p + "_local_datacenter", p + "_secure_connect_bundle_path and " + p +
+                                                             "_local_datacenter are mutually exclusive: the bundle's metadata names the datacenter"};
+        }
+        if (bundle && (!cl->tls_server_ca_path.empty() || !cl->tls_client_cert_path.empty() || !cl->tls_client_key_path.empty())) {
+            return config_error{p + "_tls_server_ca_path", p + "_secure_connect_bundle_path and " + p +
+                                                               "_tls_* settings are mutually exclusive: the bundle carries the TLS material"};
         }
         bool client_tls = !cl->tls_client_cert_path.empty() || !cl->tls_client_key_path.empty();
         if (client_tls && cl->tls_server_ca_path.empty()) {

@@ -147,7 +147,7 @@ public:
     int fd() const { return _fd; }
     uint8_t version() const { return _version; }
 
-    std::string open(const std::string& host, uint16_t port, int64_t timeout_ms) {
+    std::string open(const std::string& host, uint16_t port, int64_t timeout_ms, const std::string& server_name = {}) {
         addrinfo hints{};
         hints.ai_socktype = SOCK_STREAM;
         addrinfo* res = nullptr;
@@ -187,7 +187,8 @@ public:
             _fd = fd;
             endpoint = host + ":" + service;
             freeaddrinfo(res);
-            if (_tls) return tls_handshake(timeout_ms);
+            if (!server_name.empty()) endpoint = server_name;
+            if (_tls) return tls_handshake(timeout_ms, server_name);
             return {};
         }
         freeaddrinfo(res);
@@ -195,8 +196,9 @@ public:
     }
 
     // TLS on the non-blocking socket: SSL_connect until done, waiting with poll (R1.26).
-    std::string tls_handshake(int64_t timeout_ms) {
+    std::string tls_handshake(int64_t timeout_ms, const std::string& server_name) {
         _ssl = SSL_new(_tls->get());
+        if (!server_name.empty()) SSL_ctrl(_ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(server_name.c_str()));
         SSL_set_fd(_ssl, _fd);
         int64_t deadline = now_ms() + timeout_ms;
         for (;;) {
@@ -486,19 +488,30 @@ bool control_connection::connect_and_serve() {
     };
     // Endpoints: known hosts of the local DC first after a working connection was lost, then
     // the contact points, each list from a random start (R1.7).
-    std::vector<std::pair<std::string, uint16_t>> endpoints;
+    struct target {
+        std::string host;
+        uint16_t port;
+        std::string server_name;  // an Astra node's host id, else empty
+    };
+    std::vector<target> endpoints;
     std::mt19937 rng(std::random_device{}());
     if (auto v = view()) {
         size_t start = v->hosts.empty() ? 0 : rng() % v->hosts.size();
         for (size_t i = 0; i < v->hosts.size(); ++i) {
             const auto& h = v->hosts[(start + i) % v->hosts.size()];
-            endpoints.emplace_back(h.address, h.port);
+            endpoints.push_back({h.address, h.port, h.server_name});
         }
     }
-    const auto& cps = _s.cluster.contact_points;
-    size_t start = cps.empty() ? 0 : rng() % cps.size();
-    for (size_t i = 0; i < cps.size(); ++i) {
-        endpoints.emplace_back(cps[(start + i) % cps.size()], static_cast<uint16_t>(_s.cluster.port));
+    if (_s.sni) {
+        const auto& ids = _s.sni->host_ids;
+        size_t start = ids.empty() ? 0 : rng() % ids.size();
+        for (size_t i = 0; i < ids.size(); ++i) endpoints.push_back({_s.sni->host, _s.sni->port, ids[(start + i) % ids.size()]});
+    } else {
+        const auto& cps = _s.cluster.contact_points;
+        size_t start = cps.empty() ? 0 : rng() % cps.size();
+        for (size_t i = 0; i < cps.size(); ++i) {
+            endpoints.push_back({cps[(start + i) % cps.size()], static_cast<uint16_t>(_s.cluster.port), {}});
+        }
     }
     if (endpoints.empty()) {
         fail("no contact points");
@@ -506,7 +519,7 @@ bool control_connection::connect_and_serve() {
     }
     const int64_t timeout = _s.request_timeout_ms;
     std::string err;
-    for (auto& [host, port] : endpoints) {
+    for (auto& [host, port, server_name] : endpoints) {
         if (_stop.load()) return false;
         auto view = std::make_shared<cluster_view>();
         view->name = _s.name;
@@ -516,7 +529,7 @@ bool control_connection::connect_and_serve() {
         bool handshook = false;
         while (version != 0 && !_stop.load()) {
             conn = std::make_unique<sync_connection>(_wake[0], version, _s.tls.get());
-            err = conn->open(host, port, std::min<int64_t>(_s.cluster.connection_timeout_ms, 5000));
+            err = conn->open(host, port, std::min<int64_t>(_s.cluster.connection_timeout_ms, 5000), server_name);
             if (!err.empty()) break;
             auto sup = conn->request(opcode::options, "", timeout, err);
             if (!sup) {
@@ -601,8 +614,9 @@ bool control_connection::connect_and_serve() {
             break;
         }
         if (!handshook) {
-            if (err.empty()) err = "no protocol version accepted by " + host;
-            _log(1, _s.name + " control connection to " + host + ":" + std::to_string(port) + ": " + err);
+            std::string where = host + ":" + std::to_string(port) + (server_name.empty() ? "" : " (SNI " + server_name + ")");
+            if (err.empty()) err = "no protocol version accepted by " + where;
+            _log(1, _s.name + " control connection to " + where + ": " + err);
             continue;
         }
         view->version = version;
@@ -657,6 +671,11 @@ bool control_connection::connect_and_serve() {
                 h.rack = row.text("rack").value_or("");
                 auto hid = row.cell("host_id");
                 h.host_id = hid && *hid ? uuid_text(**hid) : "";
+                if (_s.sni) {  // R1.25: every node is reached through the SNI proxy by its host id
+                    h.address = _s.sni->host;
+                    h.port = _s.sni->port;
+                    h.server_name = h.host_id;
+                }
                 if (h.address.empty() || h.datacenter.empty() || h.rack.empty() || h.host_id.empty()) return std::nullopt;
                 return h;
             };

@@ -14,8 +14,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/config.hh"
 #include "net/tls.hh"
@@ -33,6 +35,14 @@ struct control_settings {
     double retry_factor = 2;
     int64_t request_timeout_ms = 10000;
     std::shared_ptr<net::tls_context> tls;  // cluster TLS (R1.26), or none
+    // Astra (R1.25): every connection goes to this SNI proxy, with a node's host id as the TLS
+    // server name; the contact points are host ids. The local datacenter is in `cluster`.
+    struct sni_proxy {
+        std::string host;
+        uint16_t port = 0;
+        std::vector<std::string> host_ids;
+    };
+    std::optional<sni_proxy> sni;
 };
 
 using log_fn = std::function<void(int level, const std::string& line)>;  // level: 0 debug .. 3 error

@@ -1,6 +1,7 @@
 #include "core/proxy.hh"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -446,9 +447,9 @@ private:
     void handshake_done(pending& p, const envelope_header& h, std::string_view body);
     void fail_session(const std::string& why);
     void arm_heartbeat(cluster_link* l);
-    void attach_tls(cluster_link& l, int cluster_side) {
+    void attach_tls(cluster_link& l, int cluster_side, const std::string& server_name) {
         if (auto* t = ctx.p.cluster_tls(cluster_side == origin_side ? cluster_role::origin : cluster_role::target)) {
-            l.tls = std::make_unique<net::tls_stream>(*t);
+            l.tls = std::make_unique<net::tls_stream>(*t, server_name);
             l.writer.set_tls(l.tls.get());
         }
     }
@@ -657,7 +658,7 @@ void client_session::connect_cluster(int side, std::vector<size_t> candidates) {
     }
     link_endpoint[side] = h.endpoint();
     auto link = std::make_unique<cluster_link>(this, side, h.endpoint(), ids_per_link);
-    attach_tls(*link, side);
+    attach_tls(*link, side, h.server_name);
     link->writer.set_flush_list(&ctx.flush_list);
     link->metrics = &ctx.node(side, h.endpoint());
     uint32_t timeout = static_cast<uint32_t>(std::min<int64_t>(
@@ -2004,15 +2005,18 @@ void client_session::connect_async() {
     int sec = ctx.p.primary() == cluster_role::origin ? target_side : origin_side;
     async_retry_at_ms = ctx.w.now_ms() + 5000;
     auto v = ctx.p.view(sec == origin_side ? cluster_role::origin : cluster_role::target);
-    // Same node as the request connection of that cluster (R1.19).
-    std::string ep = link_endpoint[sec];
-    auto colon = ep.rfind(':');
-    if (colon == std::string::npos) return;
-    auto addr = net::resolve_address(ep.substr(0, colon), static_cast<uint16_t>(std::stoi(ep.substr(colon + 1))));
+    // Same node as the request connection of that cluster (R1.19), found in the current view.
+    const std::string& ep = link_endpoint[sec];
+    const host_info* node = nullptr;
+    for (const auto& h : v->hosts) {
+        if (h.endpoint() == ep) node = &h;
+    }
+    if (!node) return;
+    auto addr = net::resolve_address(node->address, node->port);
     if (!addr) return;
     link_endpoint[async_side] = ep;
     auto link = std::make_unique<cluster_link>(this, async_side, ep, ids_per_link);
-    attach_tls(*link, sec);
+    attach_tls(*link, sec, node->server_name);
     link->writer.set_flush_list(&ctx.flush_list);
     link->metrics = &ctx.node(async_side, ep);
     std::weak_ptr<bool> weak = alive;
@@ -2147,6 +2151,18 @@ proxy::proxy(config cfg, proxy_options opts)
     }
     for (int i = 0; i < 2; ++i) {
         const auto& cs = i == 0 ? _cfg.origin : _cfg.target;
+        if (!cs.secure_connect_bundle_path.empty()) {
+            // R1.25: the bundle holds the TLS material; the metadata service is asked in start().
+            auto b = read_secure_bundle(cs.secure_connect_bundle_path);
+            if (auto* err = std::get_if<std::string>(&b)) throw std::runtime_error(*err);
+            _bundle[i] = std::get<secure_bundle>(std::move(b));
+            auto c = net::tls_context::make_client_pem(_bundle[i]->ca_pem, _bundle[i]->cert_pem, _bundle[i]->key_pem);
+            if (auto* err = std::get_if<std::string>(&c)) {
+                throw std::runtime_error("secure connect bundle " + cs.secure_connect_bundle_path + ": " + *err);
+            }
+            _cluster_tls[i] = std::get<std::shared_ptr<net::tls_context>>(c);
+            continue;
+        }
         if (cs.tls_server_ca_path.empty()) continue;
         auto c = net::tls_context::make_client(cs.tls_server_ca_path, cs.tls_client_cert_path, cs.tls_client_key_path);
         if (auto* err = std::get_if<std::string>(&c)) throw std::runtime_error(std::string(i == 0 ? "origin" : "target") + " TLS: " + *err);
@@ -2397,6 +2413,26 @@ void proxy::start() {
         control_settings s;
         s.name = i == 0 ? "origin" : "target";
         s.cluster = i == 0 ? _cfg.origin : _cfg.target;
+        if (_bundle[i]) {
+            // R1.25: the metadata service names the SNI proxy, the local datacenter (taken once,
+            // as ZDM) and the contact points' host ids.
+            auto m = fetch_astra_metadata(*_bundle[i], 30000);
+            if (auto* err = std::get_if<std::string>(&m)) throw std::runtime_error(s.name + " cluster: " + *err);
+            auto& md = std::get<astra_metadata>(m);
+            addrinfo hints{};
+            hints.ai_socktype = SOCK_STREAM;
+            addrinfo* res = nullptr;
+            if (int rc = getaddrinfo(md.sni_host.c_str(), nullptr, &hints, &res); rc != 0 || !res) {
+                throw std::runtime_error(s.name + " cluster: cannot resolve the SNI proxy " + md.sni_host + ": " + gai_strerror(rc));
+            }
+            char ip[INET6_ADDRSTRLEN] = "";
+            getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof ip, nullptr, 0, NI_NUMERICHOST);
+            freeaddrinfo(res);
+            s.sni = control_settings::sni_proxy{ip, md.sni_port, md.host_ids};
+            s.cluster.local_datacenter = md.local_dc;
+            spdlog::info("{} cluster (Astra bundle {}): SNI proxy {}:{} ({}), local datacenter {}, {} contact points", s.name,
+                         _bundle[i]->path, md.sni_host, md.sni_port, ip, md.local_dc, md.host_ids.size());
+        }
         s.max_version = max_version ? max_version : cql::protocol_version::dse_v2;
         s.heartbeat_interval_ms = _cfg.heartbeat_interval_ms;
         s.retry_min_ms = _cfg.heartbeat_retry_interval_min_ms;

@@ -14,10 +14,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "core/astra.hh"
 #include "core/config.hh"
 #include "core/control.hh"
 #include "core/prepared.hh"
@@ -130,6 +132,7 @@ private:
     proxy_topology _topology;
     std::shared_ptr<net::tls_context> _client_tls;
     std::shared_ptr<net::tls_context> _cluster_tls[2];
+    std::optional<secure_bundle> _bundle[2];  // Astra (R1.25)
     std::unique_ptr<control_connection> _cc[2];
     prepared_store _prepared;
     std::atomic<uint8_t> _primary;

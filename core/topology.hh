@@ -35,9 +35,12 @@ struct host_info {
     std::string datacenter;
     std::string rack;
     std::string host_id;  // canonical text form, for sorting and logs
+    std::string server_name;  // TLS SNI: the host id behind an Astra SNI proxy (R1.25), else empty
     bool up = true;       // STATUS_CHANGE from the control connection
     system_row row;       // the system.local or system.peers row this host came from
-    std::string endpoint() const { return address + ":" + std::to_string(port); }
+    // The node's name in logs and in the metrics' node label: address:port, or the host id
+    // behind an SNI proxy (every Astra node shares the proxy's address).
+    std::string endpoint() const { return server_name.empty() ? address + ":" + std::to_string(port) : server_name; }
 };
 
 struct cluster_view {

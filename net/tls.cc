@@ -1,6 +1,7 @@
 #include "net/tls.hh"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 
 namespace tandem::net {
 
@@ -55,8 +56,50 @@ std::variant<std::shared_ptr<tls_context>, std::string> tls_context::make_client
     return out;
 }
 
-tls_stream::tls_stream(const tls_context& ctx) {
+std::variant<std::shared_ptr<tls_context>, std::string> tls_context::make_client_pem(std::string_view ca_pem,
+                                                                                     std::string_view cert_pem,
+                                                                                     std::string_view key_pem) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) return openssl_error("cannot create a TLS context");
+    auto out = std::make_shared<tls_context>(ctx, false);
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_default_verify_paths(ctx);
+    auto bio = [](std::string_view pem) { return BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())); };
+    if (!ca_pem.empty()) {
+        BIO* b = bio(ca_pem);
+        X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+        int added = 0;
+        while (X509* x = PEM_read_bio_X509(b, nullptr, nullptr, nullptr)) {
+            added += X509_STORE_add_cert(store, x) == 1;
+            X509_free(x);
+        }
+        BIO_free(b);
+        ERR_clear_error();  // the end of the PEM text reads as an error
+        if (added == 0) return std::string("the CA certificate holds no PEM certificate");
+    }
+    if (!cert_pem.empty()) {
+        BIO* b = bio(cert_pem);
+        X509* x = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
+        BIO_free(b);
+        if (!x) return openssl_error("cannot read the client certificate");
+        int ok = SSL_CTX_use_certificate(ctx, x);
+        X509_free(x);
+        if (ok != 1) return openssl_error("cannot use the client certificate");
+        b = bio(key_pem);
+        EVP_PKEY* k = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
+        BIO_free(b);
+        if (!k) return openssl_error("cannot read the client key");
+        ok = SSL_CTX_use_PrivateKey(ctx, k);
+        EVP_PKEY_free(k);
+        if (ok != 1 || SSL_CTX_check_private_key(ctx) != 1) return openssl_error("the client key does not match its certificate");
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    return out;
+}
+
+tls_stream::tls_stream(const tls_context& ctx, const std::string& server_name) {
     _ssl = SSL_new(ctx.get());
+    if (!server_name.empty()) SSL_ctrl(_ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(server_name.c_str()));
     _in = BIO_new(BIO_s_mem());
     _out = BIO_new(BIO_s_mem());
     BIO_set_mem_eof_return(_in, -1);

@@ -39,6 +39,11 @@ public:
     static std::variant<std::shared_ptr<tls_context>, std::string> make_client(const std::string& ca_path,
                                                                                const std::string& cert_path,
                                                                                const std::string& key_path);
+    // The same from PEM text held in memory (an Astra secure connect bundle's ca.crt, cert and
+    // key, R1.25): nothing is written to disk.
+    static std::variant<std::shared_ptr<tls_context>, std::string> make_client_pem(std::string_view ca_pem,
+                                                                                   std::string_view cert_pem,
+                                                                                   std::string_view key_pem);
 };
 
 class tls_stream {
@@ -52,7 +57,8 @@ class tls_stream {
     std::string flush_early();
 
 public:
-    explicit tls_stream(const tls_context& ctx);
+    // `server_name`: the SNI a client sends (an Astra node's host id, R1.25), or none.
+    explicit tls_stream(const tls_context& ctx, const std::string& server_name = {});
     ~tls_stream();
     tls_stream(const tls_stream&) = delete;
     tls_stream& operator=(const tls_stream&) = delete;

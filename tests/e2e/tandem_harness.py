@@ -28,12 +28,137 @@ def make_certificates(directory):
 
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     run("req", "-x509", *ec, "-keyout", paths["ca.key"], "-out", paths["ca.pem"], "-days", "2", "-subj", "/CN=tandem test CA")
+    # The server certificate names loopback, for clients that verify host names (an HTTPS client).
+    ext = os.path.join(directory, "server.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.3.1\n")
     for who in ("server", "client"):
         csr = os.path.join(directory, who + ".csr")
         run("req", *ec, "-keyout", paths[who + ".key"], "-out", csr, "-subj", "/CN=tandem test " + who)
         run("x509", "-req", "-in", csr, "-CA", paths["ca.pem"], "-CAkey", paths["ca.key"], "-CAcreateserial",
-            "-out", paths[who + ".pem"], "-days", "2")
+            "-out", paths[who + ".pem"], "-days", "2", *(["-extfile", ext] if who == "server" else []))
     return paths
+
+
+class astra_front:
+    """What an Astra database shows a client, in front of a plain cqlsim cluster: a metadata
+    service (HTTPS, client certificate required) naming an SNI proxy, and the SNI proxy itself
+    (TLS, client certificate required), which sends each connection to the node whose host id is
+    the TLS server name. bundle_path is a secure connect bundle for it. sni_names lists the
+    server names connections asked for; metadata_requests counts the metadata calls."""
+
+    def __init__(self, behind, certs, directory, address="127.0.3.1"):
+        import http.server
+        import json
+        import ssl
+        import zipfile
+        from cassandra.cluster import Cluster
+        c = Cluster([behind.address], port=behind.port)
+        c.connect()
+        self.nodes = {str(host.host_id): (host.endpoint.address, host.endpoint.port) for host in c.metadata.all_hosts()}
+        self.datacenter = next(iter(c.metadata.all_hosts())).datacenter
+        c.shutdown()
+        self.sni_names = []
+        self.metadata_requests = 0
+        self._stop = threading.Event()
+
+        def server_context():
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(certs["server.pem"], certs["server.key"])
+            ctx.load_verify_locations(certs["ca.pem"])
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            return ctx
+
+        # The SNI proxy.
+        self._sni_ctx = server_context()
+        self._sni_ctx.sni_callback = lambda sock, name, ctx: setattr(sock, "tandem_sni", name) or None
+        self._listener = socket.socket()
+        self._listener.bind((address, 0))
+        self._listener.listen(64)
+        self.sni_address = "%s:%d" % self._listener.getsockname()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+        # The metadata service.
+        front = self
+
+        class handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path != "/metadata":
+                    self.send_error(404)
+                    return
+                front.metadata_requests += 1
+                body = json.dumps({"version": 1, "region": "local", "contact_info": {
+                    "type": "sni_proxy", "local_dc": front.datacenter, "contact_points": sorted(front.nodes),
+                    "sni_proxy_address": front.sni_address}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self._http = http.server.ThreadingHTTPServer((address, 0), handler)
+        self._http.socket = server_context().wrap_socket(self._http.socket, server_side=True)
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+        self.bundle_path = os.path.join(directory, "secure-connect-test.zip")
+        with zipfile.ZipFile(self.bundle_path, "w") as z:
+            z.writestr("config.json", json.dumps({"host": address, "port": self._http.server_address[1],
+                                                  "keyspace": "app", "localDC": self.datacenter}))
+            z.write(certs["ca.pem"], "ca.crt")
+            z.write(certs["client.pem"], "cert")
+            z.write(certs["client.key"], "key")
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                raw, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
+
+    def _serve(self, raw):
+        import ssl
+        try:
+            tls = self._sni_ctx.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError):
+            raw.close()
+            return
+        name = getattr(tls, "tandem_sni", None)
+        self.sni_names.append(name)
+        if name not in self.nodes:
+            tls.close()
+            return
+        node = socket.create_connection(self.nodes[name])
+
+        def pump(src, dst):
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    dst.sendall(data)
+            except OSError:
+                pass
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        back = threading.Thread(target=pump, args=(node, tls), daemon=True)
+        back.start()
+        pump(tls, node)
+        back.join()
+        node.close()
+        tls.close()
+
+    def stop(self):
+        self._stop.set()
+        self._listener.close()
+        self._http.shutdown()
+        self._http.server_close()
 
 
 def client_ssl_context(certs, with_client_certificate=True):
@@ -174,6 +299,7 @@ class tandem:
             if c.certs:
                 self.settings[prefix + "_tls_server_ca_path"] = c.certs["ca.pem"]
         self.settings.update(settings or {})
+        self.settings = {k: v for k, v in self.settings.items() if v is not None}  # None: leave the key out
         fd, self.config_path = __import__("tempfile").mkstemp(prefix="tandem-", suffix=".yml", dir=directory)
         os.close(fd)
         self.write_config()

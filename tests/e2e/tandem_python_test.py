@@ -628,6 +628,88 @@ class tls_everywhere(unittest.TestCase):
             self.tandem.connect(connect_timeout=3)
 
 
+class astra_secure_connect_bundle(unittest.TestCase):
+    """Origin is an Astra-like database reached through a secure connect bundle (R1.25): tandem
+    reads the zip, asks the metadata service over mutual TLS, and reaches every node through the
+    SNI proxy with the node's host id as the TLS server name."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = os.path.join("/tmp", "tandem-astra-%s" % uuid.uuid4().hex[:8])
+        cls.certs = h.make_certificates(cls.dir)
+        cls.origin = h.cluster(CQLSIM, "origin", "127.0.1.1")
+        cls.target = h.cluster(CQLSIM, "target", "127.0.2.1")
+        cls.front = h.astra_front(cls.origin, cls.certs, cls.dir)
+        cls.tandem = h.tandem(TANDEM, cls.origin, cls.target, workers=1, settings={
+            "origin_contact_points": None, "origin_port": None,
+            "origin_secure_connect_bundle_path": cls.front.bundle_path})
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.tandem.stop()
+        cls.front.stop()
+        cls.origin.stop()
+        cls.target.stop()
+        __import__("shutil").rmtree(cls.dir, ignore_errors=True)
+        assert rc == 0, cls.tandem.proc.output()[-3000:]
+
+    def test_writes_reach_the_astra_cluster_through_its_sni_proxy(self):
+        sessions = [self.tandem.connect() for _ in range(2)]
+        try:
+            s = sessions[0][1]
+            s.execute(KS)
+            s.execute(TABLE)
+            ps = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, ?)")
+            for k in range(20):
+                s.execute(ps, (k, "astra"))
+            self.assertEqual(sessions[1][1].execute("SELECT v FROM app.kv WHERE k = 3").one().v, "astra")
+            # The metrics' node label of an Astra node is its host id (R1.25); the client
+            # connections were spread over both nodes.
+            for host_id in self.front.nodes:
+                self.assertGreater(self.tandem.metric_sum("zdm_origin_connections_total", host_id), 0, host_id)
+        finally:
+            for c, _ in sessions:
+                c.shutdown()
+        for cl in (self.origin, self.target):
+            self.assertEqual(len(cl.execute("SELECT * FROM app.kv")), 20, cl.name)
+        self.assertEqual(self.front.metadata_requests, 1)
+        # Every origin connection (the control connection's too) went through the SNI proxy,
+        # each naming a node by host id.
+        self.assertEqual(set(self.front.sni_names), set(self.front.nodes))
+
+    def test_bundle_errors_stop_start_up_with_exit_2(self):
+        cases = [
+            ({"origin_secure_connect_bundle_path": "/nonexistent/bundle.zip"}, "/nonexistent/bundle.zip"),
+            ({"origin_secure_connect_bundle_path": self.front.bundle_path, "origin_local_datacenter": "dc1"},
+             "origin_local_datacenter"),
+            ({"origin_secure_connect_bundle_path": self.front.bundle_path, "origin_contact_points": "127.0.1.1"},
+             "mutually exclusive"),
+        ]
+        for settings, expected in cases:
+            env = dict(os.environ, ZDM_TARGET_CONTACT_POINTS="127.0.0.1",
+                       **{"ZDM_" + k.upper(): v for k, v in settings.items()})
+            p = subprocess.run([TANDEM], env=env, capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+            self.assertIn(expected, p.stdout + p.stderr)
+
+    def test_an_unreachable_metadata_service_stops_start_up_naming_it(self):
+        import json
+        import zipfile
+        closed = h.free_port("127.0.3.1")
+        path = os.path.join(self.dir, "unreachable.zip")
+        with zipfile.ZipFile(self.front.bundle_path) as src, zipfile.ZipFile(path, "w") as dst:
+            for name in src.namelist():
+                data = src.read(name)
+                if name == "config.json":
+                    data = json.dumps(dict(json.loads(data), port=closed)).encode()
+                dst.writestr(name, data)
+        env = dict(os.environ, ZDM_TARGET_CONTACT_POINTS="127.0.0.1", ZDM_ORIGIN_SECURE_CONNECT_BUNDLE_PATH=path,
+                   ZDM_METRICS_PORT="0", ZDM_PROXY_LISTEN_PORT="0")
+        p = subprocess.run([TANDEM], env=env, capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("https://127.0.3.1:%d/metadata" % closed, p.stdout + p.stderr)
+
+
 class request_id_tracing(base):
     settings = {"tracing_enabled": True}
     target_extra = ("--prepared-id-salt", "target")
