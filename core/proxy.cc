@@ -40,12 +40,6 @@ int side_of(cluster_role r) { return r == cluster_role::origin ? origin_side : t
 
 const std::string shutting_down = "Shutting down, please retry on next host.";  // zdm-spec App. A
 
-uint64_t mono_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 std::string unprepared_text(std::string_view id) {
     return "Prepared query with ID " + cql::to_hex(id) +
            " not found (either the query was not prepared on this host (maybe the host has been restarted?) or you "
@@ -147,7 +141,7 @@ public:
         int64_t limit = p.cfg().tracing_rate_limit;
         if (limit <= 0) return true;
         double rate = static_cast<double>(limit) / static_cast<double>(std::max<size_t>(p.options().workers, 1));
-        uint64_t now = mono_ns();
+        uint64_t now = w.now_ns();
         if (tracing_refill_ns == 0) tracing_tokens = rate;
         tracing_tokens = std::min(rate, tracing_tokens + static_cast<double>(now - tracing_refill_ns) / 1e9 * rate);
         tracing_refill_ns = now;
@@ -228,11 +222,11 @@ public:
         head = (head + 1) % fifo.size();
         --count;
         owners[static_cast<size_t>(id)] = {slot, gen};
-        if (metrics) metrics->used_stream_ids.fetch_add(1, std::memory_order_relaxed);
+        if (metrics) bump(metrics->used_stream_ids);
         return id;
     }
     void release_id(int16_t id) {
-        if (metrics) metrics->used_stream_ids.fetch_sub(1, std::memory_order_relaxed);
+        if (metrics) drop(metrics->used_stream_ids);
         owners[static_cast<size_t>(id)] = {};
         fifo[(head + count) % fifo.size()] = id;
         ++count;
@@ -424,7 +418,10 @@ private:
     uint64_t reply_ns = 0;              // the clock when the reply being handled arrived
     std::string prefixed;    // req_prefix + req_message, when the prefix changed
     void apply_tracing(envelope_header& h, const cql::body_parts& parts);
-    std::string with_prefix(std::string body) const { return req_prefix.empty() ? body : req_prefix + body; }
+    std::string with_prefix(std::string body) const {
+        if (req_prefix.empty()) return body;  // moved, not copied
+        return req_prefix + body;
+    }
     void mark_stream(int16_t stream, bool busy);
     bool stream_busy(int16_t stream) const;
     bool plentiful() const { return ctx.w.buffers().available() > ctx.w.buffers().count() / 2; }
@@ -541,10 +538,10 @@ void cluster_link::on_data(net::connection& c, net::rx_buffer data) {
 void cluster_link::on_close(net::connection&, int error) {
     heartbeat.cancel();
     if (metrics) {
-        metrics->connections.fetch_sub(1, std::memory_order_relaxed);
+        drop(metrics->connections);
         // Ids still taken die with the connection.
         for (const auto& o : owners) {
-            if (o.slot != free_id) metrics->used_stream_ids.fetch_sub(1, std::memory_order_relaxed);
+            if (o.slot != free_id) drop(metrics->used_stream_ids);
         }
     }
     if (session) session->on_link_closed(side, error);
@@ -680,9 +677,9 @@ void client_session::connect_cluster(int side, std::vector<size_t> candidates) {
 
 void client_session::on_link_connected(int side, net::connection* c, int error, std::vector<size_t> remaining) {
     if (!c) {
-        ctx.node(side, link_endpoint[side]).failed_connections.fetch_add(1, std::memory_order_relaxed);
+        bump(ctx.node(side, link_endpoint[side]).failed_connections);
     } else if (auto* m = static_cast<cluster_link*>(c->handler())->metrics) {
-        m->connections.fetch_add(1, std::memory_order_relaxed);
+        bump(m->connections);
     }
     if (side == async_side) {
         if (!c) {
@@ -906,8 +903,8 @@ pending* client_session::alloc(request_kind k, int16_t stream) {
     p.write = false;
     p.counted = false;
     p.started_ms = ctx.w.now_ms();
-    p.started_ns = mono_ns();
-    ctx.counters.inflight.fetch_add(1, std::memory_order_relaxed);
+    p.started_ns = ctx.w.now_ns();
+    bump(ctx.counters.inflight);
     return &p;
 }
 
@@ -919,7 +916,7 @@ void client_session::release(pending& p) {
     p.reset();
     p.used = false;
     free_slots.push_back(p.index);
-    ctx.counters.inflight.fetch_sub(1, std::memory_order_relaxed);
+    drop(ctx.counters.inflight);
 }
 
 void client_session::answer(int16_t stream, opcode op, std::string_view body) {
@@ -972,12 +969,12 @@ void client_session::arm_timeout(pending& p) {
 // the id, and the cluster ids stay quarantined until their late replies (W5; ZDM answers
 // nothing, R4.16).
 void client_session::on_timeout(pending& p) {
-    ctx.counters.timeouts.fetch_add(1, std::memory_order_relaxed);
+    bump(ctx.counters.timeouts);
     std::string missing;
     for (int s = 0; s < 2; ++s) {
         if ((p.expect & (1u << s)) && !(p.got & (1u << s))) {
             missing += std::string(missing.empty() ? "" : " and ") + side_name(s);
-            if (p.counted && links[s] && links[s]->metrics) links[s]->metrics->failed[0].fetch_add(1, std::memory_order_relaxed);
+            if (p.counted && links[s] && links[s]->metrics) bump(links[s]->metrics->failed[0]);
         }
     }
     std::string msg = "tandem: " + missing + " did not answer within " + std::to_string(ctx.p.cfg().proxy_request_timeout_ms) + " ms";
@@ -990,7 +987,7 @@ void client_session::on_timeout(pending& p) {
         e = error_message::server("");
     }
     e.message = msg;
-    if (p.counted) record_duration(p, mono_ns());
+    if (p.counted) record_duration(p, ctx.w.now_ns());
     spdlog::debug("client {}: {}", client.fd(), msg);
     if (p.kind != request_kind::plain && p.kind != request_kind::prepare) {
         // A handshake step that times out ends the connection (R4.18).
@@ -1246,7 +1243,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             return;
         }
         case opcode::query: {
-            ctx.counters.requests.fetch_add(1, std::memory_order_relaxed);
+            bump(ctx.counters.requests);
             auto m = cql::query_message::decode(plain, ver);
             if (!decoded(m, h.stream)) return;
             auto info = cql::classify(m->query);
@@ -1254,7 +1251,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             const bool dual = ctx.p.mode() == read_mode::dual_async_on_secondary;
             auto d = decide(info, ks, dual);
             if (d.route == query_route::intercepted) {
-                ctx.counters.intercepted.fetch_add(1, std::memory_order_relaxed);
+                bump(ctx.counters.intercepted);
                 auto v = ctx.p.view(cfg.system_queries_mode == "TARGET" ? cluster_role::target : cluster_role::origin);
                 auto a = answer_system_select(d.table, m->query, info, *v, ctx.p.topology(), local_address, h.version);
                 if (auto* e = std::get_if<error_message>(&a)) {
@@ -1274,7 +1271,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             p->counted = true;
             p->cl = m->params.cl;
             p->write = d.write;
-            if (d.unrecognized) ctx.counters.unrecognized_statements.fetch_add(1, std::memory_order_relaxed);
+            if (d.unrecognized) bump(ctx.counters.unrecognized_statements);
             if (d.async) send_async(h, env.body);  // R4.12
             if (d.route == query_route::system) {
                 forward(std::move(env), p, cfg.system_queries_mode == "TARGET" ? 2 : 1, {}, false);
@@ -1356,12 +1353,12 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             return;
         }
         case opcode::execute: {
-            ctx.counters.requests.fetch_add(1, std::memory_order_relaxed);
+            bump(ctx.counters.requests);
             auto m = cql::execute_message::decode(plain, ver);
             if (!decoded(m, h.stream)) return;
             const prepared_entry* e = ctx.cache.find(m->id);
             if (!e) {
-                ctx.counters.pscache_misses.fetch_add(1, std::memory_order_relaxed);
+                bump(ctx.counters.pscache_misses);
                 answer_error(h.stream, error_message::unprepared(m->id, unprepared_text(m->id)));  // R5.3
                 return;
             }
@@ -1382,13 +1379,15 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             p->write = e->where == route::both;
             // The target copy carries the target's id (R5.3): [short bytes] id, then the rest.
             bool rewrite = !e->target_id.empty() && e->target_id != e->origin_id;
-            std::string target_body;
+            // Built in the slot's own string (its capacity stays with the slot: no allocation).
+            std::string target_body = std::move(p->side_body[1]);
+            target_body.clear();
             if (rewrite) {
                 size_t id_len = 2 + m->id.size();
+                target_body.append(req_prefix);
                 cql::writer w(target_body);
                 w.write_short_bytes(e->target_id);
                 target_body.append(plain.substr(id_len));
-                target_body = with_prefix(std::move(target_body));
             }
             if (!e->generated.empty()) {
                 // R7.5: one fresh time-UUID per request, the same for both clusters.
@@ -1422,7 +1421,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             return;
         }
         case opcode::batch: {
-            ctx.counters.requests.fetch_add(1, std::memory_order_relaxed);
+            bump(ctx.counters.requests);
             auto m = cql::batch_message::decode(plain, ver);
             if (!decoded(m, h.stream)) return;
             // R5.4: every prepared child must be known; the target copy gets target ids.
@@ -1438,7 +1437,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                 if (c.prepared) {
                     const prepared_entry* e = ctx.cache.find(c.query_or_id);
                     if (!e) {
-                        ctx.counters.pscache_misses.fetch_add(1, std::memory_order_relaxed);
+                        bump(ctx.counters.pscache_misses);
                         answer_error(h.stream, error_message::unprepared(c.query_or_id, unprepared_text(c.query_or_id)));
                         return;
                     }
@@ -1496,7 +1495,7 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
 void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_envelope&& env) {
     pending* p = slot(idx, gen);
     if (!p) return;
-    reply_ns = mono_ns();  // one clock read per reply, shared with deliver()
+    reply_ns = ctx.w.now_ns();
     uint8_t bit = static_cast<uint8_t>(1u << side);
     if (!(p->expect & bit) || (p->got & bit)) return;
     p->got |= bit;
@@ -1561,8 +1560,7 @@ void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_enve
     if (env.header.op == opcode::error && !p->healed && !p->req_body.empty() && try_heal(*p, side, env)) return;
     if (p->expect == bit) {
         if (env.header.op == opcode::error && p->counted && !p->write) {
-            (side == origin_side ? ctx.counters.reads_failed_origin : ctx.counters.reads_failed_target)
-                .fetch_add(1, std::memory_order_relaxed);
+            bump(side == origin_side ? ctx.counters.reads_failed_origin : ctx.counters.reads_failed_target);
         }
         deliver(*p, side, env.header, env.body, env.owner.empty() ? nullptr : &env.owner);
         return;
@@ -1589,8 +1587,7 @@ void client_session::merge(pending& p, int side, inbound_envelope&& env) {
     const int chosen = m.origin_reply ? origin_side : target_side;
     if (p.counted && m.failed != failed_on::none) {
         auto& c = ctx.counters;
-        (m.failed == failed_on::both ? c.writes_failed_both : m.failed == failed_on::origin ? c.writes_failed_origin : c.writes_failed_target)
-            .fetch_add(1, std::memory_order_relaxed);
+        bump(m.failed == failed_on::both ? c.writes_failed_both : m.failed == failed_on::origin ? c.writes_failed_origin : c.writes_failed_target);
     }
     if (p.kind == request_kind::prepare && !origin_err && !target_err) {
         // R5.2: remember origin id → target id and how to route the statement.
@@ -1738,7 +1735,7 @@ void client_session::heal_reply(pending& p, int side, inbound_envelope&& env) {
     } else {
         l->send(h, p.req_body);
     }
-    ctx.counters.unprepared_healed.fetch_add(1, std::memory_order_relaxed);
+    bump(ctx.counters.unprepared_healed);
 }
 
 // zdm_<cluster>_request_duration_seconds and _requests_failed_total of the node that answered
@@ -1750,7 +1747,7 @@ void client_session::record_node(node_metrics& m, const pending& p, const inboun
     std::string tmp;
     auto plain = codec.plain(env.header, env.body, tmp);
     int32_t code = plain && plain->size() >= 4 ? static_cast<int32_t>(cql::load_be32(plain->data())) : 0;
-    m.failed[node_error_kind(code)].fetch_add(1, std::memory_order_relaxed);
+    bump(m.failed[node_error_kind(code)]);
 }
 
 // zdm_proxy_request_duration_seconds{type=writes|reads_origin|reads_target}, timed-out requests
@@ -1821,7 +1818,7 @@ void client_session::deliver(pending& p, int side, const envelope_header& h_in, 
             }
         }
     }
-    if (p.counted) record_duration(p, reply_ns ? reply_ns : mono_ns());
+    if (p.counted) record_duration(p, reply_ns ? reply_ns : ctx.w.now_ns());
     if (!p.request_id.empty()) {
         spdlog::info("Received response from {} ({}) for request id {}", side == origin_side ? "ORIGIN" : "TARGET",
                      cql::to_string(h.op), p.request_id);
@@ -1979,16 +1976,16 @@ void client_session::send_async(const envelope_header& h, std::string_view body)
     auto* l = links[async_side];
     if (!l) {
         if (ph == phase::ready && ctx.w.now_ms() >= async_retry_at_ms) connect_async();
-        ctx.counters.async_skipped.fetch_add(1, std::memory_order_relaxed);
+        bump(ctx.counters.async_skipped);
         return;
     }
     if (l->astate != cluster_link::async_state::ready || !l->usable()) {
-        ctx.counters.async_skipped.fetch_add(1, std::memory_order_relaxed);
+        bump(ctx.counters.async_skipped);
         return;
     }
     int id = l->take_id(cluster_link::async_id, 0);
     if (id < 0) {
-        ctx.counters.async_skipped.fetch_add(1, std::memory_order_relaxed);
+        bump(ctx.counters.async_skipped);
         return;
     }
     envelope_header out = h;
@@ -1998,7 +1995,7 @@ void client_session::send_async(const envelope_header& h, std::string_view body)
     auto plain = codec.plain(h, body, tmp);
     if (!plain) return;
     l->send(out, *plain);
-    ctx.counters.async_sent.fetch_add(1, std::memory_order_relaxed);
+    bump(ctx.counters.async_sent);
 }
 
 void client_session::connect_async() {
@@ -2040,12 +2037,12 @@ void client_session::on_async_reply(inbound_envelope&& env) {
     const auto op = env.header.op;
     if (l->astate == cluster_link::async_state::ready) {
         if (op == opcode::error) {
-            ctx.counters.async_failed.fetch_add(1, std::memory_order_relaxed);
+            bump(ctx.counters.async_failed);
             if (l->metrics) {
                 std::string t2;
                 auto pl = codec.plain(env.header, env.body, t2);
                 int32_t code = pl && pl->size() >= 4 ? static_cast<int32_t>(cql::load_be32(pl->data())) : 0;
-                l->metrics->failed[node_error_kind(code)].fetch_add(1, std::memory_order_relaxed);
+                bump(l->metrics->failed[node_error_kind(code)]);
             }
             // R4.14: an UNPREPARED makes the proxy prepare the statement there (fire and forget).
             std::string tmp;
@@ -2075,7 +2072,7 @@ void client_session::on_async_reply(inbound_envelope&& env) {
                 }
             }
         } else {
-            ctx.counters.async_ok.fetch_add(1, std::memory_order_relaxed);
+            bump(ctx.counters.async_ok);
         }
         return;
     }
@@ -2173,14 +2170,15 @@ proxy::proxy(config cfg, proxy_options opts)
 proxy::~proxy() { shutdown(0); }
 
 std::shared_ptr<const cluster_view> proxy::view(cluster_role r) const {
-    return _cc[r == cluster_role::origin ? 0 : 1]->view();
+    int i = r == cluster_role::origin ? 0 : 1;
+    if (_fixed_view[i]) return _fixed_view[i];
+    return _cc[i] ? _cc[i]->view() : nullptr;
 }
 
 uint8_t proxy::lower_cluster_version() const {
     uint8_t v = 0;
-    for (const auto& cc : _cc) {
-        if (!cc) continue;
-        auto view = cc->view();
+    for (auto r : {cluster_role::origin, cluster_role::target}) {
+        auto view = this->view(r);
         if (!view) continue;
         uint8_t cv = view->version;
         if (v == 0 || version_rank(cv) < version_rank(v)) v = cv;
@@ -2475,12 +2473,7 @@ void proxy::start() {
                                                                      _cfg.proxy_max_client_connections);
                                                         return nullptr;
                                                     }
-                                                    auto s = std::make_unique<client_session>(*ctx, c);
-                                                    auto* raw = s.get();
-                                                    ctx->w.post([raw, alive = std::weak_ptr<bool>(raw->alive)] {
-                                                        if (!alive.expired()) raw->start();
-                                                    });
-                                                    return s;
+                                                    return new_session(*ctx, c);
                                                 });
                     if (_port == 0) _port = port;
                     bound->set_value({});
@@ -2499,6 +2492,35 @@ void proxy::start() {
     spdlog::info("tandem listening on {}:{} with {} worker(s); primary cluster {}, read mode {}", _cfg.proxy_listen_address, _port,
                  _workers.size(), primary() == cluster_role::origin ? "ORIGIN" : "TARGET",
                  mode() == read_mode::primary_only ? "PRIMARY_ONLY" : "DUAL_ASYNC_ON_SECONDARY");
+}
+
+std::unique_ptr<net::connection_handler> proxy::new_session(worker_ctx& ctx, net::connection& c) {
+    auto s = std::make_unique<client_session>(ctx, c);
+    auto* raw = s.get();
+    ctx.w.post([raw, alive = std::weak_ptr<bool>(raw->alive)] {
+        if (!alive.expired()) raw->start();
+    });
+    return s;
+}
+
+void proxy::start_memory(net::worker& w, std::shared_ptr<const cluster_view> origin, std::shared_ptr<const cluster_view> target) {
+    _fixed_view[0] = std::move(origin);
+    _fixed_view[1] = std::move(target);
+    _ctx.push_back(std::make_unique<worker_ctx>(*this, w));
+    auto* ctx = _ctx.back().get();
+    w.set_turn_hook([ctx]() -> uint64_t {
+        ctx->flush_writers();
+        return UINT64_MAX;
+    });
+    _started.store(true);
+}
+
+net::connection& proxy::open_memory_client() {
+    auto& ctx = *_ctx.back();
+    auto& c = ctx.w.open_memory(nullptr);
+    _clients.fetch_add(1);
+    c.set_handler(new_session(ctx, c));
+    return c;
 }
 
 void proxy::request_stop() {

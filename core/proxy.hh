@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "core/astra.hh"
@@ -35,6 +36,17 @@ struct proxy_options {
     uint32_t connect_attempt_ms = 2000; // per node; the next node is tried after that
 };
 
+// Counters with one writer (their worker) and readers elsewhere (the metrics endpoint): a plain
+// load and store, not a locked read-modify-write, on the request path.
+template <class T>
+inline void bump(std::atomic<T>& a, std::type_identity_t<T> n = 1) {
+    a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+template <class T>
+inline void drop(std::atomic<T>& a, std::type_identity_t<T> n = 1) {
+    a.store(a.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+}
+
 // A Prometheus histogram with fixed bounds (seconds), one writer thread.
 struct latency_histogram {
     std::vector<double> bounds_s;
@@ -46,9 +58,9 @@ struct latency_histogram {
         double s = static_cast<double>(ns) / 1e9;
         size_t i = 0;
         while (i < bounds_s.size() && s > bounds_s[i]) ++i;
-        counts[i].fetch_add(1, std::memory_order_relaxed);
-        sum_ns.fetch_add(ns, std::memory_order_relaxed);
-        count.fetch_add(1, std::memory_order_relaxed);
+        bump(counts[i]);
+        bump(sum_ns, ns);
+        bump(count);
     }
 };
 
@@ -101,6 +113,14 @@ public:
     // From a signal thread: makes a start() still waiting for the clusters give up; the caller
     // then runs shutdown().
     void request_stop();
+
+    // In-process, without sockets or clusters (bench/session_bench.cc, tests/core/session_test.cc):
+    // `w` runs the memory transport (net::worker::start_memory) on the caller's thread, and the
+    // two views stand for what the control connections would have learned.
+    void start_memory(net::worker& w, std::shared_ptr<const cluster_view> origin, std::shared_ptr<const cluster_view> target);
+    // A client connection on that worker, served by a session as an accepted one would be; its
+    // cluster connections are opened through the memory transport at the next poll().
+    net::connection& open_memory_client();
     uint16_t port() const { return _port; }
     bool stopping() const { return _stopping.load(); }
 
@@ -134,6 +154,8 @@ private:
     std::shared_ptr<net::tls_context> _cluster_tls[2];
     std::optional<secure_bundle> _bundle[2];  // Astra (R1.25)
     std::unique_ptr<control_connection> _cc[2];
+    std::shared_ptr<const cluster_view> _fixed_view[2];  // start_memory()
+    std::unique_ptr<net::connection_handler> new_session(worker_ctx& ctx, net::connection& c);
     prepared_store _prepared;
     std::atomic<uint8_t> _primary;
     std::atomic<uint8_t> _read_mode;

@@ -18,7 +18,7 @@ void envelope_writer::send(net::connection& c, const cql::envelope_header& h, st
     }
     cql::envelope_header out = h;
     out.length = static_cast<uint32_t>(body.size());
-    std::string env;
+    std::string env = c.owner().take_string();
     env.reserve(out.size() + body.size());
     cql::append_header(out, env);
     env.append(body);

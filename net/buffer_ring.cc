@@ -42,13 +42,38 @@ buffer_ring::buffer_ring(io_uring& ring, uint16_t group, uint32_t size, uint32_t
     publish();
 }
 
+buffer_ring::buffer_ring(uint32_t size, uint32_t count) : _size(size), _count(count), _group(0), _refs(count, 0) {
+    if (count == 0 || count > 32768) throw std::runtime_error("buffer count must be between 1 and 32768, got " + std::to_string(count));
+    size_t data_bytes = size_t{size} * count;
+    void* data = mmap(nullptr, data_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (data == MAP_FAILED) throw std::runtime_error("cannot map receive buffers: " + std::string(std::strerror(errno)));
+    _memory = static_cast<char*>(data);
+    _spare.reserve(count);
+    for (uint32_t i = count; i-- > 0;) recycle(static_cast<uint16_t>(i));
+}
+
 buffer_ring::~buffer_ring() {
-    io_uring_unregister_buf_ring(_ring, _group);
-    munmap(_br, sizeof(io_uring_buf) * _count);
+    if (_br) {
+        io_uring_unregister_buf_ring(_ring, _group);
+        munmap(_br, sizeof(io_uring_buf) * _count);
+    }
     munmap(_memory, size_t{_size} * _count);
 }
 
+int buffer_ring::take() {
+    if (_br || _spare.empty()) return -1;
+    uint16_t bid = _spare.back();
+    _spare.pop_back();
+    taken(bid);
+    return bid;
+}
+
 void buffer_ring::recycle(uint16_t bid) {
+    if (!_br) {
+        _spare.push_back(bid);
+        ++_free;
+        return;
+    }
     io_uring_buf_ring_add(_br, _memory + size_t{bid} * _size, _size, bid, io_uring_buf_ring_mask(_count),
                           static_cast<int>(_pending));
     ++_pending;

@@ -24,12 +24,16 @@ class buffer_ring {
     uint32_t _count;
     uint16_t _group;
     std::vector<uint16_t> _refs;  // references per buffer id; 0 while the kernel owns it
+    std::vector<uint16_t> _spare;  // memory-only rings: the free buffer ids
     uint32_t _pending = 0;        // buffers added since the last publish()
     uint32_t _free = 0;           // buffers the kernel may fill right now
 
 public:
     // `count` must be a power of two (at most 32768); throws std::runtime_error on failure.
     buffer_ring(io_uring& ring, uint16_t group, uint32_t size, uint32_t count);
+    // A ring the kernel never sees, for the in-memory transport (worker::start_memory): buffers
+    // are handed out by take() and come back to a free list.
+    buffer_ring(uint32_t size, uint32_t count);
     ~buffer_ring();
     buffer_ring(const buffer_ring&) = delete;
     buffer_ring& operator=(const buffer_ring&) = delete;
@@ -52,6 +56,8 @@ public:
     void recycle(uint16_t bid);
     // Makes recycled buffers visible to the kernel (once per loop turn).
     void publish();
+    // Memory-only rings: a free buffer, now owned by the caller (refs 1), or -1 when none is free.
+    int take();
 };
 
 class rx_buffer {

@@ -16,10 +16,10 @@ namespace tandem::net {
 
 namespace {
 
-uint64_t monotonic_ms() {
+uint64_t monotonic_ns() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1'000'000;
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 void set_nodelay(int fd) {
@@ -140,7 +140,21 @@ worker::~worker() {
     if (_eventfd >= 0) ::close(_eventfd);
 }
 
-uint64_t worker::now_ms() const { return monotonic_ms(); }
+std::string worker::take_string() {
+    if (_spare_strings.empty()) return {};
+    std::string s = std::move(_spare_strings.back());
+    _spare_strings.pop_back();
+    return s;
+}
+
+void worker::give_string(std::string&& s) {
+    // Only heap buffers are worth keeping, and only so many: a burst must not pin memory.
+    if (s.capacity() <= 15 || s.capacity() > 64 * 1024 || _spare_strings.size() >= 256) return;
+    s.clear();
+    _spare_strings.push_back(std::move(s));
+}
+
+void worker::tick() { _turn_ns = monotonic_ns(); }
 
 void worker::setup_ring() {
     // Best first: SINGLE_ISSUER|DEFER_TASKRUN runs completions only when we wait, on our
@@ -192,7 +206,8 @@ void worker::setup_ring() {
     io_uring_free_probe(probe);
     if (!missing.empty()) throw std::runtime_error("io_uring lacks opcodes:" + missing + " (need Linux 5.19+)");
     _buffers = std::make_unique<buffer_ring>(_ring, 0, _cfg.buffer_size, _cfg.buffer_count);
-    _timers = std::make_unique<timer_wheel>(monotonic_ms());
+    tick();
+    _timers = std::make_unique<timer_wheel>(now_ms());
 }
 
 io_uring_sqe* worker::sqe() {
@@ -282,6 +297,17 @@ uint16_t worker::listen(const std::string& host, uint16_t port, accept_fn on_acc
 
 void worker::connect(const sockaddr_storage& addr, socklen_t len, uint32_t timeout_ms,
                      std::unique_ptr<connection_handler> handler, connect_fn done) {
+    if (_memory) {
+        connection* c = new_connection(-1);
+        c->_handler = std::move(handler);
+        ++_stats.connected;
+        if (_memory->connected) _memory->connected(*c, addr);
+        _deferred.push_back([this, slot = c->_slot, gen = c->_generation, done = std::move(done)] {
+            connection* mc = lookup(slot, gen);
+            done(mc, mc ? 0 : -ECONNABORTED);
+        });
+        return;
+    }
     int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         done(nullptr, -errno);
@@ -317,6 +343,17 @@ void worker::mark_dirty(connection& c) {
 // keeps the byte order.
 void worker::flush(connection& c) {
     if (c._send_inflight || c._queue.empty() || c._shut) return;
+    if (c._fd < 0) {  // memory connection: everything leaves at once
+        for (auto& piece : c._queue) {
+            _memory->sent(c, piece.bytes);
+            give_string(std::move(piece.owned));
+        }
+        c._queue.clear();
+        c._queued = 0;
+        c._over_limit = false;
+        if (c._closing) shut(c);
+        return;
+    }
     size_t n = std::min<size_t>(c._queue.size(), _cfg.max_iovecs);
     if (n == 1) {
         // One piece: a plain send is cheaper for the kernel to set up than a sendmsg.
@@ -349,6 +386,12 @@ void worker::flush(connection& c) {
 void worker::shut(connection& c) {
     if (c._shut) return;
     c._shut = true;
+    if (c._fd < 0) {  // memory connection: nothing in the kernel; it ends next turn
+        _deferred.push_back([this, slot = c._slot, gen = c._generation] {
+            if (connection* mc = lookup(slot, gen)) maybe_finish(*mc);
+        });
+        return;
+    }
     ::shutdown(c._fd, SHUT_RDWR);
     io_uring_sqe* s = sqe();
     io_uring_prep_cancel_fd(s, c._fd, IORING_ASYNC_CANCEL_ALL);
@@ -359,7 +402,7 @@ void worker::shut(connection& c) {
 // A connection dies only at zero operations in flight (STYLE 7).
 void worker::maybe_finish(connection& c) {
     if (!c._shut || c._inflight != 0) return;
-    ::close(c._fd);
+    if (c._fd >= 0) ::close(c._fd);
     uint32_t slot = c._slot;
     int error = c._close_error;
     auto handler = std::move(c._handler);
@@ -439,6 +482,7 @@ void worker::on_send(connection& c, int res) {
         auto& front = c._queue.front();
         if (front.bytes.size() <= left) {
             left -= front.bytes.size();
+            give_string(std::move(front.owned));
             c._queue.pop_front();  // releases the received buffer it held
         } else {
             front.bytes.remove_prefix(left);  // partial send: resume from here
@@ -610,6 +654,47 @@ void worker::end_of_turn() {
     }
 }
 
+void worker::start_memory(memory_transport transport) {
+    setup_ring();
+    _buffers = std::make_unique<buffer_ring>(_cfg.buffer_size, _cfg.buffer_count);
+    _memory = std::make_unique<memory_transport>(std::move(transport));
+}
+
+connection& worker::open_memory(std::unique_ptr<connection_handler> handler) {
+    connection* c = new_connection(-1);
+    c->_handler = std::move(handler);
+    ++_stats.accepted;
+    return *c;
+}
+
+void worker::deliver(connection& c, std::string_view bytes) {
+    uint32_t slot = c._slot, gen = c._generation;
+    while (!bytes.empty()) {
+        connection* live = lookup(slot, gen);
+        if (!live || live->_shut || !live->_handler) return;
+        int bid = _buffers->take();
+        if (bid < 0) throw std::runtime_error("memory transport: no free receive buffer");
+        size_t n = std::min<size_t>(bytes.size(), _buffers->buffer_size());
+        std::memcpy(const_cast<char*>(_buffers->data(static_cast<uint16_t>(bid))), bytes.data(), n);
+        bytes.remove_prefix(n);
+        live->_handler->on_data(*live, rx_buffer(*_buffers, static_cast<uint16_t>(bid), static_cast<uint32_t>(n)));
+    }
+}
+
+void worker::poll() {
+    tick();
+    drain_inbox();
+    while (!_deferred.empty()) {
+        auto work = std::move(_deferred);
+        _deferred.clear();
+        for (auto& fn : work) fn();
+    }
+    ++_stats.loop_turns;
+    if (_turn_hook) _turn_hook();
+    end_of_turn();
+    _timers->advance(now_ms());
+}
+
 void worker::run(const std::function<void(worker&)>& init) {
     setup_ring();
     arm_inbox();
@@ -657,13 +742,14 @@ void worker::run(const std::function<void(worker&)>& init) {
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
             throw std::runtime_error("io_uring wait failed: " + errno_text(rc));
         }
+        tick();
         unsigned n;
         while ((n = io_uring_peek_batch_cqe(&_ring, batch.data(), static_cast<unsigned>(batch.size()))) > 0) {
             for (unsigned i = 0; i < n; ++i) handle(batch[i]);
             io_uring_cq_advance(&_ring, n);
             if (n < batch.size()) break;
         }
-        _timers->advance(monotonic_ms());
+        _timers->advance(now_ms());
     }
 }
 

@@ -138,6 +138,15 @@ struct worker_stats {
     uint64_t loop_turns = 0;
 };
 
+// The in-memory transport: connections without sockets, so a benchmark or a test can drive the
+// code above net/ (a whole proxy session) in-process, deterministically, and measure it without
+// the kernel. Bytes a memory connection sends go to `sent` at the end of the turn (as the gather
+// write would), and connect() makes a memory connection at once, reported to `connected`.
+struct memory_transport {
+    std::function<void(connection&, std::string_view bytes)> sent;
+    std::function<void(connection&, const sockaddr_storage& peer)> connected;
+};
+
 class worker {
 public:
     using accept_fn = std::function<std::unique_ptr<connection_handler>(connection&)>;
@@ -167,7 +176,14 @@ public:
     // Closes every listening socket (new connections are refused); connections stay.
     void stop_listening();
     timer_wheel& timers() { return *_timers; }
-    uint64_t now_ms() const;
+    // The monotonic clock as read once per loop turn, when the turn's completions arrived: every
+    // request of a turn shares it (one clock read per turn, not several per request).
+    uint64_t now_ms() const { return _turn_ns / 1'000'000; }
+    uint64_t now_ns() const { return _turn_ns; }
+    // An empty string with capacity from a sent buffer, if one is spare: what a connection sent
+    // from an owned string comes back here, so building a frame allocates nothing in the steady
+    // state. Hand it to connection::send.
+    std::string take_string();
     const ring_features& features() const { return _features; }
     const worker_stats& stats() const { return _stats; }
     size_t connection_count() const { return _open; }
@@ -179,6 +195,17 @@ public:
     // Stops accepting, lets queued sends drain for up to `drain_ms`, closes every connection,
     // and makes run() return once every operation has completed.
     void stop(uint32_t drain_ms = 1000);
+
+    // In-memory mode, instead of run(): the caller's thread drives the worker with poll().
+    void start_memory(memory_transport transport);
+    // A connection without a socket (a client, in a benchmark); it owns `handler`.
+    connection& open_memory(std::unique_ptr<connection_handler> handler);
+    // Bytes arrive on a memory connection: copied into receive buffers (as the kernel would)
+    // and handed to its handler.
+    void deliver(connection& c, std::string_view bytes);
+    // One loop turn: posted functions and completed connects run, the turn hook, sends are
+    // flushed to the transport, timers fire.
+    void poll();
 
 private:
     friend class connection;
@@ -218,6 +245,7 @@ private:
     void drain_inbox();
     void begin_stop(uint32_t drain_ms);
     void end_of_turn();
+    void tick();
 
     worker_config _cfg;
     io_uring _ring{};
@@ -238,6 +266,11 @@ private:
     uint32_t _ops_outside = 0;  // accept, inbox and cancel operations in flight
     timer _drain_timer;
     std::function<uint64_t()> _turn_hook;
+    uint64_t _turn_ns = 0;
+    std::vector<std::string> _spare_strings;  // take_string()
+    void give_string(std::string&& s);
+    std::unique_ptr<memory_transport> _memory;
+    std::vector<std::function<void()>> _deferred;  // memory mode: connects, closes
 
     // Inbox: the only state touched by other threads.
     int _eventfd = -1;
