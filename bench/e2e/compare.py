@@ -77,8 +77,10 @@ PROTOCOL = 4
 
 
 def cqlbench(build, host, port, shape, seconds, rate, schema):
-    argv = [os.path.join(build, "tools/cqlbench/cqlbench"), "--host", host, "--port", str(port), "--workload", "mixed",
-            "--protocol", str(PROTOCOL),
+    # contact-point: every request through the target under test, even if the cluster behind it
+    # has more nodes (discovery would reach them directly).
+    argv = [os.path.join(build, "tools/cqlbench/cqlbench"), "--host", host, "--port", str(port),
+            "--routing", "contact-point", "--workload", "mixed", "--protocol", str(PROTOCOL),
             "--duration", str(seconds), "--warmup", "0.5", "--keys", "10000", "--json"]
     if shape == "latency":
         argv += ["--connections", "1", "--depth", "1"]

@@ -35,7 +35,7 @@ def cpu_seconds(pid):
 
 def cqlbench(build, host, port, workload, shape, seconds, schema):
     conns, depth = (1, 1) if shape == "latency" else (4, 32)
-    argv = [os.path.join(build, "tools/cqlbench/cqlbench"), "--port", str(port), "--host", host,
+    argv = [os.path.join(build, "tools/cqlbench/cqlbench"), "--port", str(port), "--host", host, "--routing", "contact-point",
             "--workload", workload, "--connections", str(conns), "--depth", str(depth),
             "--duration", str(seconds), "--warmup", "0.5", "--keys", "10000", "--json"]
     if not schema:

@@ -70,6 +70,100 @@ class smoke(unittest.TestCase):
         self.assertIn("cannot connect", out.stderr)
 
 
+class routing(unittest.TestCase):
+    """Node discovery and routing against a 3-node cqlsim (plus one node listed in system.peers that
+    refuses connections): each request reaches the node a driver's token-aware policy would pick."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.port = free_port()
+        cls.sim = subprocess.Popen([CQLSIM, "--nodes", "4", "--dead-nodes", "1", "--address", "127.0.7.1", "--port", str(cls.port)],
+                                   stdout=subprocess.PIPE, text=True)
+        for _ in range(3):
+            while "listening on" not in cls.sim.stdout.readline():
+                pass
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.terminate()
+        cls.sim.wait(timeout=10)
+        cls.sim.stdout.close()
+
+    def bench(self, *args):
+        out = subprocess.run([CQLBENCH, "--host", "127.0.7.1", "--port", str(self.port), "--json", "--warmup", "0", *args],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return json.loads(out.stdout), out.stderr
+
+    def executes_per_node(self, statement_part):
+        from cassandra.cluster import Cluster
+        c = Cluster(["127.0.7.1"], port=self.port)
+        try:
+            s = c.connect()
+            counts = {}
+            for r in s.execute("SELECT node, opcode, statement FROM cqlsim.requests"):
+                if r.opcode == "EXECUTE" and statement_part in r.statement:
+                    counts[r.node] = counts.get(r.node, 0) + 1
+            # The ring as the cluster advertises it: (token, node number), node i at 127.0.7.i.
+            ring = []
+            local = s.execute("SELECT rpc_address, tokens FROM system.local").one()
+            peers = list(s.execute("SELECT rpc_address, tokens FROM system.peers"))
+            for row in [local] + peers:
+                node = int(str(row.rpc_address).rsplit(".", 1)[1])
+                ring += [(int(t), node) for t in row.tokens]
+            s.execute("TRUNCATE cqlsim.requests")
+            return counts, sorted(ring)
+        finally:
+            c.shutdown()
+
+    def test_token_aware_routing_sends_each_key_to_its_owner(self):
+        import bisect
+        import struct
+        from cassandra.murmur3 import murmur3
+        summary, stderr = self.bench("--requests", "600", "--keys", "600", "--distribution", "sequential",
+                                     "--workload", "insert", "--keyspace", "tokens", "--routing", "token")
+        self.assertEqual(summary["errors"], 0, summary["errors_by_kind"])
+        self.assertEqual(summary["nodes"], 4)        # discovered through system.peers
+        self.assertEqual(summary["connections"], 12)  # 4 per reachable node
+        self.assertIn("node marked down", stderr)    # the dead one
+        counts, ring = self.executes_per_node("INSERT INTO tokens.kv")
+        tokens = [t for t, _ in ring]
+        live = {1, 2, 3}
+        expected = {}
+        for key in range(600):
+            at = bisect.bisect_left(tokens, murmur3(struct.pack(">q", key)))
+            # The owner, or for the dead node's keys the next live node of the ring.
+            for step in range(len(ring)):
+                node = ring[(at + step) % len(ring)][1]
+                if node in live:
+                    break
+            expected[node] = expected.get(node, 0) + 1
+        # cqlsim numbers its nodes from 1, as the last octet of 127.0.7.x.
+        self.assertEqual(counts, expected)
+
+    def test_round_robin_spreads_requests_over_every_node(self):
+        summary, _ = self.bench("--requests", "600", "--workload", "insert", "--keyspace", "rr", "--routing", "round-robin",
+                                "--connections", "1", "--depth", "1")
+        self.assertEqual(summary["errors"], 0, summary["errors_by_kind"])
+        counts, _ = self.executes_per_node("INSERT INTO rr.kv")
+        self.assertEqual(counts, {1: 200, 2: 200, 3: 200})
+
+    def test_contact_point_only(self):
+        summary, _ = self.bench("--requests", "300", "--workload", "insert", "--keyspace", "cp", "--routing", "contact-point")
+        self.assertEqual(summary["nodes"], 1)
+        counts, _ = self.executes_per_node("INSERT INTO cp.kv")
+        self.assertEqual(counts, {1: 300})
+
+    def test_compression(self):
+        for args in (["--compression", "lz4"], ["--compression", "snappy"], ["--compression", "lz4", "--protocol", "5"]):
+            summary, _ = self.bench("--requests", "300", "--workload", "mixed", "--keyspace", "comp", *args)
+            self.assertEqual(summary["errors"], 0, (args, summary["errors_by_kind"]))
+            self.assertEqual(summary["requests"], 300, args)
+        out = subprocess.run([CQLBENCH, "--protocol", "5", "--compression", "snappy"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("lz4 only", out.stderr)
+
+
 if __name__ == "__main__":
     CQLSIM, CQLBENCH = sys.argv[1], sys.argv[2]
     del sys.argv[1:3]
