@@ -37,7 +37,7 @@ fuzz: setup
 # The benchmark bench (bench/e2e/compare.py): direct, tandem and HAProxy on the same load;
 # writes bench/latest.md and bench/latency.png (copy them into bench/RESULTS.md to publish).
 bench: build
-	@/usr/bin/python3 bench/e2e/compare.py $(BUILD) --seconds 3 --rounds 3 --idle 6000 \
+	@/usr/bin/python3 bench/e2e/compare.py $(BUILD) --seconds 3 --rounds 3 --idle 10000 \
 		--markdown bench/latest.md --plot bench/latency.png
 
 ci:

@@ -1,11 +1,13 @@
 #include "core/astra.hh"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <simdjson.h>
 #include <zip.h>
 
 #include <charconv>
 #include <memory>
+#include <type_traits>
 
 namespace tandem::core {
 
@@ -37,6 +39,40 @@ bool split_host_port(std::string_view s, std::string& host, uint16_t& port) {
     port = static_cast<uint16_t>(v);
     return true;
 }
+
+// libcurl is loaded when a bundle is used, not linked: with its dependencies (GnuTLS, Kerberos,
+// LDAP, libssh2, ...) it would add about 3 MiB to every tandem process's memory.
+struct curl_api {
+    decltype(&curl_global_init) global_init = nullptr;
+    decltype(&curl_easy_init) easy_init = nullptr;
+    decltype(&curl_easy_setopt) easy_setopt = nullptr;
+    decltype(&curl_easy_perform) easy_perform = nullptr;
+    decltype(&curl_easy_getinfo) easy_getinfo = nullptr;
+    decltype(&curl_easy_cleanup) easy_cleanup = nullptr;
+    decltype(&curl_easy_strerror) easy_strerror = nullptr;
+    std::string error;
+
+    curl_api() {
+        void* lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+        if (!lib) {
+            const char* e = dlerror();
+            error = std::string("cannot load libcurl (Debian package libcurl4): ") + (e ? e : "unknown error");
+            return;
+        }
+        auto load = [&](auto& fn, const char* name) {
+            fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+            if (!fn && error.empty()) error = std::string("libcurl lacks ") + name;
+        };
+        load(global_init, "curl_global_init");
+        load(easy_init, "curl_easy_init");
+        load(easy_setopt, "curl_easy_setopt");
+        load(easy_perform, "curl_easy_perform");
+        load(easy_getinfo, "curl_easy_getinfo");
+        load(easy_cleanup, "curl_easy_cleanup");
+        load(easy_strerror, "curl_easy_strerror");
+        if (error.empty() && global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) error = "libcurl failed to initialize";
+    }
+};
 
 size_t collect(char* data, size_t size, size_t n, void* out) {
     auto* s = static_cast<std::string*>(out);
@@ -108,12 +144,12 @@ std::variant<astra_metadata, std::string> parse_astra_metadata(std::string_view 
 }
 
 std::variant<astra_metadata, std::string> fetch_astra_metadata(const secure_bundle& b, int64_t timeout_ms) {
-    static const bool inited = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    static const curl_api api;  // loaded once, on first use
     std::string url = "https://" + (b.host.find(':') != std::string::npos ? "[" + b.host + "]" : b.host) + ":" +
                       std::to_string(b.port) + "/metadata";
     auto fail = [&](const std::string& why) { return "Astra metadata " + url + " (bundle " + b.path + "): " + why; };
-    if (!inited) return fail("libcurl failed to initialize");
-    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> c(curl_easy_init(), &curl_easy_cleanup);
+    if (!api.error.empty()) return fail(api.error);
+    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> c(api.easy_init(), api.easy_cleanup);
     if (!c) return fail("libcurl failed to initialize");
     auto blob = [](const std::string& s) {
         curl_blob v;
@@ -125,22 +161,22 @@ std::variant<astra_metadata, std::string> fetch_astra_metadata(const secure_bund
     curl_blob ca = blob(b.ca_pem), cert = blob(b.cert_pem), key = blob(b.key_pem);
     std::string body;
     char errbuf[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(c.get(), CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c.get(), CURLOPT_CAINFO_BLOB, &ca);
-    curl_easy_setopt(c.get(), CURLOPT_SSLCERT_BLOB, &cert);
-    curl_easy_setopt(c.get(), CURLOPT_SSLCERTTYPE, "PEM");
-    curl_easy_setopt(c.get(), CURLOPT_SSLKEY_BLOB, &key);
-    curl_easy_setopt(c.get(), CURLOPT_SSLKEYTYPE, "PEM");
-    curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
-    curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c.get(), CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, &collect);
-    curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c.get(), CURLOPT_ERRORBUFFER, errbuf);
-    CURLcode rc = curl_easy_perform(c.get());
-    if (rc != CURLE_OK) return fail(errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    api.easy_setopt(c.get(), CURLOPT_URL, url.c_str());
+    api.easy_setopt(c.get(), CURLOPT_CAINFO_BLOB, &ca);
+    api.easy_setopt(c.get(), CURLOPT_SSLCERT_BLOB, &cert);
+    api.easy_setopt(c.get(), CURLOPT_SSLCERTTYPE, "PEM");
+    api.easy_setopt(c.get(), CURLOPT_SSLKEY_BLOB, &key);
+    api.easy_setopt(c.get(), CURLOPT_SSLKEYTYPE, "PEM");
+    api.easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+    api.easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
+    api.easy_setopt(c.get(), CURLOPT_PROTOCOLS_STR, "https");
+    api.easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, &collect);
+    api.easy_setopt(c.get(), CURLOPT_WRITEDATA, &body);
+    api.easy_setopt(c.get(), CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode rc = api.easy_perform(c.get());
+    if (rc != CURLE_OK) return fail(errbuf[0] ? errbuf : api.easy_strerror(rc));
     long status = 0;
-    curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &status);
+    api.easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &status);
     if (status != 200) return fail("HTTP status " + std::to_string(status));
     auto m = parse_astra_metadata(body);
     if (auto* e = std::get_if<std::string>(&m)) return fail(*e);

@@ -19,6 +19,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/routing.hh"
+
 #include "core/virtual_tables.hh"
 
 namespace tandem::core {
@@ -38,10 +40,10 @@ struct prepared_entry {
     route where = route::both;
     system_table table = system_table::none;  // intercepted statements
     bool write = false;                       // INSERT / UPDATE / DELETE / BATCH
-    // now() replacement (R7.4): variable indexes of the markers tandem put in place of now()
-    // in the statement it prepared; EXECUTE inserts one fresh time-UUID at each.
-    std::vector<uint16_t> generated;
-    bool generated_named = false;  // the markers are :zdm__now
+    // Function replacement (R7.4): the markers tandem put in place of now() (and the other
+    // volatile functions) in the statement it prepared; EXECUTE fills each with a fresh value.
+    std::vector<generated_marker> generated;
+    bool generated_named = false;  // the markers are :zdm__now, :zdm__uuid, ...
     // What the clusters were asked to prepare (the query with tandem's markers), for healing an
     // UNPREPARED by preparing again; the keyspace went in the v5 keyspace flag when set.
     std::string cluster_query;

@@ -66,6 +66,13 @@ public:
         }
         return out;
     }
+    // A random (version 4) UUID, for uuid().
+    std::string random_uuid() {
+        std::string b = random_bytes(16);
+        b[6] = static_cast<char>((b[6] & 0x0F) | 0x40);
+        b[8] = static_cast<char>((b[8] & 0x3F) | 0x80);
+        return b;
+    }
     // The 16 bytes of a fresh time-UUID (a value for a timeuuid bind marker).
     std::string next_bytes() {
         std::string text = next_text();
@@ -279,7 +286,7 @@ struct pending {
     std::string query, keyspace;
     route prep_route = route::both;
     bool prep_write = false;
-    std::vector<uint16_t> generated;  // now() markers tandem added to the prepared text
+    std::vector<generated_marker> generated;  // function markers tandem added to the prepared text
     bool generated_named = false;
     std::string cluster_query;  // PREPARE: the text sent to the clusters
     bool keyspace_flag = false;
@@ -418,6 +425,11 @@ private:
     uint64_t reply_ns = 0;              // the clock when the reply being handled arrived
     std::string prefixed;    // req_prefix + req_message, when the prefix changed
     void apply_tracing(envelope_header& h, const cql::body_parts& parts);
+    // R7: the values that replace volatile function calls in one request.
+    function_values function_values_now() {
+        auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+        return function_values([this] { return ctx.uuids.next_bytes(); }, [this] { return ctx.uuids.random_uuid(); }, wall.count());
+    }
     std::string with_prefix(std::string body) const {
         if (req_prefix.empty()) return body;  // moved, not copied
         return req_prefix + body;
@@ -1282,8 +1294,8 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                 return;
             }
             if (cfg.replace_cql_functions) {
-                // R7.3: one literal per now(), the same on both clusters.
-                if (auto text = replace_now_with_literals(m->query, info, [&] { return ctx.uuids.next_text(); })) {
+                // R7.3: one literal per volatile call, the same on both clusters.
+                if (auto text = replace_functions_with_literals(m->query, info, function_values_now())) {
                     cql::query_message q = *m;
                     q.query = *text;
                     std::string body;
@@ -1335,8 +1347,8 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             p->prep_write = cql::is_write(info.kind);
             if (d.async && d.route == query_route::primary) send_async(h, env.body);
             if (cfg.replace_cql_functions) {
-                // R7.4: each now() becomes a bind marker; EXECUTE fills in one time-UUID.
-                if (auto r = replace_now_with_markers(m->query, info)) {
+                // R7.4: each volatile call becomes a bind marker; EXECUTE fills in the values.
+                if (auto r = replace_functions_with_markers(m->query, info)) {
                     p->generated = std::move(r->generated);
                     p->generated_named = r->named;
                     p->cluster_query = std::move(r->text);
@@ -1390,10 +1402,10 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                 target_body.append(plain.substr(id_len));
             }
             if (!e->generated.empty()) {
-                // R7.5: one fresh time-UUID per request, the same for both clusters.
-                std::string now = ctx.uuids.next_bytes();
+                // R7.5: fresh values per request, the same for both clusters.
+                auto fv = function_values_now();
                 const bool named = m->params.values.present && m->params.values.named;
-                auto vals = with_generated_values(m->params.values, e->generated, now);
+                auto vals = with_generated_values(m->params.values, e->generated, fv);
                 std::string storage, origin_body, tbody;
                 cql::execute_message out = *m;
                 out.params.values = cql::value_list::build(vals, named, storage);
@@ -1432,7 +1444,8 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
             ids.reserve(m->children.count);
             std::vector<std::string> storages;
             storages.reserve(m->children.count);  // value lists point into these: no reallocation
-            std::string now;
+            std::optional<function_values> fv;  // the values replacing volatile calls (R7.3, R7.5)
+            std::deque<std::string> texts;       // rewritten child statements
             for (const auto& c : m->children) {
                 if (c.prepared) {
                     const prepared_entry* e = ctx.cache.find(c.query_or_id);
@@ -1444,9 +1457,9 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                     if (!e->target_id.empty() && e->target_id != e->origin_id) rewrite = true;
                     ids.push_back(e->target_id.empty() ? e->origin_id : e->target_id);
                     if (!e->generated.empty() && !c.values.named) {
-                        // R5.4/R7.5: the child's time-UUIDs, the same on both clusters.
-                        if (now.empty()) now = ctx.uuids.next_bytes();
-                        auto vals = with_generated_values(c.values, e->generated, now);
+                        // R5.4/R7.5: the child's generated values, the same on both clusters.
+                        if (!fv) fv.emplace(function_values_now());
+                        auto vals = with_generated_values(c.values, e->generated, *fv);
                         cql::batch_child changed = c;
                         changed.values = cql::value_list::build(vals, false, storages.emplace_back());
                         children.push_back(changed);
@@ -1455,6 +1468,20 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
                     }
                 } else {
                     ids.emplace_back();
+                    if (cfg.replace_cql_functions) {
+                        // R7.3: a simple child gets literals, as a QUERY does.
+                        auto cinfo = cql::classify(c.query_or_id);
+                        if (cinfo.call_count > 0) {
+                            if (!fv) fv.emplace(function_values_now());
+                            if (auto text = replace_functions_with_literals(c.query_or_id, cinfo, *fv)) {
+                                cql::batch_child changed = c;
+                                changed.query_or_id = texts.emplace_back(std::move(*text));
+                                children.push_back(changed);
+                                values_changed = true;
+                                continue;
+                            }
+                        }
+                    }
                 }
                 children.push_back(c);
             }

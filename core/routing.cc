@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 
 namespace tandem::core {
 
@@ -45,28 +46,9 @@ merge_decision merge(bool origin_error, bool target_error, bool is_prepare, clus
     return m;
 }
 
-std::optional<std::string> replace_now_with_literals(std::string_view query, const cql::statement_info& info,
-                                                     const std::function<std::string()>& next_uuid) {
-    if (!cql::is_write(info.kind)) return std::nullopt;
-    std::string text;
-    size_t at = 0;
-    bool changed = false;
-    for (uint8_t i = 0; i < info.call_count; ++i) {
-        const auto& call = info.calls[i];
-        if (call.fn != cql::volatile_function::now || call.end == 0) continue;
-        text.append(query.substr(at, call.begin - at));
-        text.append(next_uuid());
-        at = call.end;
-        changed = true;
-    }
-    if (!changed) return std::nullopt;
-    text.append(query.substr(at));
-    return text;
-}
-
 namespace {
-// Whether the call starting at `begin` is an argument of another function (toTimestamp(now())):
-// a bind marker there has no type Cassandra can infer.
+
+// Whether the call starting at `begin` is an argument of another function (toTimestamp(now())).
 bool nested_in_function(std::string_view text, uint32_t begin) {
     size_t i = begin;
     auto skip_space = [&] {
@@ -88,20 +70,132 @@ bool nested_in_function(std::string_view text, uint32_t begin) {
     for (size_t k = i; k < end; ++k) word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(text[k]))));
     return !word.empty() && word != "values" && word != "in";
 }
+
+std::string uuid_text(std::string_view b) {
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < b.size(); ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+        out.push_back(hex[static_cast<uint8_t>(b[i]) >> 4]);
+        out.push_back(hex[static_cast<uint8_t>(b[i]) & 15]);
+    }
+    return out;
+}
+
+constexpr int64_t ms_per_day = 86'400'000;
+
+int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
+
+// Days since 1970-01-01 to a civil date (proleptic Gregorian), H. Hinnant's algorithm.
+std::string civil_date(int64_t days) {
+    days += 719468;
+    const int64_t era = floor_div(days, 146097);
+    const int64_t doe = days - era * 146097;
+    const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const int64_t mp = (5 * doy + 2) / 153;
+    const int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    const int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    const int64_t y = yoe + era * 400 + (m <= 2);
+    char buf[80];
+    std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lld", static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d));
+    return buf;
+}
+
 }  // namespace
 
-std::optional<marker_rewrite> replace_now_with_markers(std::string_view query, const cql::statement_info& info) {
+std::string_view generated_marker_name(cql::volatile_function f) {
+    switch (f) {
+        case cql::volatile_function::now:
+        case cql::volatile_function::current_timeuuid: return "zdm__now";
+        case cql::volatile_function::uuid: return "zdm__uuid";
+        case cql::volatile_function::current_timestamp: return "zdm__timestamp";
+        case cql::volatile_function::current_date: return "zdm__date";
+        case cql::volatile_function::current_time: return "zdm__time";
+    }
+    return "zdm__now";
+}
+
+std::string function_values::literal(cql::volatile_function f) const {
+    const int64_t day = floor_div(_now_ms, ms_per_day);
+    const int64_t in_day = _now_ms - day * ms_per_day;
+    switch (f) {
+        case cql::volatile_function::now:
+        case cql::volatile_function::current_timeuuid: return uuid_text(_timeuuid());
+        case cql::volatile_function::uuid: return uuid_text(_uuid());
+        case cql::volatile_function::current_timestamp: return std::to_string(_now_ms);
+        case cql::volatile_function::current_date: return "'" + civil_date(day) + "'";
+        case cql::volatile_function::current_time: {
+            char buf[80];
+            std::snprintf(buf, sizeof buf, "'%02lld:%02lld:%02lld.%03lld'", static_cast<long long>(in_day / 3'600'000),
+                          static_cast<long long>(in_day / 60'000 % 60), static_cast<long long>(in_day / 1000 % 60),
+                          static_cast<long long>(in_day % 1000));
+            return buf;
+        }
+    }
+    return {};
+}
+
+std::string_view function_values::bytes(cql::volatile_function f) {
+    const int64_t day = floor_div(_now_ms, ms_per_day);
+    std::string v;
+    switch (f) {
+        case cql::volatile_function::now:
+        case cql::volatile_function::current_timeuuid: v = _timeuuid(); break;
+        case cql::volatile_function::uuid: v = _uuid(); break;
+        case cql::volatile_function::current_timestamp:  // [long] ms since the epoch
+            v.resize(8);
+            cql::store_be64(v.data(), static_cast<uint64_t>(_now_ms));
+            break;
+        case cql::volatile_function::current_date:  // [int] days, 2^31 being the epoch
+            v.resize(4);
+            cql::store_be32(v.data(), static_cast<uint32_t>(day + (int64_t{1} << 31)));
+            break;
+        case cql::volatile_function::current_time:  // [long] ns since midnight
+            v.resize(8);
+            cql::store_be64(v.data(), static_cast<uint64_t>((_now_ms - day * ms_per_day) * 1'000'000));
+            break;
+    }
+    return _kept.emplace_back(std::move(v));
+}
+
+std::optional<std::string> replace_functions_with_literals(std::string_view query, const cql::statement_info& info,
+                                                           const function_values& values) {
+    if (!cql::is_write(info.kind)) return std::nullopt;
+    std::string text;
+    size_t at = 0;
+    bool changed = false;
+    for (uint8_t i = 0; i < info.call_count; ++i) {
+        const auto& call = info.calls[i];
+        if (call.end == 0) continue;
+        if (call.fn != cql::volatile_function::now && nested_in_function(query, call.begin)) continue;
+        text.append(query.substr(at, call.begin - at));
+        text.append(values.literal(call.fn));
+        at = call.end;
+        changed = true;
+    }
+    if (!changed) return std::nullopt;
+    text.append(query.substr(at));
+    return text;
+}
+
+std::optional<marker_rewrite> replace_functions_with_markers(std::string_view query, const cql::statement_info& info) {
     if (!cql::is_write(info.kind)) return std::nullopt;
     marker_rewrite r;
     r.named = info.named_markers;
     size_t at = 0;
     for (uint8_t i = 0; i < info.call_count; ++i) {
         const auto& call = info.calls[i];
-        if (call.fn != cql::volatile_function::now || call.end == 0) continue;
+        if (call.end == 0) continue;
         if (nested_in_function(query, call.begin)) continue;
         r.text.append(query.substr(at, call.begin - at));
-        r.text.append(r.named ? ":zdm__now" : "?");
-        r.generated.push_back(static_cast<uint16_t>(call.markers_before + r.generated.size()));
+        if (r.named) {
+            r.text.push_back(':');
+            r.text.append(generated_marker_name(call.fn));
+        } else {
+            r.text.push_back('?');
+        }
+        r.generated.push_back({static_cast<uint16_t>(call.markers_before + r.generated.size()), call.fn});
         at = call.end;
     }
     if (r.generated.empty()) return std::nullopt;
@@ -109,20 +203,26 @@ std::optional<marker_rewrite> replace_now_with_markers(std::string_view query, c
     return r;
 }
 
-std::vector<cql::bound_value> with_generated_values(const cql::value_list& values, const std::vector<uint16_t>& generated,
-                                                    std::string_view now) {
+std::vector<cql::bound_value> with_generated_values(const cql::value_list& values, const std::vector<generated_marker>& generated,
+                                                    function_values& fv) {
     std::vector<cql::bound_value> out;
     if (values.present && values.named) {
         for (const auto& v : values) out.push_back(v);
-        out.push_back({"zdm__now", cql::value_ref::of(now)});
+        for (size_t i = 0; i < generated.size(); ++i) {
+            auto name = generated_marker_name(generated[i].fn);
+            bool seen = false;
+            for (size_t j = 0; j < i; ++j) seen = seen || generated_marker_name(generated[j].fn) == name;
+            if (!seen) out.push_back({name, cql::value_ref::of(fv.bytes(generated[i].fn))});
+        }
         return out;
     }
     auto it = values.begin();
     size_t left = values.present ? values.count : 0;
     const size_t total = left + generated.size();
     for (size_t i = 0; i < total; ++i) {
-        if (std::find(generated.begin(), generated.end(), i) != generated.end()) {
-            out.push_back({{}, cql::value_ref::of(now)});
+        auto g = std::find_if(generated.begin(), generated.end(), [&](const generated_marker& m) { return m.index == i; });
+        if (g != generated.end()) {
+            out.push_back({{}, cql::value_ref::of(fv.bytes(g->fn))});
         } else if (left > 0) {
             out.push_back(*it);
             ++it;
@@ -132,8 +232,10 @@ std::vector<cql::bound_value> with_generated_values(const cql::value_list& value
     return out;
 }
 
-void strip_generated(cql::prepared_metadata& md, const std::vector<uint16_t>& generated) {
-    auto is_generated = [&](size_t i) { return std::find(generated.begin(), generated.end(), i) != generated.end(); };
+void strip_generated(cql::prepared_metadata& md, const std::vector<generated_marker>& generated) {
+    auto is_generated = [&](size_t i) {
+        return std::any_of(generated.begin(), generated.end(), [&](const generated_marker& m) { return m.index == i; });
+    };
     std::vector<cql::column_spec> cols;
     for (size_t i = 0; i < md.columns.size(); ++i) {
         if (!is_generated(i)) cols.push_back(md.columns[i]);
@@ -141,7 +243,7 @@ void strip_generated(cql::prepared_metadata& md, const std::vector<uint16_t>& ge
     std::vector<uint16_t> pks;
     for (uint16_t k : md.pk_indexes) {
         if (is_generated(k)) continue;
-        auto below = std::count_if(generated.begin(), generated.end(), [&](uint16_t g) { return g < k; });
+        auto below = std::count_if(generated.begin(), generated.end(), [&](const generated_marker& m) { return m.index < k; });
         pks.push_back(static_cast<uint16_t>(k - below));
     }
     md.columns = std::move(cols);

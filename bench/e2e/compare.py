@@ -145,18 +145,27 @@ class extra_proxy:
         self.proc.stop()
 
 
-def idle_connections_rss(proxy_pid, port, count):
-    """Opens `count` client connections to the proxy, each through STARTUP (so the proxy holds
-    its cluster connections too), and returns (RSS before, RSS after) in KiB."""
+def open_files_limit(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    return 1024
+
+
+def idle_connections_rss(instances, count):
+    """Opens `count` client connections spread evenly over the proxy instances [(pid, port)],
+    each through STARTUP (so the proxy holds its cluster connections too), and returns (RSS
+    before, RSS after) in KiB, summed over the instances."""
     startup = struct.pack(">H", 1) + struct.pack(">H", 11) + b"CQL_VERSION" + struct.pack(">H", 5) + b"3.0.0"
     frame = struct.pack(">BBhBI", 4, 0, 1, 1, len(startup)) + startup
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    before = status_kb(proxy_pid, "VmRSS")
+    before = sum(status_kb(pid, "VmRSS") for pid, _ in instances)
     socks = []
     try:
         for i in range(count):
-            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s = socket.create_connection(("127.0.0.1", instances[i % len(instances)][1]), timeout=10)
             s.sendall(frame)
             socks.append(s)
             if len(socks) % 500 == 0:
@@ -165,7 +174,7 @@ def idle_connections_rss(proxy_pid, port, count):
         for t in socks[len(socks) - len(socks) % 500:]:
             t.recv(64)
         time.sleep(1)
-        after = status_kb(proxy_pid, "VmRSS")
+        after = sum(status_kb(pid, "VmRSS") for pid, _ in instances)
     finally:
         for s in socks:
             s.close()
@@ -228,7 +237,21 @@ def main():
                 for r in results[("throughput", name)]:
                     r["rss_peak_kb"] = status_kb(pid, "VmHWM")
         if args.idle:
-            idle = idle_connections_rss(t.proc.proc.pid, t.port, args.idle)
+            # Each client connection holds three sockets in tandem (client, origin, target): past
+            # the per-process open-files limit the connections are spread over more instances, as
+            # a ZDM deployment runs several.
+            limit = open_files_limit(t.proc.proc.pid)
+            per_instance = max(1, (limit - 200) // 3)
+            count = -(-args.idle // per_instance)
+            instances = [(t.proc.proc.pid, t.port)]
+            for _ in range(count - 1):
+                more = h.tandem(os.path.join(args.build, "tools/tandem/tandem"), origin, target, workers=1,
+                                settings={"heartbeat_interval_ms": 30000, "proxy_max_client_connections": 100000})
+                pin_tree(more.proc.proc.pid, 1)
+                proxies["tandem-idle-%d" % len(instances)] = more
+                instances.append((more.proc.proc.pid, more.port))
+            before, after = idle_connections_rss(instances, args.idle)
+            idle = (before, after, len(instances), limit)
     finally:
         for p in proxies.values():
             p.stop()
@@ -276,9 +299,11 @@ def main():
             rss = med("throughput", name, lambda r: r.get("rss_peak_kb"))
             lines.append("- %s peak RSS (VmHWM) after the runs: %.1f MiB" % (name, rss / 1024))
     if idle:
-        before, after = idle
-        lines.append("- tandem with %d idle client connections (each with its origin and target connection): RSS %.1f MiB "
-                     "-> %.1f MiB, %.1f KiB per client connection" % (args.idle, before / 1024, after / 1024,
+        before, after, instances, limit = idle
+        spread = "" if instances == 1 else (" over %d tandem instances (this machine allows %d open files per process; "
+                                            "each client connection holds 3 sockets in tandem)" % (instances, limit))
+        lines.append("- tandem with %d idle client connections%s (each with its origin and target connection): RSS %.1f MiB "
+                     "-> %.1f MiB, %.1f KiB per client connection" % (args.idle, spread, before / 1024, after / 1024,
                                                                        (after - before) / args.idle))
     bench_cpu = med("throughput", "direct", lambda r: r["bench_cpu_per_100k"])
     tandem_cpu = med("throughput", "tandem", lambda r: r.get("cpu_per_100k"))

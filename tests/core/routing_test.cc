@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <functional>
+
 namespace tandem::core {
 namespace {
 
@@ -74,39 +77,85 @@ TEST(routing, merge_rules) {
     EXPECT_EQ(b.failed, failed_on::both);
 }
 
-TEST(routing, now_literals_in_simple_writes) {
+// A generator of recognisable 16-byte values: 0x01 x 16, 0x02 x 16, ...
+struct counter_values {
     int n = 0;
-    auto next = [&] { return "U" + std::to_string(++n); };
-    std::string q = "INSERT INTO t (k, a, b) VALUES (1, now(), system.now())";
-    auto r = replace_now_with_literals(q, cql::classify(q), next);
-    ASSERT_TRUE(r);
-    EXPECT_EQ(*r, "INSERT INTO t (k, a, b) VALUES (1, U1, U2)");  // system.now() too (R7.2)
-    std::string sel = "SELECT now() FROM t";
-    EXPECT_FALSE(replace_now_with_literals(sel, cql::classify(sel), next));  // reads keep now() (R7.2)
-    std::string none = "INSERT INTO t (k) VALUES (1)";
-    EXPECT_FALSE(replace_now_with_literals(none, cql::classify(none), next));
-    std::string upd = "UPDATE t SET a = now() WHERE k = 1 IF b = now()";
-    EXPECT_EQ(*replace_now_with_literals(upd, cql::classify(upd), next), "UPDATE t SET a = U3 WHERE k = 1 IF b = U4");
+    std::function<std::string()> next() {
+        return [this] { return std::string(16, static_cast<char>(++n)); };
+    }
+};
+
+std::string uuid_of(int n) {
+    char b[3];
+    std::snprintf(b, sizeof b, "%02x", n);
+    std::string h;
+    for (int i = 0; i < 16; ++i) h += b;
+    return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
 }
 
-TEST(routing, now_markers_in_prepared_writes) {
+constexpr int64_t at_ms = 1700000000123;  // 2023-11-14T22:13:20.123Z
+
+TEST(routing, now_literals_in_simple_writes) {
+    counter_values tu, u;
+    function_values fv(tu.next(), u.next(), at_ms);
+    std::string q = "INSERT INTO t (k, a, b) VALUES (1, now(), system.now())";
+    auto r = replace_functions_with_literals(q, cql::classify(q), fv);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, "INSERT INTO t (k, a, b) VALUES (1, " + uuid_of(1) + ", " + uuid_of(2) + ")");  // system.now() too (R7.2)
+    std::string sel = "SELECT now() FROM t";
+    EXPECT_FALSE(replace_functions_with_literals(sel, cql::classify(sel), fv));  // reads keep now() (R7.2)
+    std::string none = "INSERT INTO t (k) VALUES (1)";
+    EXPECT_FALSE(replace_functions_with_literals(none, cql::classify(none), fv));
+    std::string upd = "UPDATE t SET a = now() WHERE k = 1 IF b = now()";
+    EXPECT_EQ(*replace_functions_with_literals(upd, cql::classify(upd), fv),
+              "UPDATE t SET a = " + uuid_of(3) + " WHERE k = 1 IF b = " + uuid_of(4));
+    // now() nested in another call is replaced too, as ZDM does (a UUID literal is unambiguous).
+    std::string nested = "INSERT INTO t (k, ts) VALUES (1, toTimestamp(now()))";
+    EXPECT_EQ(*replace_functions_with_literals(nested, cql::classify(nested), fv),
+              "INSERT INTO t (k, ts) VALUES (1, toTimestamp(" + uuid_of(5) + "))");
+}
+
+TEST(routing, every_volatile_function_gets_a_literal) {
+    counter_values tu, u;
+    u.n = 0x40;
+    function_values fv(tu.next(), u.next(), at_ms);
+    std::string q =
+        "INSERT INTO t (k, id, ts, d, tm, tu) VALUES (1, uuid(), currentTimestamp(), currentDate(), currentTime(), currentTimeUUID())";
+    auto r = replace_functions_with_literals(q, cql::classify(q), fv);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, "INSERT INTO t (k, id, ts, d, tm, tu) VALUES (1, " + uuid_of(0x41) +
+                      ", 1700000000123, '2023-11-14', '22:13:20.123', " + uuid_of(1) + ")");
+    std::string snake = "UPDATE t SET ts = current_timestamp() WHERE k = 1";
+    EXPECT_EQ(*replace_functions_with_literals(snake, cql::classify(snake), fv), "UPDATE t SET ts = 1700000000123 WHERE k = 1");
+    // Other functions nested in a call are left alone: their literal could be ambiguous there.
+    std::string nested = "INSERT INTO t (k, d) VALUES (1, toDate(currentTimestamp()))";
+    EXPECT_FALSE(replace_functions_with_literals(nested, cql::classify(nested), fv));
+    // Before the epoch the date still rounds down.
+    function_values early(tu.next(), u.next(), -1);
+    std::string d = "INSERT INTO t (k, d, tm) VALUES (1, currentDate(), currentTime())";
+    EXPECT_EQ(*replace_functions_with_literals(d, cql::classify(d), early), "INSERT INTO t (k, d, tm) VALUES (1, '1969-12-31', '23:59:59.999')");
+}
+
+TEST(routing, function_markers_in_prepared_writes) {
     std::string q = "INSERT INTO t (k, at, v) VALUES (?, now(), ?)";
-    auto r = replace_now_with_markers(q, cql::classify(q));
+    auto r = replace_functions_with_markers(q, cql::classify(q));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->text, "INSERT INTO t (k, at, v) VALUES (?, ?, ?)");
-    EXPECT_EQ(r->generated, std::vector<uint16_t>{1});
+    EXPECT_EQ(r->generated, (std::vector<generated_marker>{{1, cql::volatile_function::now}}));
     EXPECT_FALSE(r->named);
-    std::string first = "INSERT INTO t (at, k, b) VALUES (now(), ?, now())";
-    auto f = replace_now_with_markers(first, cql::classify(first));
-    EXPECT_EQ(f->text, "INSERT INTO t (at, k, b) VALUES (?, ?, ?)");
-    EXPECT_EQ(f->generated, (std::vector<uint16_t>{0, 2}));
-    std::string named = "UPDATE t SET at = now() WHERE k = :k";
-    auto nm = replace_now_with_markers(named, cql::classify(named));
-    EXPECT_EQ(nm->text, "UPDATE t SET at = :zdm__now WHERE k = :k");
+    std::string first = "INSERT INTO t (at, k, b, id) VALUES (now(), ?, currentTimestamp(), uuid())";
+    auto f = replace_functions_with_markers(first, cql::classify(first));
+    EXPECT_EQ(f->text, "INSERT INTO t (at, k, b, id) VALUES (?, ?, ?, ?)");
+    EXPECT_EQ(f->generated, (std::vector<generated_marker>{{0, cql::volatile_function::now},
+                                                            {2, cql::volatile_function::current_timestamp},
+                                                            {3, cql::volatile_function::uuid}}));
+    std::string named = "UPDATE t SET at = now(), d = currentDate() WHERE k = :k";
+    auto nm = replace_functions_with_markers(named, cql::classify(named));
+    EXPECT_EQ(nm->text, "UPDATE t SET at = :zdm__now, d = :zdm__date WHERE k = :k");
     EXPECT_TRUE(nm->named);
     // Nested in another call: left alone (no type to infer for a marker there).
     std::string nested = "INSERT INTO t (k, ts) VALUES (?, toTimestamp(now()))";
-    EXPECT_FALSE(replace_now_with_markers(nested, cql::classify(nested)));
+    EXPECT_FALSE(replace_functions_with_markers(nested, cql::classify(nested)));
 }
 
 TEST(routing, generated_values_and_metadata) {
@@ -114,22 +163,39 @@ TEST(routing, generated_values_and_metadata) {
     std::string a = "A", b = "B";
     std::vector<cql::bound_value> in = {{{}, cql::value_ref::of(a)}, {{}, cql::value_ref::of(b)}};
     auto values = cql::value_list::build(in, false, storage);
-    auto out = with_generated_values(values, {0, 2}, "NOW");
-    ASSERT_EQ(out.size(), 4u);
-    EXPECT_EQ(out[0].value.bytes, "NOW");
+    counter_values tu, u;
+    function_values fv(tu.next(), u.next(), at_ms);
+    auto out = with_generated_values(values,
+                                     {{0, cql::volatile_function::now},
+                                      {2, cql::volatile_function::now},
+                                      {4, cql::volatile_function::current_timestamp},
+                                      {5, cql::volatile_function::current_date},
+                                      {6, cql::volatile_function::current_time}},
+                                     fv);
+    ASSERT_EQ(out.size(), 7u);
+    EXPECT_EQ(out[0].value.bytes, std::string(16, '\x01'));
     EXPECT_EQ(out[1].value.bytes, "A");
-    EXPECT_EQ(out[2].value.bytes, "NOW");
+    EXPECT_EQ(out[2].value.bytes, std::string(16, '\x02'));  // a fresh time-UUID per marker (R7.5)
     EXPECT_EQ(out[3].value.bytes, "B");
+    ASSERT_EQ(out[4].value.bytes.size(), 8u);
+    EXPECT_EQ(static_cast<int64_t>(cql::load_be64(out[4].value.bytes.data())), at_ms);
+    ASSERT_EQ(out[5].value.bytes.size(), 4u);
+    EXPECT_EQ(cql::load_be32(out[5].value.bytes.data()), (1u << 31) + 19675u);  // 2023-11-14
+    ASSERT_EQ(out[6].value.bytes.size(), 8u);
+    EXPECT_EQ(cql::load_be64(out[6].value.bytes.data()), (22ull * 3600 + 13 * 60 + 20) * 1'000'000'000 + 123'000'000);
     std::string named_storage;
     std::vector<cql::bound_value> nin = {{"k", cql::value_ref::of(a)}};
-    auto named = with_generated_values(cql::value_list::build(nin, true, named_storage), {1}, "NOW");
-    ASSERT_EQ(named.size(), 2u);
+    auto named = with_generated_values(cql::value_list::build(nin, true, named_storage),
+                                       {{1, cql::volatile_function::now}, {2, cql::volatile_function::uuid}, {3, cql::volatile_function::now}},
+                                       fv);
+    ASSERT_EQ(named.size(), 3u);  // one value per name
     EXPECT_EQ(named[1].name, "zdm__now");
+    EXPECT_EQ(named[2].name, "zdm__uuid");
 
     cql::prepared_metadata md;
     for (const char* n : {"at", "k", "c", "at2"}) md.columns.push_back({"ks", "t", n, cql::cql_type::simple(cql::type_id::int_)});
     md.pk_indexes = {1, 2};
-    strip_generated(md, {0, 3});
+    strip_generated(md, {{0, cql::volatile_function::now}, {3, cql::volatile_function::uuid}});
     ASSERT_EQ(md.columns.size(), 2u);
     EXPECT_EQ(md.columns[0].name, "k");
     EXPECT_EQ(md.columns[1].name, "c");

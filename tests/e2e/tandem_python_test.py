@@ -774,6 +774,39 @@ class now_replacement(base):
         self.assertEqual(rows_o, rows_t)  # every time-UUID identical on both clusters
         self.assertEqual(len({r[1] for r in rows_o if r[0] < 10}), 3)  # one fresh value per execution
 
+    def test_uuid_and_the_time_functions_are_the_same_on_both_clusters(self):
+        # Beyond ZDM (it replaces now() only): uuid(), currentTimeUUID(), currentTimestamp(),
+        # currentDate() and currentTime() in simple, prepared and batched writes.
+        import datetime
+        calls = "uuid(), currentTimestamp(), currentDate(), currentTime(), currentTimeUUID()"
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute("CREATE TABLE IF NOT EXISTS app.f (k int PRIMARY KEY, id uuid, ts timestamp, d date, tm time, tu timeuuid)")
+            s.execute("INSERT INTO app.f (k, id, ts, d, tm, tu) VALUES (1, %s)" % calls)
+            ins = s.prepare("INSERT INTO app.f (k, id, ts, d, tm, tu) VALUES (?, %s)" % calls)
+            self.assertEqual([m.name for m in ins.column_metadata], ["k"])
+            s.execute(ins, (2,))
+            b = BatchStatement()
+            b.add(ins, (3,))
+            b.add(SimpleStatement("INSERT INTO app.f (k, id, ts, d, tm, tu) VALUES (4, %s)" % calls))
+            s.execute(b)
+        finally:
+            c.shutdown()
+        query = "SELECT k, id, ts, d, tm, tu FROM app.f"
+        rows_o = sorted(tuple(r) for r in self.origin.execute(query))
+        rows_t = sorted(tuple(r) for r in self.target.execute(query))
+        self.assertEqual([r[0] for r in rows_o], [1, 2, 3, 4])
+        self.assertEqual(rows_o, rows_t)  # every value identical on both clusters
+        now = datetime.datetime.utcnow()
+        for k, id_, ts, d, tm, tu in rows_o:
+            self.assertEqual(id_.version, 4, k)
+            self.assertEqual(tu.version, 1, k)
+            self.assertLess(abs((now - ts).total_seconds()), 60, k)
+            self.assertIn(d.date(), (now.date(), (now - datetime.timedelta(minutes=1)).date()))
+            self.assertGreater(tm.nanosecond_time, 0)
+        self.assertEqual(len({r[1] for r in rows_o}), 4)  # a fresh uuid() per statement
+
 
 ZDM_REFERENCE_YAML = """
 primary_cluster: ORIGIN

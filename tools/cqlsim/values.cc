@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <ctime>
@@ -263,10 +264,20 @@ std::optional<evaluated> evaluate(const term& t, const cql_type& type, const std
                     return encode(cql::cql_value(*ms / 86'400'000));
                 }
                 case type_id::time: {
-                    int h = 0, m = 0, s = 0;
-                    long frac = 0;
-                    if (std::sscanf(t.text.c_str(), "%d:%d:%d.%ld", &h, &m, &s, &frac) < 3) return invalid("STRING");
-                    return encode(cql::cql_value((int64_t{h} * 3600 + m * 60 + s) * 1'000'000'000LL));
+                    // HH:MM:SS[.fffffffff]: the fraction has up to 9 digits (nanoseconds).
+                    int h = 0, m = 0, s = 0, used = 0;
+                    if (std::sscanf(t.text.c_str(), "%d:%d:%d%n", &h, &m, &s, &used) < 3) return invalid("STRING");
+                    int64_t ns = 0;
+                    size_t at = static_cast<size_t>(used);
+                    if (at < t.text.size() && t.text[at] == '.') {
+                        int digits = 0;
+                        for (++at; at < t.text.size() && std::isdigit(static_cast<unsigned char>(t.text[at])) && digits < 9; ++at, ++digits) {
+                            ns = ns * 10 + (t.text[at] - '0');
+                        }
+                        for (; digits < 9; ++digits) ns *= 10;
+                    }
+                    if (at != t.text.size() || h < 0 || h > 23 || m < 0 || m > 59 || s < 0 || s > 59) return invalid("STRING");
+                    return encode(cql::cql_value((int64_t{h} * 3600 + m * 60 + s) * 1'000'000'000LL + ns));
                 }
                 case type_id::inet: {
                     auto a = cql::inet_address::parse(t.text);
@@ -303,7 +314,7 @@ std::optional<evaluated> evaluate(const term& t, const cql_type& type, const std
             return invalid("DURATION");
         case term::kind::function: {
             const std::string& f = t.text;
-            if (f == "now" || f == "currenttimeuuid") {
+            if (f == "now" || f == "currenttimeuuid" || f == "current_timeuuid") {
                 if (type.id != type_id::timeuuid && type.id != type_id::uuid) return invalid("FUNCTION");
                 return encode(cql::cql_value(time_uuid(ctx.now_us)));
             }
@@ -312,7 +323,11 @@ std::optional<evaluated> evaluate(const term& t, const cql_type& type, const std
                 if (type.id != type_id::timestamp) return invalid("FUNCTION");
                 return encode(cql::cql_value(ctx.now_us / 1000));
             }
-            if (f == "currentdate" || f == "todate") return encode(cql::cql_value(ctx.now_us / 86'400'000'000LL));
+            if (f == "currentdate" || f == "current_date" || f == "todate") return encode(cql::cql_value(ctx.now_us / 86'400'000'000LL));
+            if (f == "currenttime" || f == "current_time") {
+                if (type.id != type_id::time) return invalid("FUNCTION");
+                return encode(cql::cql_value(ctx.now_us % 86'400'000'000LL * 1000));
+            }
             if (f == "textasblob" && !t.items.empty()) {
                 out.bytes = t.items[0].text;
                 return out;
