@@ -73,9 +73,7 @@ void connection::send(std::string bytes) {
     p.owned = std::move(bytes);
     p.bytes = p.owned;
     _queued += p.bytes.size();
-    _queue.push_back(std::move(p));
-    // Short strings live inside the std::string: re-point after the move into the deque.
-    _queue.back().bytes = _queue.back().owned;
+    _queue.push_back(std::move(p), _send_inflight);  // the move re-points `bytes` into the queued string
     if (_queued > _worker._cfg.send_queue_limit_bytes) _over_limit = true;
     _worker.mark_dirty(*this);
 }
@@ -86,7 +84,7 @@ void connection::send(rx_buffer bytes) {
     p.bytes = bytes.view();
     p.shared = std::move(bytes);
     _queued += p.bytes.size();
-    _queue.push_back(std::move(p));
+    _queue.push_back(std::move(p), _send_inflight);
     if (_queued > _worker._cfg.send_queue_limit_bytes) _over_limit = true;
     _worker.mark_dirty(*this);
 }
@@ -343,18 +341,20 @@ void worker::mark_dirty(connection& c) {
 // keeps the byte order.
 void worker::flush(connection& c) {
     if (c._send_inflight || c._queue.empty() || c._shut) return;
+    c._queue.settle();
     if (c._fd < 0) {  // memory connection: everything leaves at once
-        for (auto& piece : c._queue) {
+        while (c._queue.ready() > 0) {
+            auto& piece = c._queue.front();
             _memory->sent(c, piece.bytes);
             give_string(std::move(piece.owned));
+            c._queue.pop_front();
         }
-        c._queue.clear();
         c._queued = 0;
         c._over_limit = false;
         if (c._closing) shut(c);
         return;
     }
-    size_t n = std::min<size_t>(c._queue.size(), _cfg.max_iovecs);
+    size_t n = std::min<size_t>(c._queue.ready(), _cfg.max_iovecs);
     if (n == 1) {
         // One piece: a plain send is cheaper for the kernel to set up than a sendmsg.
         io_uring_sqe* s = sqe();
@@ -478,7 +478,7 @@ void worker::on_send(connection& c, int res) {
     }
     auto left = static_cast<size_t>(res);
     c._queued -= left;
-    while (left > 0 && !c._queue.empty()) {
+    while (left > 0 && c._queue.ready() > 0) {
         auto& front = c._queue.front();
         if (front.bytes.size() <= left) {
             left -= front.bytes.size();

@@ -76,6 +76,71 @@ class connection {
         std::string owned;
         rx_buffer shared;
         std::string_view bytes;  // what is left to send
+
+        piece() = default;
+        piece(piece&& o) noexcept { *this = std::move(o); }
+        // Moving re-points `bytes` into the moved string (a short string lives inside it).
+        piece& operator=(piece&& o) noexcept {
+            const bool own = !o.owned.empty();
+            const size_t at = own ? static_cast<size_t>(o.bytes.data() - o.owned.data()) : 0;
+            owned = std::move(o.owned);
+            shared = std::move(o.shared);
+            bytes = own ? std::string_view(owned).substr(at, o.bytes.size()) : o.bytes;
+            o.bytes = {};
+            return *this;
+        }
+    };
+    // The send queue: a ring that keeps its capacity, so a connection in the steady state
+    // queues and sends without allocating (a std::deque allocates and frees a block every few
+    // pieces). Pieces of a send in flight must not move (the kernel reads a short string inside
+    // its piece): when the ring is full during a send, pieces wait in `_later`, and join the ring
+    // at the next flush, with no send in flight.
+    class piece_ring {
+        std::vector<piece> _v;  // capacity: 0 or a power of two
+        size_t _head = 0, _n = 0;
+        std::vector<piece> _later;
+
+        void grow() {
+            std::vector<piece> v(_v.empty() ? 8 : _v.size() * 2);
+            for (size_t i = 0; i < _n; ++i) v[i] = std::move((*this)[i]);
+            _v = std::move(v);
+            _head = 0;
+        }
+        void append(piece&& p) {
+            if (_n == _v.size()) grow();
+            _v[(_head + _n) & (_v.size() - 1)] = std::move(p);
+            ++_n;
+        }
+
+    public:
+        bool empty() const { return _n == 0 && _later.empty(); }
+        size_t size() const { return _n + _later.size(); }
+        // The ring's pieces (after settle(), all of them).
+        size_t ready() const { return _n; }
+        piece& operator[](size_t i) { return _v[(_head + i) & (_v.size() - 1)]; }
+        piece& front() { return (*this)[0]; }
+        void push_back(piece&& p, bool send_in_flight) {
+            if (!_later.empty() || (_n == _v.size() && send_in_flight)) {
+                _later.push_back(std::move(p));
+                return;
+            }
+            append(std::move(p));
+        }
+        // No send in flight: the waiting pieces join the ring, in order.
+        void settle() {
+            for (auto& p : _later) append(std::move(p));
+            _later.clear();
+        }
+        void pop_front() {
+            front() = piece{};  // releases the received buffer or string it held
+            _head = (_head + 1) & (_v.size() - 1);
+            --_n;
+        }
+        void clear() {
+            while (_n > 0) pop_front();
+            _head = 0;
+            _later.clear();
+        }
     };
 
     worker& _worker;
@@ -93,7 +158,7 @@ class connection {
     bool _shut = false;         // shutdown and cancel issued
     bool _over_limit = false;
     int _close_error = 0;
-    std::deque<piece> _queue;
+    piece_ring _queue;
     size_t _queued = 0;
     // Gather write in flight: iovecs and header stay put until its completion.
     std::vector<iovec> _iov;

@@ -5,10 +5,18 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
 #include "cql/error_body.hh"
 #include "cql/query.hh"
 #include "cql/result.hh"
 #include "cql/startup.hh"
+
+// Every allocation of this test program is counted, so a test can demand that the request path
+// allocates nothing in the steady state (issue 5: no allocation per request).
+std::atomic<uint64_t> allocations{0};
 
 namespace tandem::core {
 namespace {
@@ -174,5 +182,39 @@ TEST_F(session, a_request_no_cluster_answers_is_still_pending_and_others_flow) {
     EXPECT_EQ(h.p().totals()["inflight"], 1);
 }
 
+TEST_F(session, the_steady_state_request_path_allocates_nothing) {
+    h.client_sends(prepare(3, "INSERT INTO ks.t (k, v) VALUES (?, ?)"));
+    auto r = replies(h.client_received());
+    ASSERT_EQ(r.size(), 1u);
+    auto prepared = cql::result_message::decode(r[0].second, 4);
+    ASSERT_TRUE(prepared);
+    h.keep_history(false);
+    std::string burst;
+    for (int16_t s = 1; s <= 16; ++s) burst += execute(s, prepared->prepared_id);
+    burst += query(17, "SELECT v FROM ks.t WHERE k = 1");
+    for (int i = 0; i < 200; ++i) {  // warm-up: slots, stream ids, buffers and pools reach their size
+        h.client_sends(burst);
+        ASSERT_EQ(h.client_received_size(), 17u * 13u);
+    }
+    uint64_t before = allocations.load();
+    for (int i = 0; i < 200; ++i) {
+        h.client_sends(burst);
+        ASSERT_EQ(h.client_received_size(), 17u * 13u);
+    }
+    EXPECT_EQ(allocations.load() - before, 0u) << "allocations in 3,400 requests (dual writes with a rewritten id, reads)";
+}
+
 }  // namespace
 }  // namespace tandem::core
+
+// GCC sees free() paired with operator new once these are inlined; they are a matching pair.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void* operator new(std::size_t n) {
+    allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop

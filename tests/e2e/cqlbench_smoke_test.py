@@ -97,7 +97,9 @@ class routing(unittest.TestCase):
 
     def executes_per_node(self, statement_part):
         from cassandra.cluster import Cluster
-        c = Cluster(["127.0.7.1"], port=self.port)
+        from cassandra.policies import WhiteListRoundRobinPolicy
+        # One coordinator, so system.local and system.peers describe the same ring.
+        c = Cluster(["127.0.7.1"], port=self.port, load_balancing_policy=WhiteListRoundRobinPolicy(["127.0.7.1"]))
         try:
             s = c.connect()
             counts = {}

@@ -227,6 +227,30 @@ TEST(worker, slow_reader_back_pressure_bounds_memory) {
     ::close(fd);
 }
 
+// Short owned strings live inside their queue entries: queued while a send is in flight, they
+// must not move under the kernel. An echo that answers in 7-byte strings, to a client that
+// reads late, so the send queue fills and grows while sends are in flight.
+struct short_string_echo : connection_handler {
+    void on_data(connection& c, rx_buffer data) override {
+        auto v = data.view();
+        for (size_t at = 0; at < v.size(); at += 7) c.send(std::string(v.substr(at, 7)));
+    }
+    void on_close(connection&, int) override {}
+};
+
+TEST(worker, short_strings_queued_during_a_send_arrive_intact_and_in_order) {
+    server s(small_buffers(4096, 64), [](connection&) { return std::make_unique<short_string_echo>(); });
+    int fd = connect_client(s.port);
+    std::string data = pattern(1 << 20, 5);
+    std::thread writer([&] { write_all(fd, data); });
+    std::this_thread::sleep_for(200ms);  // the client reads nothing for a while: sends stay in flight
+    auto got = read_exactly(fd, data.size());
+    writer.join();
+    EXPECT_EQ(got.size(), data.size());
+    EXPECT_TRUE(got == data);
+    ::close(fd);
+}
+
 TEST(worker, five_thousand_connections_on_one_worker) {
     // Both ends live in this process: 10,000 descriptors and then some. Raise the soft limit
     // as far as the hard limit allows.
