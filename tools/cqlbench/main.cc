@@ -521,6 +521,53 @@ private:
     std::deque<std::string> _keep;  // system table bodies (stable addresses)
 };
 
+// Prepares the statements on one connection, one after the other; with keep_ids the ids are the
+// run's, else they must equal the contact point's (Cassandra derives them from the text).
+// Each reply's callback holds the preparer; the last one lets it go.
+struct preparer {
+    run_state& r;
+    bench_connection* h;
+    bool keep_ids;
+    std::function<void()> then;
+    std::vector<std::pair<std::string, std::string*>> statements;
+
+    preparer(run_state& rs, bench_connection* conn, bool keep, std::function<void()> done)
+        : r(rs), h(conn), keep_ids(keep), then(std::move(done)) {
+        std::string t = r.opt.keyspace + "." + r.opt.table;
+        statements = {{"INSERT INTO " + t + " (k, v) VALUES (?, ?)", &r.insert_id},
+                      {"SELECT v FROM " + t + " WHERE k = ?", &r.select_id},
+                      {"UPDATE " + t + " SET v = ? WHERE k = ?", &r.update_id}};
+    }
+
+    void step(const std::shared_ptr<preparer>& self, size_t i) {
+        if (i == statements.size()) {
+            then();
+            return;
+        }
+        cql::prepare_message p{statements[i].first, {}};
+        std::string b;
+        p.encode(b, static_cast<uint8_t>(r.opt.protocol));
+        h->send_setup(cql::opcode::prepare, b, [self, i](cql::opcode op, std::string_view body) {
+            auto& me = *self;
+            auto res = op == cql::opcode::result ? cql::result_message::decode(body, static_cast<uint8_t>(me.r.opt.protocol))
+                                                 : cql::result<cql::result_message>(cql::decode_error{""});
+            if (!res || res->kind != cql::result_kind::prepared) {
+                me.r.fail("PREPARE failed on " + me.r.nodes[me.h->node_index].address + ": " + error_text(op, body));
+                return;
+            }
+            std::string* id = me.statements[i].second;
+            if (me.keep_ids) {
+                *id = res->prepared_id;
+            } else if (*id != res->prepared_id) {
+                me.r.fail("node " + me.r.nodes[me.h->node_index].address + " gave another id for " + me.statements[i].first +
+                          " than the contact point");
+                return;
+            }
+            me.step(self, i + 1);
+        });
+    }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -641,39 +688,8 @@ int main(int argc, char** argv) {
         }
     };
     auto prepare_on = [&](bench_connection* h, bool keep_ids, std::function<void()> then) {
-        auto prep = std::make_shared<std::function<void(size_t)>>();
-        std::string t = o.keyspace + "." + o.table;
-        auto statements = std::make_shared<std::vector<std::pair<std::string, std::string*>>>(std::vector<std::pair<std::string, std::string*>>{
-            {"INSERT INTO " + t + " (k, v) VALUES (?, ?)", &r.insert_id},
-            {"SELECT v FROM " + t + " WHERE k = ?", &r.select_id},
-            {"UPDATE " + t + " SET v = ? WHERE k = ?", &r.update_id}});
-        *prep = [&, h, keep_ids, then, prep, statements](size_t i) {
-            if (i == statements->size()) {
-                then();
-                return;
-            }
-            cql::prepare_message p{(*statements)[i].first, {}};
-            std::string b;
-            p.encode(b, static_cast<uint8_t>(o.protocol));
-            h->send_setup(cql::opcode::prepare, b, [&, h, keep_ids, prep, statements, i](cql::opcode op, std::string_view body) {
-                auto res = op == cql::opcode::result ? cql::result_message::decode(body, static_cast<uint8_t>(o.protocol))
-                                                     : cql::result<cql::result_message>(cql::decode_error{""});
-                if (!res || res->kind != cql::result_kind::prepared) {
-                    r.fail("PREPARE failed on " + r.nodes[h->node_index].address + ": " + error_text(op, body));
-                    return;
-                }
-                std::string* id = (*statements)[i].second;
-                if (keep_ids) {
-                    *id = res->prepared_id;
-                } else if (*id != res->prepared_id) {
-                    r.fail("node " + r.nodes[h->node_index].address + " gave another id for " + (*statements)[i].first +
-                           " than the contact point");
-                    return;
-                }
-                (*prep)(i + 1);
-            });
-        };
-        (*prep)(0);
+        auto p = std::make_shared<preparer>(r, h, keep_ids, std::move(then));
+        p->step(p, 0);
     };
     auto open_the_rest = [&](bench_connection* first) {
         r.expected = 1;
