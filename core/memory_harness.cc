@@ -34,7 +34,7 @@ std::shared_ptr<const cluster_view> make_view(int cluster, uint8_t version) {
 
 }  // namespace
 
-memory_harness::memory_harness(config cfg, uint8_t cluster_version) : _version(cluster_version) {
+memory_harness::memory_harness(config cfg, uint8_t cluster_version) {
     _worker = std::make_unique<net::worker>();
     net::memory_transport t;
     t.sent = [this](net::connection& c, std::string_view bytes) { on_sent(c, bytes); };

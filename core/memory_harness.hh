@@ -65,7 +65,6 @@ private:
     void on_sent(net::connection& c, std::string_view bytes);
     void settle();
 
-    uint8_t _version;
     std::unique_ptr<net::worker> _worker;
     std::unique_ptr<proxy> _proxy;
     net::connection* _client = nullptr;

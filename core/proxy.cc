@@ -422,7 +422,6 @@ private:
     bool prefix_changed = false;
     std::string request_id;  // hex, when tracing gave the request one
     uint8_t cluster_version_floor = 4;  // the lower of the control connections' versions, at connect
-    uint64_t reply_ns = 0;              // the clock when the reply being handled arrived
     std::string prefixed;    // req_prefix + req_message, when the prefix changed
     void apply_tracing(envelope_header& h, const cql::body_parts& parts);
     // R7: the values that replace volatile function calls in one request.
@@ -1522,7 +1521,6 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
 void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_envelope&& env) {
     pending* p = slot(idx, gen);
     if (!p) return;
-    reply_ns = ctx.w.now_ns();
     uint8_t bit = static_cast<uint8_t>(1u << side);
     if (!(p->expect & bit) || (p->got & bit)) return;
     p->got |= bit;
@@ -1583,7 +1581,7 @@ void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_enve
         heal_reply(*p, side, std::move(env));
         return;
     }
-    if (p->counted && links[side] && links[side]->metrics) record_node(*links[side]->metrics, *p, env, reply_ns);
+    if (p->counted && links[side] && links[side]->metrics) record_node(*links[side]->metrics, *p, env, ctx.w.now_ns());
     if (env.header.op == opcode::error && !p->healed && !p->req_body.empty() && try_heal(*p, side, env)) return;
     if (p->expect == bit) {
         if (env.header.op == opcode::error && p->counted && !p->write) {
@@ -1845,7 +1843,7 @@ void client_session::deliver(pending& p, int side, const envelope_header& h_in, 
             }
         }
     }
-    if (p.counted) record_duration(p, reply_ns ? reply_ns : ctx.w.now_ns());
+    if (p.counted) record_duration(p, ctx.w.now_ns());
     if (!p.request_id.empty()) {
         spdlog::info("Received response from {} ({}) for request id {}", side == origin_side ? "ORIGIN" : "TARGET",
                      cql::to_string(h.op), p.request_id);
@@ -2457,6 +2455,7 @@ void proxy::start() {
             s.cluster.local_datacenter = md.local_dc;
             spdlog::info("{} cluster (Astra bundle {}): SNI proxy {}:{} ({}), local datacenter {}, {} contact points", s.name,
                          _bundle[i]->path, md.sni_host, md.sni_port, ip, md.local_dc, md.host_ids.size());
+            _bundle[i].reset();  // the TLS context holds the key now; no copy stays in memory
         }
         s.max_version = max_version ? max_version : cql::protocol_version::dse_v2;
         s.heartbeat_interval_ms = _cfg.heartbeat_interval_ms;
