@@ -11,8 +11,8 @@ echo
 echo "== what tandem costs: the same cqlbench load direct and through tandem (short runs; see bench/e2e)"
 /usr/bin/python3 "$here/../bench/e2e/tandem_overhead.py" "$build" --seconds 1 --rounds 1
 echo
-echo "== tandem's user-space work per dual write (in process, no sockets)"
-"$build/bench/proxy_path_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true 2>&1 | grep -E "median|Benchmark"
+echo "== tandem's user-space work per request: the real client session, in process (no sockets)"
+"$build/bench/session_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true 2>&1 | grep -E "median|Benchmark"
 echo
 echo "== cql/ benchmarks"
 "$build/bench/cql_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true 2>&1 | grep -E "median|Benchmark"
