@@ -67,8 +67,10 @@ server_handle start_uring() {
             start = thread_cpu_seconds();
         });
         cpu->set_value(thread_cpu_seconds() - start);
-        std::fprintf(stderr, "  [net/ server: %llu loop turns, %llu gather writes, %llu recv stops for lack of buffers]\n", static_cast<unsigned long long>(w->stats().loop_turns),
-                     static_cast<unsigned long long>(w->stats().sends), static_cast<unsigned long long>(w->stats().recv_enobufs));
+        const auto& st = w->stats();
+        std::fprintf(stderr, "  [net/ server: %llu loop turns, %llu gather writes, %llu recv stops for lack of buffers]\n",
+                     static_cast<unsigned long long>(st.loop_turns), static_cast<unsigned long long>(st.sends),
+                     static_cast<unsigned long long>(st.recv_enobufs));
     });
     server_handle h;
     h.port = port.get();
