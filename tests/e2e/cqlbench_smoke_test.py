@@ -16,13 +16,19 @@ def free_port():
         return s.getsockname()[1]
 
 
-class smoke(unittest.TestCase):
+class with_cqlsim(unittest.TestCase):
+    """A cqlsim for the class's tests: `nodes` nodes from `host` (the last `dead` listed but not
+    listening), stopped after them."""
+    host, nodes, dead = "127.0.0.1", 1, 0
+
     @classmethod
     def setUpClass(cls):
         cls.port = free_port()
-        cls.sim = subprocess.Popen([CQLSIM, "--port", str(cls.port)], stdout=subprocess.PIPE, text=True)
-        while "listening on" not in cls.sim.stdout.readline():
-            pass
+        cls.sim = subprocess.Popen([CQLSIM, "--nodes", str(cls.nodes), "--dead-nodes", str(cls.dead), "--address", cls.host,
+                                    "--port", str(cls.port)], stdout=subprocess.PIPE, text=True)
+        for _ in range(cls.nodes - cls.dead):
+            while "listening on" not in cls.sim.stdout.readline():
+                pass
 
     @classmethod
     def tearDownClass(cls):
@@ -30,11 +36,17 @@ class smoke(unittest.TestCase):
         cls.sim.wait(timeout=10)
         cls.sim.stdout.close()
 
-    def bench(self, *args):
-        out = subprocess.run([CQLBENCH, "--port", str(self.port), "--json", "--warmup", "0", *args],
+    def run_bench(self, *args):
+        """cqlbench against the cluster: its JSON summary and its standard error."""
+        out = subprocess.run([CQLBENCH, "--host", self.host, "--port", str(self.port), "--json", "--warmup", "0", *args],
                              capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stderr)
-        return json.loads(out.stdout)
+        return json.loads(out.stdout), out.stderr
+
+
+class smoke(with_cqlsim):
+    def bench(self, *args):
+        return self.run_bench(*args)[0]
 
     def check(self, summary):
         self.assertGreater(summary["requests"], 0)
@@ -70,30 +82,13 @@ class smoke(unittest.TestCase):
         self.assertIn("cannot connect", out.stderr)
 
 
-class routing(unittest.TestCase):
+class routing(with_cqlsim):
     """Node discovery and routing against a 3-node cqlsim (plus one node listed in system.peers that
     refuses connections): each request reaches the node a driver's token-aware policy would pick."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.port = free_port()
-        cls.sim = subprocess.Popen([CQLSIM, "--nodes", "4", "--dead-nodes", "1", "--address", "127.0.7.1", "--port", str(cls.port)],
-                                   stdout=subprocess.PIPE, text=True)
-        for _ in range(3):
-            while "listening on" not in cls.sim.stdout.readline():
-                pass
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sim.terminate()
-        cls.sim.wait(timeout=10)
-        cls.sim.stdout.close()
+    host, nodes, dead = "127.0.7.1", 4, 1
 
     def bench(self, *args):
-        out = subprocess.run([CQLBENCH, "--host", "127.0.7.1", "--port", str(self.port), "--json", "--warmup", "0", *args],
-                             capture_output=True, text=True, timeout=60)
-        self.assertEqual(out.returncode, 0, out.stderr)
-        return json.loads(out.stdout), out.stderr
+        return self.run_bench(*args)
 
     def executes_per_node(self, statement_part):
         from cassandra.cluster import Cluster
