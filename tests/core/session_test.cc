@@ -39,30 +39,32 @@ std::string startup(int16_t stream) {
     return envelope(opcode::startup, stream, body);
 }
 
+// A request message (anything with encode(body, version)) in a v4 envelope.
+template <class Message>
+std::string request(opcode op, int16_t stream, const Message& m) {
+    std::string body;
+    m.encode(body, 4);
+    return envelope(op, stream, body);
+}
+
 std::string query(int16_t stream, std::string_view text) {
     cql::query_message m;
     m.query = text;
     m.params.cl = cql::consistency::local_quorum;
-    std::string body;
-    m.encode(body, 4);
-    return envelope(opcode::query, stream, body);
+    return request(opcode::query, stream, m);
 }
 
 std::string prepare(int16_t stream, std::string_view text) {
     cql::prepare_message m;
     m.query = text;
-    std::string body;
-    m.encode(body, 4);
-    return envelope(opcode::prepare, stream, body);
+    return request(opcode::prepare, stream, m);
 }
 
 std::string execute(int16_t stream, std::string_view id) {
     cql::execute_message m;
     m.id = id;
     m.params.cl = cql::consistency::local_quorum;
-    std::string body;
-    m.encode(body, 4);
-    return envelope(opcode::execute, stream, body);
+    return request(opcode::execute, stream, m);
 }
 
 // The envelopes the client received, in order.
@@ -89,6 +91,16 @@ config settings() {
 class session : public ::testing::Test {
 protected:
     memory_harness h{settings()};
+    // PREPAREs the INSERT through the session; the id the client got.
+    std::string prepare_insert() {
+        h.client_sends(prepare(3, "INSERT INTO ks.t (k, v) VALUES (?, ?)"));
+        auto r = replies(h.client_received());
+        EXPECT_EQ(r.size(), 1u);
+        auto prepared = r.empty() ? cql::result<cql::result_message>(cql::decode_error{"no reply"})
+                                  : cql::result_message::decode(r[0].second, 4);
+        EXPECT_TRUE(prepared && prepared->kind == cql::result_kind::prepared);
+        return prepared ? prepared->prepared_id : std::string();
+    }
     void SetUp() override {
         h.open_client();
         h.client_sends(startup(0));
@@ -118,16 +130,12 @@ TEST_F(session, a_read_goes_to_the_primary_only) {
 }
 
 TEST_F(session, execute_is_rewritten_with_the_target_id) {
-    h.client_sends(prepare(3, "INSERT INTO ks.t (k, v) VALUES (?, ?)"));
-    auto r = replies(h.client_received());
-    ASSERT_EQ(r.size(), 1u);
-    auto prepared = cql::result_message::decode(r[0].second, 4);
-    ASSERT_TRUE(prepared);
-    EXPECT_EQ(prepared->prepared_id, h.prepared_id(0));  // the client sees origin's id
+    std::string id = prepare_insert();
+    EXPECT_EQ(id, h.prepared_id(0));  // the client sees origin's id
     ASSERT_NE(h.prepared_id(0), h.prepared_id(1));
 
-    h.client_sends(execute(4, prepared->prepared_id));
-    r = replies(h.client_received());
+    h.client_sends(execute(4, id));
+    auto r = replies(h.client_received());
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r[0].first.stream, 4);
     auto at_origin = cql::execute_message::decode(h.last_body(0), 4);
@@ -183,14 +191,11 @@ TEST_F(session, a_request_no_cluster_answers_is_still_pending_and_others_flow) {
 }
 
 TEST_F(session, the_steady_state_request_path_allocates_nothing) {
-    h.client_sends(prepare(3, "INSERT INTO ks.t (k, v) VALUES (?, ?)"));
-    auto r = replies(h.client_received());
-    ASSERT_EQ(r.size(), 1u);
-    auto prepared = cql::result_message::decode(r[0].second, 4);
-    ASSERT_TRUE(prepared);
+    std::string id = prepare_insert();
+    ASSERT_FALSE(id.empty());
     h.keep_history(false);
     std::string burst;
-    for (int16_t s = 1; s <= 16; ++s) burst += execute(s, prepared->prepared_id);
+    for (int16_t s = 1; s <= 16; ++s) burst += execute(s, id);
     burst += query(17, "SELECT v FROM ks.t WHERE k = 1");
     for (int i = 0; i < 200; ++i) {  // warm-up: slots, stream ids, buffers and pools reach their size
         h.client_sends(burst);
