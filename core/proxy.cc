@@ -523,21 +523,12 @@ void cluster_link::on_data(net::connection& c, net::rx_buffer data) {
         session->on_reply(side, o.slot, o.gen, std::move(env));
         return session != nullptr;
     };
-    envelope_reader::outcome out;
-    if (tls) {
-        std::string plain, wire;
-        std::string err = tls->receive(data.view(), plain, wire);
-        data.release();
-        if (!wire.empty()) c.send(std::move(wire));
-        if (!err.empty()) {
-            spdlog::error("{} {}: {}", side_name(side), endpoint, err);
-            c.abort(-EPROTO);
-            return;
-        }
-        if (plain.empty()) return;
-        out = reader.feed_bytes(plain, on_envelope);
-    } else {
-        out = reader.feed(std::move(data), on_envelope);
+    std::string tls_error;
+    auto out = reader.feed_from(c, tls.get(), std::move(data), on_envelope, tls_error);
+    if (!tls_error.empty()) {
+        spdlog::error("{} {}: {}", side_name(side), endpoint, tls_error);
+        c.abort(-EPROTO);
+        return;
     }
     if (!out.ok) {
         spdlog::error("{} {}: undecodable reply ({}{}); closing", side_name(side), endpoint,
@@ -825,21 +816,12 @@ void client_session::on_data(net::connection& c, net::rx_buffer data) {
         process(std::move(env));
         return !c.closing();
     };
-    envelope_reader::outcome out;
-    if (tls) {
-        std::string plain, wire;
-        std::string err = tls->receive(data.view(), plain, wire);
-        data.release();
-        if (!wire.empty()) c.send(std::move(wire));
-        if (!err.empty()) {
-            spdlog::info("client {}: {}", peer, err);
-            c.close();
-            return;
-        }
-        if (plain.empty()) return;
-        out = reader.feed_bytes(plain, on_envelope);
-    } else {
-        out = reader.feed(std::move(data), on_envelope);
+    std::string tls_error;
+    auto out = reader.feed_from(c, tls.get(), std::move(data), on_envelope, tls_error);
+    if (!tls_error.empty()) {
+        spdlog::info("client {}: {}", peer, tls_error);
+        c.close();
+        return;
     }
     if (!out.ok) {
         // Framing is lost: answer what can be answered, then close (STYLE 12).

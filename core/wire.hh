@@ -61,6 +61,19 @@ public:
         _pending.append(data);
         return drain(std::forward<Fn>(on_envelope));
     }
+    // What a connection received, through its TLS session when it has one (handshake and alert
+    // bytes TLS produces go back on `c`). `tls_error` is set when the TLS session failed; the
+    // caller then ends the connection.
+    template <typename Fn>
+    outcome feed_from(net::connection& c, net::tls_stream* tls, net::rx_buffer data, Fn&& on_envelope, std::string& tls_error) {
+        if (!tls) return feed(std::move(data), std::forward<Fn>(on_envelope));
+        std::string plain, wire;
+        tls_error = tls->receive(data.view(), plain, wire);
+        data.release();
+        if (!wire.empty()) c.send(std::move(wire));
+        if (!tls_error.empty() || plain.empty()) return {};
+        return feed_bytes(plain, std::forward<Fn>(on_envelope));
+    }
 
 private:
     template <typename Fn>
