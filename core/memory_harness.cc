@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -44,6 +45,10 @@ memory_harness::memory_harness(config cfg, uint8_t cluster_version) {
         int cluster = std::strcmp(text, cluster_address[0]) == 0 ? 0 : 1;
         _links.push_back({&c, link{cluster, {}}});
     };
+    t.closed = [this](net::connection& c) {
+        std::erase_if(_links, [&](const auto& l) { return l.first == &c; });
+        if (&c == _client) _client = nullptr;
+    };
     _worker->start_memory(std::move(t));
     _proxy = std::make_unique<proxy>(std::move(cfg), proxy_options{});
     _proxy->start_memory(*_worker, make_view(0, cluster_version), make_view(1, cluster_version));
@@ -71,7 +76,6 @@ void memory_harness::close_client() {
     _client = nullptr;
     // The session closes its cluster connections as it goes.
     for (int i = 0; i < 8 && _worker->connection_count() > 0; ++i) _worker->poll();
-    _links.clear();
 }
 
 void memory_harness::client_sends(std::string_view bytes) {
@@ -89,9 +93,8 @@ void memory_harness::settle() {
         if (_replies.empty()) return;
         _delivering.swap(_replies);
         for (auto& [c, bytes] : _delivering) {
-            for (auto& [lc, l] : _links) {
-                if (lc == c) _worker->deliver(*c, bytes);  // only while the link is open
-            }
+            // Only to a link still open (a closed one has left _links).
+            if (std::any_of(_links.begin(), _links.end(), [&](const auto& l) { return l.first == c; })) _worker->deliver(*c, bytes);
         }
         _delivering.clear();
     }

@@ -92,7 +92,7 @@ void envelope_writer::flush() {
     close_frame();
     if (_out.empty() || !_conn) return;
     emit(*_conn, std::move(_out));
-    _out.clear();
+    _out = _conn->owner().take_string();  // a sent frame's buffer, when one is spare
 }
 
 cql::result<std::string_view> body_codec::plain(const cql::envelope_header& h, std::string_view body,

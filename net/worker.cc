@@ -402,7 +402,11 @@ void worker::shut(connection& c) {
 // A connection dies only at zero operations in flight (STYLE 7).
 void worker::maybe_finish(connection& c) {
     if (!c._shut || c._inflight != 0) return;
-    if (c._fd >= 0) ::close(c._fd);
+    if (c._fd >= 0) {
+        ::close(c._fd);
+    } else if (_memory && _memory->closed) {
+        _memory->closed(c);
+    }
     uint32_t slot = c._slot;
     int error = c._close_error;
     auto handler = std::move(c._handler);

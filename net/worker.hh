@@ -210,6 +210,7 @@ struct worker_stats {
 struct memory_transport {
     std::function<void(connection&, std::string_view bytes)> sent;
     std::function<void(connection&, const sockaddr_storage& peer)> connected;
+    std::function<void(connection&)> closed;  // just before the connection is freed
 };
 
 class worker {
