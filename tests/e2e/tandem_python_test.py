@@ -133,31 +133,26 @@ class dual_writes(base):
         self.assertEqual(len(self.origin.requests(marker)), 1)
         self.assertEqual(self.target.requests(marker), [])
 
-    def test_a_write_that_fails_on_target_fails_for_the_client(self):
+    def write_fails_on(self, failing, healthy, key):
+        """A write times out on `failing` (injected): the client gets the WriteTimeout, the other
+        cluster has applied it (§4.3: the failure wins)."""
         c, s = self.tandem.connect()
         try:
             s.execute(KS)
             s.execute(TABLE)
-            self.target.execute("INSERT INTO cqlsim.faults (node, kind, action, value) VALUES (-1, 'write', 'write_timeout', 0)")
+            failing.execute("INSERT INTO cqlsim.faults (node, kind, action, value) VALUES (-1, 'write', 'write_timeout', 0)")
             with self.assertRaises(WriteTimeout):
-                s.execute("INSERT INTO app.kv (k, v) VALUES (500, 'x')")
+                s.execute("INSERT INTO app.kv (k, v) VALUES (%d, 'x')" % key)
         finally:
             c.shutdown()
-        # Origin applied it; the client was told it failed (§4.3: the failure wins).
-        self.assertEqual(len(self.origin.execute("SELECT * FROM app.kv WHERE k = 500")), 1)
-        self.assertEqual(len(self.target.execute("SELECT * FROM app.kv WHERE k = 500")), 0)
+        self.assertEqual(len(healthy.execute("SELECT * FROM app.kv WHERE k = %d" % key)), 1)
+        self.assertEqual(len(failing.execute("SELECT * FROM app.kv WHERE k = %d" % key)), 0)
+
+    def test_a_write_that_fails_on_target_fails_for_the_client(self):
+        self.write_fails_on(self.target, self.origin, 500)
 
     def test_a_write_that_fails_on_origin_fails_for_the_client(self):
-        c, s = self.tandem.connect()
-        try:
-            s.execute(KS)
-            s.execute(TABLE)
-            self.origin.execute("INSERT INTO cqlsim.faults (node, kind, action, value) VALUES (-1, 'write', 'write_timeout', 0)")
-            with self.assertRaises(WriteTimeout):
-                s.execute("INSERT INTO app.kv (k, v) VALUES (510, 'x')")
-        finally:
-            c.shutdown()
-        self.assertEqual(len(self.target.execute("SELECT * FROM app.kv WHERE k = 510")), 1)
+        self.write_fails_on(self.origin, self.target, 510)
 
     def test_a_cluster_that_never_answers_gets_the_client_an_error_not_a_hang(self):
         c, s = self.tandem.connect()
