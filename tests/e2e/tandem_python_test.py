@@ -59,6 +59,19 @@ class base(unittest.TestCase):
         for c in (self.origin, self.target):
             c.execute("TRUNCATE cqlsim.faults")
 
+    def write_as(self, user, password, value):
+        """Logs in through tandem as user/password and writes `value` at k = 1; both clusters
+        must hold it."""
+        c, s = self.tandem.connect(auth_provider=PlainTextAuthProvider(user, password))
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            s.execute("INSERT INTO app.kv (k, v) VALUES (1, %s)", (value,))
+        finally:
+            c.shutdown()
+        for cl in (self.origin, self.target):
+            self.assertEqual(cl.execute("SELECT v FROM app.kv WHERE k = 1")[0].v, value, cl.name)
+
 
 class dual_writes(base):
     settings = {"proxy_request_timeout_ms": 1500}
@@ -423,15 +436,7 @@ class authentication(base):
     target_auth = ("newuser", "newpass")
 
     def test_client_uses_target_credentials(self):
-        c, s = self.tandem.connect(auth_provider=PlainTextAuthProvider("newuser", "newpass"))
-        try:
-            s.execute(KS)
-            s.execute(TABLE)
-            s.execute("INSERT INTO app.kv (k, v) VALUES (1, 'auth')")
-        finally:
-            c.shutdown()
-        self.assertEqual(self.origin.execute("SELECT v FROM app.kv WHERE k = 1")[0].v, "auth")
-        self.assertEqual(self.target.execute("SELECT v FROM app.kv WHERE k = 1")[0].v, "auth")
+        self.write_as("newuser", "newpass", "auth")
 
     def test_wrong_credentials_are_refused_with_the_clusters_message(self):
         with self.assertRaises(NoHostAvailable) as e:
@@ -507,14 +512,7 @@ class credentials_forwarded_to_origin(base):
     settings = {"forward_client_credentials_to_origin": True}
 
     def test_client_uses_origin_credentials(self):
-        c, s = self.tandem.connect(auth_provider=PlainTextAuthProvider("olduser", "oldpass"))
-        try:
-            s.execute(KS)
-            s.execute(TABLE)
-            s.execute("INSERT INTO app.kv (k, v) VALUES (1, 'fcco')")
-        finally:
-            c.shutdown()
-        self.assertEqual(self.target.execute("SELECT v FROM app.kv WHERE k = 1")[0].v, "fcco")
+        self.write_as("olduser", "oldpass", "fcco")
         with self.assertRaises(NoHostAvailable):
             self.tandem.connect(auth_provider=PlainTextAuthProvider("newuser", "newpass"))
 
