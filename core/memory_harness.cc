@@ -92,9 +92,10 @@ void memory_harness::settle() {
         _worker->poll();
         if (_replies.empty()) return;
         _delivering.swap(_replies);
-        for (auto& [c, bytes] : _delivering) {
+        for (auto& reply : _delivering) {
+            net::connection* c = reply.first;
             // Only to a link still open (a closed one has left _links).
-            if (std::any_of(_links.begin(), _links.end(), [&](const auto& l) { return l.first == c; })) _worker->deliver(*c, bytes);
+            if (std::any_of(_links.begin(), _links.end(), [c](const auto& l) { return l.first == c; })) _worker->deliver(*c, reply.second);
         }
         _delivering.clear();
     }
