@@ -19,8 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/routing.hh"
-
+#include "core/functions.hh"
 #include "core/virtual_tables.hh"
 
 namespace tandem::core {

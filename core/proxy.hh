@@ -1,8 +1,7 @@
 #pragma once
-// The proxy: control connections, worker threads, and per client connection a session with one
-// origin and one target connection (and, in dual-read mode, an async connection to the
-// secondary). See ../shared/DESIGN.md for the data path and zdm-spec.md for every rule cited
-// in proxy.cc.
+// The proxy, assembled: control connections, worker threads (each with its worker_state and
+// the client_sessions it accepts), live settings, shutdown. The data path itself is in
+// client_session and the files named there; see core/README.md.
 //
 // Threads: start() runs on the caller's thread; each worker owns its listener, sessions and
 // cluster connections; control connections have a thread each. Proxy-wide state that workers
@@ -17,12 +16,12 @@
 #include <optional>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <vector>
 
 #include "core/astra.hh"
 #include "core/config.hh"
 #include "core/control.hh"
+#include "core/metrics.hh"
 #include "core/prepared.hh"
 #include "net/tls.hh"
 #include "core/virtual_tables.hh"
@@ -36,65 +35,7 @@ struct proxy_options {
     uint32_t connect_attempt_ms = 2000; // per node; the next node is tried after that
 };
 
-// Counters with one writer (their worker) and readers elsewhere (the metrics endpoint): a plain
-// load and store, not a locked read-modify-write, on the request path.
-template <class T>
-inline void bump(std::atomic<T>& a, std::type_identity_t<T> n = 1) {
-    a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
-template <class T>
-inline void drop(std::atomic<T>& a, std::type_identity_t<T> n = 1) {
-    a.store(a.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
-}
-
-// A Prometheus histogram with fixed bounds (seconds), one writer thread.
-struct latency_histogram {
-    std::vector<double> bounds_s;
-    std::unique_ptr<std::atomic<uint64_t>[]> counts;  // bounds + 1 (the last is +Inf)
-    std::atomic<uint64_t> sum_ns{0}, count{0};
-
-    void init(const std::vector<double>& bounds_ms);
-    void record(uint64_t ns) {
-        double s = static_cast<double>(ns) / 1e9;
-        size_t i = 0;
-        while (i < bounds_s.size() && s > bounds_s[i]) ++i;
-        bump(counts[i]);
-        bump(sum_ns, ns);
-        bump(count);
-    }
-};
-
-// Counters behind /metrics and the shutdown log line. Each worker writes its own copy
-// (relaxed atomics, one writer each); metrics_text() and totals() sum them.
-struct proxy_counters {
-    std::atomic<uint64_t> requests{0};
-    std::atomic<uint64_t> reads_failed_origin{0}, reads_failed_target{0};
-    latency_histogram writes, reads_origin, reads_target;  // zdm_proxy_request_duration_seconds
-    std::atomic<uint64_t> writes_failed_origin{0}, writes_failed_target{0}, writes_failed_both{0};
-    std::atomic<uint64_t> timeouts{0};
-    std::atomic<uint64_t> async_sent{0}, async_ok{0}, async_failed{0}, async_skipped{0};
-    std::atomic<uint64_t> pscache_misses{0};
-    std::atomic<uint64_t> intercepted{0};
-    std::atomic<uint64_t> unprepared_healed{0};
-    std::atomic<uint64_t> unrecognized_statements{0};  // routed to both as writes (lexed as "other")
-    std::atomic<int64_t> inflight{0};
-};
-
-// The zdm_<cluster>_* series of one node (R10.1, R4.19), per worker; made when tandem first
-// opens a connection to the node.
-struct node_metrics {
-    // client_timeout, read_timeout, read_failure, write_timeout, write_failure, overloaded,
-    // unavailable, unprepared, other
-    static constexpr size_t error_kinds = 9;
-    std::atomic<uint64_t> failed[error_kinds] = {};
-    latency_histogram reads, writes;
-    std::atomic<int64_t> connections{0}, used_stream_ids{0};
-    std::atomic<uint64_t> failed_connections{0};
-};
-const char* node_error_name(size_t kind);
-size_t node_error_kind(int32_t cql_error_code);
-
-class worker_ctx;
+class worker_state;
 
 class proxy {
 public:
@@ -155,7 +96,9 @@ private:
     std::optional<secure_bundle> _bundle[2];  // Astra (R1.25)
     std::unique_ptr<control_connection> _cc[2];
     std::shared_ptr<const cluster_view> _fixed_view[2];  // start_memory()
-    std::unique_ptr<net::connection_handler> new_session(worker_ctx& ctx, net::connection& c);
+    std::unique_ptr<net::connection_handler> new_session(worker_state& ctx, net::connection& c);
+    std::vector<const worker_metrics*> worker_metrics_list() const;
+    proxy_gauges gauges() const;
     prepared_store _prepared;
     std::atomic<uint8_t> _primary;
     std::atomic<uint8_t> _read_mode;
@@ -164,7 +107,7 @@ private:
     std::atomic<bool> _started{false};
     uint16_t _port = 0;
     std::vector<std::unique_ptr<net::worker>> _workers;
-    std::vector<std::unique_ptr<worker_ctx>> _ctx;
+    std::vector<std::unique_ptr<worker_state>> _ctx;
     std::vector<std::thread> _threads;
 };
 

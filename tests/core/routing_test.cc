@@ -1,4 +1,6 @@
 #include "core/routing.hh"
+#include "core/functions.hh"
+#include "core/merge.hh"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,343 @@
+// client_session: one client connection's life (connect both clusters, read envelopes, queue
+// them while the clusters or the handshake are not ready, answer errors, close). The other
+// stages are in handshake.cc, request_path.cc, replies.cc and async_reads.cc.
+#include "core/client_session.hh"
+
+#include <arpa/inet.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "core/proxy.hh"
+
+namespace tandem::core {
+
+using cql::envelope_header;
+using cql::error_message;
+using cql::opcode;
+
+namespace {
+
+cql::header_limits request_limits() {
+    cql::header_limits l;
+    l.expect = cql::header_limits::direction::requests;
+    return l;
+}
+
+// The connection's local address (what system.local's rpc_address says to this client, R6).
+cql::inet_address local_address_of(int fd) {
+    cql::inet_address a;
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return a;
+    if (ss.ss_family == AF_INET) {
+        a.size = 4;
+        std::memcpy(a.bytes.data(), &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, 4);
+    } else {
+        a.size = 16;
+        std::memcpy(a.bytes.data(), &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, 16);
+    }
+    return a;
+}
+
+// "host:port" of the client, for logs.
+std::string peer_of(int fd) {
+    sockaddr_storage ps{};
+    socklen_t plen = sizeof ps;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&ps), &plen) != 0) return {};
+    char host[INET6_ADDRSTRLEN] = "?";
+    uint16_t port = 0;
+    if (ps.ss_family == AF_INET) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ps);
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        port = ntohs(a->sin_port);
+    } else {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ps);
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        port = ntohs(a->sin6_port);
+    }
+    return std::string(host) + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+client_session::client_session(worker_state& w, net::connection& conn)
+    : _w(w), _client(conn), _reader(request_limits()), _local_address(local_address_of(conn.fd())), _peer(peer_of(conn.fd())) {
+    _writer.set_flush_list(&_w.flush_list);
+    if (auto* t = _w.p.client_tls()) {
+        _tls = std::make_unique<net::tls_stream>(*t);
+        _writer.set_tls(_tls.get());
+    }
+    auto ov = _w.p.view(cluster_role::origin);
+    auto tv = _w.p.view(cluster_role::target);
+    int64_t max_ids = std::min<int64_t>(_w.p.cfg().proxy_max_stream_ids, 2048);
+    // v2 clusters: 127 ids (R4.1).
+    if ((ov && ov->version == 2) || (tv && tv->version == 2)) max_ids = std::min<int64_t>(max_ids, 127);
+    _ids_per_link = static_cast<size_t>(std::max<int64_t>(max_ids, 1));
+    _cluster_version_floor = _w.p.lower_cluster_version();
+    _hs.plan = plan_credentials(ov && ov->auth_enabled, tv && tv->auth_enabled, _w.p.cfg().forward_client_credentials_to_origin);
+    _w.sessions.insert(this);
+}
+
+client_session::~client_session() { _w.sessions.erase(this); }
+
+void client_session::start() {
+    // Connect to both clusters before reading anything (R1.22), each to a node of the
+    // instance's share of the local datacenter, round robin (R1.17); nodes marked down are
+    // skipped and an unreachable node costs one short attempt, not the whole budget (W6).
+    for (int side : {origin_side, target_side}) {
+        auto v = _w.p.view(role_of(side));
+        std::vector<size_t> owned, others;
+        const size_t n = v->hosts.size();
+        const size_t count = _w.p.topology().addresses.size();
+        const size_t index = _w.p.topology().index;
+        for (size_t j = 0; j < n; ++j) {
+            bool mine = n >= count ? j % count == index : j == index % n;
+            (v->hosts[j].up ? (mine ? owned : others) : others).push_back(j);
+        }
+        std::vector<size_t> order;
+        if (!owned.empty()) {
+            size_t start = static_cast<size_t>(++_w.next_host[side]) % owned.size();
+            for (size_t i = 0; i < owned.size(); ++i) order.push_back(owned[(start + i) % owned.size()]);
+        }
+        for (size_t j : others) order.push_back(j);
+        ++_connecting;
+        connect_cluster(side, std::move(order));
+    }
+}
+
+void client_session::connect_cluster(int side, std::vector<size_t> candidates) {
+    auto v = _w.p.view(role_of(side));
+    if (candidates.empty()) {
+        on_link_connected(side, nullptr, -EHOSTUNREACH, {});
+        return;
+    }
+    const host_info& h = v->hosts[candidates.front()];
+    candidates.erase(candidates.begin());
+    const auto& cs = side == origin_side ? _w.p.cfg().origin : _w.p.cfg().target;
+    auto timeout = static_cast<uint32_t>(std::min<int64_t>(_w.p.options().connect_attempt_ms, cs.connection_timeout_ms));
+    open_link(side, side, h, timeout, std::move(candidates));
+}
+
+// Opens the link `side` (origin, target or async) to `node` of `cluster`; on_link_connected
+// follows, unless the session is gone by then.
+void client_session::open_link(int side, int cluster, const host_info& node, uint32_t timeout_ms, std::vector<size_t> rest) {
+    _link_endpoint[side] = node.endpoint();
+    auto addr = net::resolve_address(node.address, node.port);
+    if (!addr) {
+        on_link_connected(side, nullptr, -EINVAL, std::move(rest));
+        return;
+    }
+    auto link = std::make_unique<cluster_link>(this, side, node.endpoint(), _ids_per_link);
+    if (auto* t = _w.p.cluster_tls(role_of(cluster))) link->use_tls(*t, node.server_name);
+    link->set_flush_list(&_w.flush_list);
+    link->metrics = &_w.node(side, node.endpoint());
+    std::weak_ptr<bool> weak = _alive;
+    _w.w.connect(addr->first, addr->second, timeout_ms, std::move(link),
+                 [this, weak, side, rest = std::move(rest)](net::connection* c, int err) mutable {
+                     if (weak.expired()) {
+                         if (c) {
+                             static_cast<cluster_link*>(c->handler())->session = nullptr;
+                             c->abort();
+                         }
+                         return;
+                     }
+                     on_link_connected(side, c, err, std::move(rest));
+                 });
+}
+
+void client_session::on_link_connected(int side, net::connection* c, int error, std::vector<size_t> remaining) {
+    if (!c) {
+        bump(_w.node(side, _link_endpoint[side]).failed_connections);
+    } else if (auto* m = static_cast<cluster_link*>(c->handler())->metrics) {
+        bump(m->connections);
+    }
+    if (side == async_side) {
+        on_async_connected(c, error);
+    } else {
+        on_cluster_connected(side, c, error, std::move(remaining));
+    }
+}
+
+void client_session::on_cluster_connected(int side, net::connection* c, int error, std::vector<size_t> remaining) {
+    if (!c) {
+        spdlog::warn("client {}: cannot connect to {} node {}: {}", _peer, side_name(side), _link_endpoint[side], std::strerror(-error));
+        if (!remaining.empty() && !_w.draining) {
+            connect_cluster(side, std::move(remaining));
+            return;
+        }
+        --_connecting;
+        if (_fatal.empty()) {
+            _fatal = std::string("tandem cannot reach any ") + side_name(side) + " node (last tried " + _link_endpoint[side] + ": " +
+                     std::strerror(-error) + ")";
+        }
+        if (_connecting == 0) drain_queue();
+        return;
+    }
+    auto* l = static_cast<cluster_link*>(c->handler());
+    l->conn = c;
+    _links[side] = l;
+    l->start_tls();
+    l->start_heartbeats(static_cast<uint64_t>(std::max<int64_t>(_w.p.cfg().heartbeat_interval_ms, 1000)));
+    if (--_connecting == 0) {
+        if (_fatal.empty()) {
+            _phase = phase::handshake;
+            spdlog::info("client {} connected: origin node {}, target node {}", _peer, _link_endpoint[origin_side],
+                         _link_endpoint[target_side]);
+        }
+        drain_queue();
+    }
+}
+
+// Heartbeats go out only on links that finished their handshake (W9, W11).
+bool client_session::link_ready(const cluster_link& l) const {
+    return l.side == async_side ? l.astate == cluster_link::async_state::ready : _phase == phase::ready;
+}
+
+void client_session::fail_session(const std::string& why) {
+    spdlog::info("client {}: closing: {}", _peer, why);
+    _writer.flush();  // frames still pending leave before the close
+    _client.close();
+}
+
+void client_session::on_link_closed(int side, int error) {
+    auto* l = _links[side];
+    _links[side] = nullptr;
+    if (side == async_side) {
+        spdlog::info("async connection to {} closed{}", _link_endpoint[side], error ? std::string(": ") + std::strerror(-error) : "");
+        _async_retry_at_ms = _w.w.now_ms() + 1000;
+        return;
+    }
+    if (!l) return;
+    // Every request still waiting for this cluster gets an error now (ZDM leaves them to time
+    // out, W5), then the client connection closes (R11.3): drivers reconnect elsewhere.
+    std::string why = std::string("tandem lost its connection to ") + side_name(side) + " node " + l->endpoint +
+                      (error ? std::string(" (") + std::strerror(-error) + ")" : "") + " before it answered";
+    _slots.for_each_used([&](pending& p) {
+        if (!p.waits_for(side)) return;
+        answer_error(p.client_stream, error_message::server(why));
+        release(p);
+    });
+    if (!_client.closing()) fail_session(std::string(side_name(side)) + " connection to " + l->endpoint + " lost");
+}
+
+void client_session::on_close(net::connection&, int error) {
+    *_alive = false;
+    for (auto*& l : _links) {
+        if (!l) continue;
+        l->heartbeat.cancel();
+        l->session = nullptr;
+        l->conn->abort();
+        l = nullptr;
+    }
+    _slots.for_each_used([&](pending& p) { release(p); });
+    _w.p.client_connections().fetch_sub(1, std::memory_order_relaxed);
+    spdlog::info("client {} disconnected{}", _peer, error ? std::string(": ") + std::strerror(-error) : "");
+}
+
+void client_session::on_data(net::connection& c, net::rx_buffer data) {
+    auto on_envelope = [&](inbound_envelope&& env) {
+        if (_phase != phase::ready || _hs.busy || !_queued.empty()) {
+            if (_queued.size() > 1024) {
+                fail_session("more than 1024 requests sent before the handshake completed");
+                return false;
+            }
+            _queued.push_back({env.header, std::string(env.body)});
+            return true;
+        }
+        process(std::move(env));
+        return !c.closing();
+    };
+    std::string tls_error;
+    auto out = _reader.feed_from(c, _tls.get(), std::move(data), on_envelope, tls_error);
+    if (!tls_error.empty()) {
+        spdlog::info("client {}: {}", _peer, tls_error);
+        c.close();
+        return;
+    }
+    if (!out.ok) {
+        framing_lost(out);
+        return;
+    }
+    if ((_phase != phase::connecting || !_fatal.empty()) && !_hs.busy) drain_queue();
+}
+
+// Framing is lost: answer what can be answered, then close (STYLE 12).
+void client_session::framing_lost(const envelope_reader::outcome& out) {
+    if (out.problem == cql::envelope_problem::unknown_version) {
+        protocol_version_error(out.raw_version);
+    } else {
+        envelope_header h = out.header;
+        if (!cql::is_known_version(h.version)) h.version = _w.p.lower_cluster_version();
+        auto e = error_message::protocol(out.reason.empty() ? std::string("Invalid frame: ") + std::string(cql::to_string(out.problem))
+                                                            : std::string(out.reason));
+        std::string body;
+        e.encode(body, cql::effective_version(h.version));
+        h.response = true;
+        h.op = opcode::error;
+        h.flags = 0;
+        _writer.send(_client, h, body);
+    }
+    _writer.flush();
+    _client.close();
+}
+
+void client_session::drain_queue() {
+    while (!_queued.empty() && !_client.closing()) {
+        if (_phase == phase::connecting && _fatal.empty()) return;
+        if (_hs.busy) return;
+        auto q = std::move(_queued.front());
+        _queued.pop_front();
+        process(inbound_envelope{q.h, q.body, {}});
+    }
+}
+
+pending& client_session::alloc(request_kind k, int16_t stream) {
+    pending& p = _slots.take(k, stream);
+    p.version = _version;
+    p.primary = _w.p.primary();
+    p.write = false;
+    p.counted = false;
+    p.started_ns = _w.w.now_ns();
+    bump(_w.counters.inflight);
+    return p;
+}
+
+void client_session::release(pending& p) {
+    for (int s : {origin_side, target_side}) {
+        if (p.proxy_stream[s] >= 0 && !p.got.has(s) && _links[s]) _links[s]->abandon(p.proxy_stream[s]);
+    }
+    _slots.release(p);
+    drop(_w.counters.inflight);
+}
+
+void client_session::answer(int16_t stream, opcode op, std::string_view body) {
+    envelope_header h;
+    h.version = _version ? _version : _w.p.lower_cluster_version();
+    h.response = true;
+    h.op = op;
+    h.stream = stream;
+    _writer.send(_client, h, body);
+}
+
+void client_session::answer_error(int16_t stream, const error_message& e) {
+    std::string body;
+    e.encode(body, cql::effective_version(_version ? _version : _w.p.lower_cluster_version()));
+    answer(stream, opcode::error, body);
+}
+
+void client_session::protocol_version_error(uint8_t raw_version) {
+    // R2.2: stream 0, encoded with the lower of the clusters' versions, the text drivers parse.
+    envelope_header h;
+    h.version = _w.p.lower_cluster_version();
+    h.response = true;
+    h.op = opcode::error;
+    h.stream = 0;
+    std::string body;
+    error_message::protocol("Invalid or unsupported protocol version (" + std::to_string(raw_version & 0x7F) + ")")
+        .encode(body, cql::effective_version(h.version));
+    _writer.send(_client, h, body);
+    _version_error_sent = true;
+}
+
+}  // namespace tandem::core

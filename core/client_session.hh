@@ -1,0 +1,191 @@
+#pragma once
+// One client connection and everything tandem does for it (DESIGN.md, "The data path"). The
+// session owns the client connection's reader and writer, its cluster links (origin, target,
+// and the async one to the secondary), and its pending requests; its methods are grouped by
+// stage, one file each:
+//
+//   client_session.cc  the connection's life: connect both clusters, read envelopes, queue
+//                      them during the handshake, answer errors, close
+//   handshake.cc       OPTIONS / STARTUP / AUTH_RESPONSE across both clusters (handshake.hh)
+//   request_path.cc    a request from its envelope to the sends: one function per request kind
+//   replies.cc         a cluster's reply to the client: merging (merge.hh), healing
+//                      UNPREPARED, timeouts, per-node metrics, events
+//   async_reads.cc     the dual-read connection: mirror, its handshake, what it counts
+//
+// Worker thread only. The request path allocates nothing and takes no lock in the steady state
+// (tests/core/session_test.cc counts allocations).
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/cluster_link.hh"
+#include "core/handshake.hh"
+#include "core/pending.hh"
+#include "core/topology.hh"
+#include "core/sides.hh"
+#include "core/wire.hh"
+#include "core/worker_state.hh"
+#include "cql/error_body.hh"
+#include "cql/primitives.hh"
+#include "net/worker.hh"
+
+namespace tandem::core {
+
+struct prepared_entry;
+
+// What each cluster gets: the body as received, or a rewritten one (its compression flag is
+// then cleared).
+struct outbound {
+    std::string_view body[2];
+    bool rewritten[2] = {false, false};
+
+    static outbound as_received() { return {}; }
+    // The same rewritten body for both clusters.
+    static outbound same(std::string_view b) { return outbound{{b, b}, {true, true}}; }
+    // What the slot kept for each cluster (keep_request).
+    static outbound kept(const pending& p) {
+        return outbound{{p.side_body[0], p.side_body[1]}, {p.side_rewritten[0], p.side_rewritten[1]}};
+    }
+};
+
+class client_session : public net::connection_handler {
+public:
+    client_session(worker_state& w, net::connection& conn);
+    ~client_session() override;
+
+    // Connects to both clusters; requests are read as they come and served once both are up.
+    void start();
+    const std::weak_ptr<bool> alive() const { return _alive; }
+
+    // net::connection_handler: the client connection.
+    void on_data(net::connection& c, net::rx_buffer data) override;
+    void on_close(net::connection& c, int error) override;
+
+    // From the cluster links.
+    void on_reply(int side, uint32_t slot, uint32_t gen, inbound_envelope&& env);
+    void on_event(int side, inbound_envelope&& env);
+    void on_async_reply(inbound_envelope&& env);
+    void on_link_closed(int side, int error);
+    bool link_ready(const cluster_link& l) const;
+    uint8_t protocol_version() const { return _version; }
+    cql::compression compression() const { return _compression; }
+
+private:
+    // client_session.cc: life ---------------------------------------------------------------
+    void connect_cluster(int side, std::vector<size_t> candidates);
+    void open_link(int side, int cluster, const host_info& node, uint32_t timeout_ms, std::vector<size_t> rest);
+    void on_link_connected(int side, net::connection* c, int error, std::vector<size_t> remaining);
+    void on_cluster_connected(int side, net::connection* c, int error, std::vector<size_t> remaining);
+    void drain_queue();
+    void fail_session(const std::string& why);
+    void answer(int16_t stream, cql::opcode op, std::string_view body);
+    void answer_error(int16_t stream, const cql::error_message& e);
+    void protocol_version_error(uint8_t raw_version);
+    void framing_lost(const envelope_reader::outcome& out);
+    pending& alloc(request_kind k, int16_t stream);
+    void release(pending& p);
+    bool plentiful() const { return _w.w.buffers().available() > _w.w.buffers().count() / 2; }
+    // A request body that does not decode gets PROTOCOL_ERROR on its stream (STYLE 12).
+    template <typename R>
+    bool decoded(const R& m, int16_t stream) {
+        if (m) return true;
+        answer_error(stream, cql::error_message::protocol(std::string(m.error())));
+        return false;
+    }
+
+    // request_path.cc: a request to the sends ------------------------------------------------
+    void process(inbound_envelope&& env);
+    void apply_tracing(cql::envelope_header& h, const cql::body_parts& parts);
+    void route_request(inbound_envelope&& env, std::string_view plain);
+    void on_query(inbound_envelope&& env, std::string_view plain);
+    void on_prepare(inbound_envelope&& env, std::string_view plain);
+    void on_execute(inbound_envelope&& env, std::string_view plain);
+    void on_batch(inbound_envelope&& env, std::string_view plain);
+    void forward_unchanged(inbound_envelope&& env, request_kind k);
+    bool answer_intercepted(const cql::envelope_header& h, system_table table, std::string_view query);
+    void answer_intercepted_prepare(const cql::envelope_header& h, system_table table, std::string_view query, std::string_view ks);
+    cluster_role system_cluster() const;
+    void forward(const inbound_envelope& env, pending& p, destinations to, outbound out = outbound::as_received());
+    void send_to(pending& p, int side, const inbound_envelope& env, const outbound& out);
+    void keep_request(pending& p, const inbound_envelope& env);
+    std::string with_prefix(std::string body) const {
+        if (_req_prefix.empty()) return body;  // moved, not copied
+        return _req_prefix + body;
+    }
+
+    // handshake.cc ----------------------------------------------------------------------------
+    void on_startup(inbound_envelope&& env, std::string_view plain);
+    void on_auth_response(inbound_envelope&& env, std::string_view plain);
+    void on_startup_replies(pending& p, int side, inbound_envelope&& env);
+    void on_primary_auth_reply(pending& p, int side, inbound_envelope&& env);
+    void on_secondary_auth_reply(pending& p, int side, inbound_envelope&& env);
+    void start_secondary_auth(pending& p, const cql::envelope_header& primary_reply_h, std::string primary_reply_body);
+    void send_secondary_token(pending& p, bool plain_first);
+    void refuse_handshake(pending& p, const std::string& message);
+    void handshake_done(pending& p, const cql::envelope_header& h, std::string_view body);
+    void answer_supported(pending& p);
+    void switch_client_framing();
+    std::string creds_token_for(int side, bool& ok) const;
+
+    // replies.cc ------------------------------------------------------------------------------
+    void arm_timeout(pending& p);
+    void on_timeout(pending& p);
+    void merge_replies(pending& p, int side, inbound_envelope&& env);
+    bool store_prepared(pending& p, int side, const inbound_envelope& env);
+    void deliver(pending& p, int side, const cql::envelope_header& h, std::string_view body, const net::rx_buffer* owner);
+    bool try_heal(pending& p, int side, const inbound_envelope& env);
+    void heal_reply(pending& p, int side, inbound_envelope&& env);
+    void record_duration(const pending& p, uint64_t now_ns);
+    void record_node(node_metrics& m, const pending& p, const inbound_envelope& env, uint64_t now_ns);
+
+    // async_reads.cc --------------------------------------------------------------------------
+    void send_async(const cql::envelope_header& h, std::string_view body);
+    void connect_async();
+    void on_async_connected(net::connection* c, int error);
+    void on_async_handshake_reply(cluster_link& l, cql::opcode op);
+    void on_async_result(cluster_link& l, const inbound_envelope& env);
+    int secondary() const;
+
+    worker_state& _w;
+    net::connection& _client;
+    std::shared_ptr<bool> _alive = std::make_shared<bool>(true);
+    cluster_link* _links[3] = {nullptr, nullptr, nullptr};  // origin, target, async
+    std::string _link_endpoint[3];
+    int _connecting = 0;
+    std::string _fatal;  // why the session cannot serve (a cluster unreachable)
+    envelope_reader _reader;
+    envelope_writer _writer;
+    std::unique_ptr<net::tls_stream> _tls;  // client-facing TLS, or none
+    body_codec _codec;
+    uint8_t _version = 0;
+    cql::compression _compression = cql::compression::none;
+    enum class phase : uint8_t { connecting, handshake, ready } _phase = phase::connecting;
+    struct queued_env {
+        cql::envelope_header h;
+        std::string body;
+    };
+    std::deque<queued_env> _queued;  // requests read before the clusters or the handshake were ready
+    bool _version_error_sent = false;
+    std::string _keyspace;
+    handshake_state _hs;
+    cql::inet_address _local_address;
+    std::string _peer;  // the client's address, for logs
+    pending_table _slots;
+    std::string _scratch, _scratch2;
+    uint64_t _async_retry_at_ms = 0;
+    size_t _ids_per_link;
+    uint8_t _cluster_version_floor = 4;  // the lower of the control connections' versions, at connect
+    // The request being routed: its custom payload prefix (possibly changed by tracing) and its
+    // message; every body tandem rewrites is prefix + new message.
+    std::string _req_prefix;
+    std::string_view _req_message;
+    bool _prefix_changed = false;
+    std::string _request_id;  // hex, when tracing gave the request one
+    std::string _prefixed;    // _req_prefix + _req_message, when the prefix changed
+};
+
+}  // namespace tandem::core

@@ -1,0 +1,84 @@
+#include "core/pending.hh"
+
+namespace tandem::core {
+
+void pending::hold(int side, const inbound_envelope& e, bool buffers_plentiful) {
+    first_side = side;
+    first_h = e.header;
+    if (!e.owner.empty() && buffers_plentiful) {
+        first_owner = e.owner.share();
+        first_body = first_owner.view();
+    } else {
+        first_copy.assign(e.body);
+        first_body = first_copy;
+    }
+}
+
+// Back to free: strings cleared (their capacity stays), nothing held, no timer.
+void pending::reset() {
+    first_side = -1;
+    first_owner.release();
+    first_copy.clear();
+    first_body = {};
+    query.clear();
+    keyspace.clear();
+    generated.clear();
+    cluster_query.clear();
+    keyspace_flag = false;
+    req_copy.clear();
+    req_body = {};
+    side_body[0].clear();
+    side_body[1].clear();
+    side_rewritten[0] = side_rewritten[1] = false;
+    healing = -1;
+    healed = false;
+    request_id.clear();
+    expect = got = destinations::none();
+    proxy_stream[0] = proxy_stream[1] = -1;
+    auth_steps = 0;
+    timer.cancel();
+}
+
+pending& pending_table::take(request_kind k, int16_t stream) {
+    uint32_t i;
+    if (!_free.empty()) {
+        i = _free.back();
+        _free.pop_back();
+    } else {
+        i = static_cast<uint32_t>(_slots.size());
+        _slots.push_back(std::make_unique<pending>());
+        _slots.back()->index = i;
+    }
+    pending& p = *_slots[i];
+    p.used = true;
+    ++p.gen;
+    p.kind = k;
+    p.client_stream = stream;
+    mark_stream(stream, true);
+    return p;
+}
+
+void pending_table::release(pending& p) {
+    mark_stream(p.client_stream, false);
+    p.reset();
+    p.used = false;
+    _free.push_back(p.index);
+}
+
+void pending_table::mark_stream(int16_t stream, bool busy) {
+    if (stream < 0) return;
+    size_t word = static_cast<size_t>(stream) / 64;
+    if (word >= _busy_streams.size()) {
+        if (!busy) return;
+        _busy_streams.resize(word + 1, 0);
+    }
+    uint64_t bit = uint64_t{1} << (static_cast<size_t>(stream) % 64);
+    _busy_streams[word] = busy ? _busy_streams[word] | bit : _busy_streams[word] & ~bit;
+}
+
+bool pending_table::stream_busy(int16_t stream) const {
+    size_t word = static_cast<size_t>(stream) / 64;
+    return stream >= 0 && word < _busy_streams.size() && (_busy_streams[word] >> (static_cast<size_t>(stream) % 64) & 1);
+}
+
+}  // namespace tandem::core

@@ -1,0 +1,117 @@
+#pragma once
+// Requests in flight on one client connection (DESIGN.md data path, step 6): a slot per request
+// that knows which clusters it waits for, holds the first of two replies until the second comes
+// (§4.3), and what is needed to heal an UNPREPARED or store a PREPARE's ids. Slots are reused
+// (their strings keep their capacity: no allocation per request in the steady state); a slot's
+// generation changes at each use, so a cluster reply or a timer for an earlier use is dropped.
+// Also the client's stream ids in flight (R3.2), one bit each. Worker thread only.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/functions.hh"
+#include "core/prepared.hh"
+#include "core/sides.hh"
+#include "core/wire.hh"
+#include "cql/envelope.hh"
+#include "net/timer_wheel.hh"
+
+namespace tandem::core {
+
+enum class request_kind : uint8_t { plain, options, startup, auth_primary, auth_secondary, prepare };
+
+struct pending {
+    uint32_t index = 0;  // its place in the table
+    uint32_t gen = 0;
+    bool used = false;
+    request_kind kind = request_kind::plain;
+    int16_t client_stream = 0;
+    uint8_t version = 4;
+    destinations expect, got;  // the clusters it was sent to, and those that answered
+    int16_t proxy_stream[2] = {-1, -1};
+    cluster_role primary = cluster_role::origin;
+    bool write = false;    // counted as a write (failed_writes) vs a read
+    bool counted = false;  // QUERY/EXECUTE/BATCH (R4.19)
+    cql::consistency cl = cql::consistency::one;
+    uint64_t started_ns = 0;
+    // The first of two replies, held until the second arrives (§4.3).
+    int first_side = -1;
+    cql::envelope_header first_h;
+    std::string first_copy;
+    net::rx_buffer first_owner;
+    std::string_view first_body;
+    // PREPARE: what to store once both clusters answered.
+    std::string query, keyspace;
+    route prep_route = route::both;
+    bool prep_write = false;
+    std::vector<generated_marker> generated;  // function markers tandem added to the prepared text
+    bool generated_named = false;
+    std::string cluster_query;  // PREPARE: the text sent to the clusters
+    bool keyspace_flag = false;
+    // EXECUTE / BATCH: the request as sent, kept until it completes, so an UNPREPARED from one
+    // cluster can be healed by preparing there again and re-sending (once).
+    cql::envelope_header req_h;
+    std::string req_copy;
+    std::string_view req_body;
+    std::string side_body[2];
+    bool side_rewritten[2] = {false, false};
+    int healing = -1;  // the cluster a healing PREPARE is out to
+    bool healed = false;
+    std::string request_id;  // tracing (R3.14), hex
+    int auth_steps = 0;      // secondary handshake round trips
+    net::timer timer;
+
+    bool waits_for(int side) const { return expect.has(side) && !got.has(side); }
+    bool complete() const { return got == expect; }
+    // The cluster answered (true the first time only).
+    bool mark_answered(int side) {
+        if (!expect.has(side) || got.has(side)) return false;
+        got = got.with(side);
+        return true;
+    }
+    // A new request to `side` on this slot (healing, secondary auth): waiting for it again.
+    void expect_again(int side, int16_t proxy_id) {
+        expect = expect.with(side);
+        got = got.without(side);
+        proxy_stream[side] = proxy_id;
+    }
+
+    // The first reply waits for the second: a reference to its receive buffer while buffers are
+    // plentiful, a copy when the ring runs low (held buffers must not starve the receives that
+    // would complete them).
+    void hold(int side, const inbound_envelope& e, bool buffers_plentiful);
+    void reset();
+};
+
+class pending_table {
+public:
+    // A slot for a new request on the client's `stream` (marked busy until release).
+    pending& take(request_kind k, int16_t stream);
+    void release(pending& p);
+    // The slot `index` if it is still at generation `gen`.
+    pending* find(uint32_t index, uint32_t gen) {
+        if (index >= _slots.size()) return nullptr;
+        auto* p = _slots[index].get();
+        return p->used && p->gen == gen ? p : nullptr;
+    }
+    bool stream_busy(int16_t stream) const;
+    size_t in_use() const { return _slots.size() - _free.size(); }
+
+    template <class Fn>
+    void for_each_used(Fn&& fn) {
+        for (auto& s : _slots) {
+            if (s->used) fn(*s);
+        }
+    }
+
+private:
+    void mark_stream(int16_t stream, bool busy);
+    std::vector<std::unique_ptr<pending>> _slots;  // stable addresses (timers point at them)
+    std::vector<uint32_t> _free;
+    std::vector<uint64_t> _busy_streams;  // grown to the highest client stream id seen
+};
+
+}  // namespace tandem::core

@@ -1,0 +1,479 @@
+// client_session: a request from its envelope to the sends (DESIGN.md data path, steps 3-5):
+// validate, decompress, split off the custom payload (tracing), then one function per request
+// kind decides where it goes (routing.hh), rewrites what must be rewritten (prepared ids,
+// volatile functions: functions.hh), and forwards it. Worker thread; no lock, and no allocation
+// in the steady state.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/client_session.hh"
+#include "core/proxy.hh"
+#include "core/routing.hh"
+#include "cql/query.hh"
+#include "cql/result.hh"
+#include "cql/startup.hh"
+
+namespace tandem::core {
+
+using cql::envelope_header;
+using cql::error_message;
+using cql::opcode;
+
+namespace {
+
+const std::string shutting_down = "Shutting down, please retry on next host.";  // zdm-spec App. A
+
+std::string unprepared_text(std::string_view id) {
+    return "Prepared query with ID " + cql::to_hex(id) +
+           " not found (either the query was not prepared on this host (maybe the host has been restarted?) or you "
+           "have prepared too many queries and it has been evicted from the internal cache)";
+}
+
+}  // namespace
+
+void client_session::process(inbound_envelope&& env) {
+    const envelope_header& h = env.header;
+    if (_version_error_sent) {
+        // R2.3: once a version error went out, every later frame gets it again.
+        protocol_version_error(h.version);
+        return;
+    }
+    if (!protocol_version_accepted(h.version, _w.p.cfg().blocked_protocol_versions) || (_version != 0 && h.version != _version)) {
+        protocol_version_error(h.version);
+        return;
+    }
+    _version = h.version;
+    if (h.stream < 0) {
+        answer_error(0, error_message::protocol("negative stream id: " + std::to_string(h.stream)));  // R3.3
+        return;
+    }
+    if (_slots.stream_busy(h.stream)) {
+        // R3.2: a stream id that is still in flight is a client bug; answering twice on it would
+        // confuse the driver more. Dropped, as ZDM does.
+        spdlog::warn("client {}: request on stream {} while an earlier one on that stream is in flight; dropped", _peer, h.stream);
+        return;
+    }
+    if (!_fatal.empty()) {
+        answer_error(h.stream, error_message::server(_fatal));
+        _writer.flush();
+        _client.close();
+        return;
+    }
+    if (_w.draining) {
+        answer_error(h.stream, error_message::overloaded(shutting_down));  // R11.1
+        return;
+    }
+    auto plain = _codec.plain(h, env.body, _scratch);
+    if (!plain) {
+        answer_error(h.stream, error_message::protocol(std::string(plain.error())));
+        return;
+    }
+    // A request's body may start with a custom payload (v4.spec §2.2): the message follows it.
+    // The prefix travels with every body tandem rewrites, or tracing changes it (R3.14).
+    auto parts = cql::split_body(h, *plain);
+    if (!parts) {
+        answer_error(h.stream, error_message::protocol(std::string(parts.error())));
+        return;
+    }
+    _req_message = parts->message;
+    _req_prefix.assign(plain->substr(0, plain->size() - _req_message.size()));
+    _prefix_changed = false;
+    _request_id.clear();
+    if (h.op == opcode::query || h.op == opcode::prepare || h.op == opcode::execute || h.op == opcode::batch) {
+        apply_tracing(env.header, *parts);
+    }
+    route_request(std::move(env), _req_message);
+}
+
+// R3.14 request-id tracing (v4+ clusters): with tracing_enabled, a request without the
+// tracing_request_id_key in its custom payload gets a random 16-byte id (at most
+// tracing_rate_limit per second; over it, a client's own id is removed); with tracing off, a
+// client's id under that key is removed. The id is logged with the request and its reply.
+void client_session::apply_tracing(envelope_header& h, const cql::body_parts& parts) {
+    const auto& cfg = _w.p.cfg();
+    // Nothing to do (the common case) without reading anything shared.
+    if (!cfg.tracing_enabled && !(h.flags & cql::envelope_flags::custom_payload)) return;
+    if (version_rank(_cluster_version_floor) < cql::protocol_version::v4) return;
+    const std::string& key = cfg.tracing_request_id_key;
+    std::vector<std::pair<std::string_view, std::optional<std::string_view>>> entries;
+    if (h.flags & cql::envelope_flags::custom_payload) {
+        cql::reader r(parts.custom_payload_raw);
+        entries = r.read_bytes_map();
+    }
+    auto it = std::find_if(entries.begin(), entries.end(), [&](const auto& e) { return e.first == key; });
+    const bool has = it != entries.end();
+    std::string fresh;
+    if (!cfg.tracing_enabled) {
+        if (!has) return;
+        entries.erase(it);
+    } else {
+        bool allowed = _w.take_tracing_token();
+        if (has && !allowed) {
+            entries.erase(it);
+        } else if (has) {
+            if (it->second) _request_id = cql::to_hex(*it->second);
+        } else if (allowed) {
+            fresh = _w.uuids.random_bytes(16);
+            entries.emplace_back(key, std::string_view(fresh));
+            _request_id = cql::to_hex(fresh);
+        } else {
+            return;
+        }
+    }
+    _req_prefix.clear();
+    cql::writer w(_req_prefix);
+    w.write_bytes_map(entries);
+    _prefix_changed = true;
+    h.flags |= cql::envelope_flags::custom_payload;
+    if (!_request_id.empty()) {
+        spdlog::info("Request id {} ({} on stream {} from {})", _request_id, cql::to_string(h.op), h.stream, _peer);
+    }
+}
+
+void client_session::route_request(inbound_envelope&& env, std::string_view plain) {
+    switch (env.header.op) {
+        case opcode::options: return forward_unchanged(std::move(env), request_kind::options);  // R2.6; answered in replies.cc
+        case opcode::startup: return on_startup(std::move(env), plain);
+        case opcode::auth_response: return on_auth_response(std::move(env), plain);
+        case opcode::register_: return forward_unchanged(std::move(env), request_kind::plain);  // R8.1
+        case opcode::query: return on_query(std::move(env), plain);
+        case opcode::prepare: return on_prepare(std::move(env), plain);
+        case opcode::execute: return on_execute(std::move(env), plain);
+        case opcode::batch: return on_batch(std::move(env), plain);
+        default: return forward_unchanged(std::move(env), request_kind::plain);
+    }
+}
+
+// To both clusters as received.
+void client_session::forward_unchanged(inbound_envelope&& env, request_kind k) {
+    pending& p = alloc(k, env.header.stream);
+    forward(env, p, destinations::both());
+}
+
+cluster_role client_session::system_cluster() const {
+    return _w.p.cfg().system_queries_mode == "TARGET" ? cluster_role::target : cluster_role::origin;
+}
+
+// R3.7: system.local / system.peers answered by tandem, from system_queries_mode's cluster view.
+bool client_session::answer_intercepted(const envelope_header& h, system_table table, std::string_view query) {
+    auto info = cql::classify(query);
+    auto a = answer_system_select(table, query, info, *_w.p.view(system_cluster()), _w.p.topology(), _local_address, h.version);
+    if (auto* e = std::get_if<error_message>(&a)) {
+        answer_error(h.stream, *e);
+        return false;
+    }
+    answer(h.stream, opcode::result, std::get<system_answer>(a).result_body);
+    return true;
+}
+
+void client_session::on_query(inbound_envelope&& env, std::string_view plain) {
+    const envelope_header h = env.header;
+    const uint8_t ver = cql::effective_version(h.version);
+    bump(_w.counters.requests);
+    auto m = cql::query_message::decode(plain, ver);
+    if (!decoded(m, h.stream)) return;
+    auto info = cql::classify(m->query);
+    std::string_view ks = m->params.keyspace ? *m->params.keyspace : std::string_view(_keyspace);
+    auto d = decide(info, ks, _w.p.mode() == read_mode::dual_async_on_secondary);
+    if (d.route == query_route::intercepted) {
+        bump(_w.counters.intercepted);
+        answer_intercepted(h, d.table, m->query);
+        return;
+    }
+    if (d.route == query_route::local_void) {
+        std::string body(4, '\0');
+        cql::store_be32(body.data(), static_cast<uint32_t>(cql::result_kind::void_));
+        answer(h.stream, opcode::result, body);
+        return;
+    }
+    pending& p = alloc(request_kind::plain, h.stream);
+    p.counted = true;
+    p.cl = m->params.cl;
+    p.write = d.write;
+    if (d.unrecognized) bump(_w.counters.unrecognized_statements);
+    if (d.async) send_async(h, env.body);  // R4.12
+    const destinations to = destinations_for(d.route, p.primary, system_cluster());
+    if (d.route == query_route::both && _w.p.cfg().replace_cql_functions) {
+        // R7.3: one literal per volatile call, the same on both clusters.
+        if (auto text = replace_functions_with_literals(m->query, info, _w.function_values_now())) {
+            cql::query_message q = *m;
+            q.query = *text;
+            std::string body;
+            q.encode(body, ver);
+            body = with_prefix(std::move(body));
+            forward(env, p, to, outbound::same(body));
+            return;
+        }
+    }
+    forward(env, p, to);
+}
+
+// R6.9: a PREPARE of system.local / system.peers is answered locally; the id is MD5(query +
+// keyspace), and EXECUTE of it is answered like the QUERY.
+void client_session::answer_intercepted_prepare(const envelope_header& h, system_table table, std::string_view query,
+                                                std::string_view ks) {
+    auto a = answer_system_select(table, query, cql::classify(query), *_w.p.view(system_cluster()), _w.p.topology(), _local_address,
+                                  h.version);
+    if (auto* e = std::get_if<error_message>(&a)) {
+        answer_error(h.stream, *e);
+        return;
+    }
+    auto entry = std::make_shared<prepared_entry>();
+    entry->origin_id = intercepted_prepared_id(query, ks);
+    entry->query.assign(query);
+    entry->keyspace.assign(ks);
+    entry->where = route::intercepted;
+    entry->table = table;
+    cql::result_message r;
+    r.kind = cql::result_kind::prepared;
+    r.prepared_id = entry->origin_id;
+    r.result_metadata_id = entry->origin_id;
+    r.result_metadata = std::get<system_answer>(a).metadata;
+    std::string body;
+    r.encode(body, cql::effective_version(h.version));
+    _w.cache.put(std::move(entry));
+    answer(h.stream, opcode::result, body);
+}
+
+void client_session::on_prepare(inbound_envelope&& env, std::string_view plain) {
+    const envelope_header h = env.header;
+    const uint8_t ver = cql::effective_version(h.version);
+    auto m = cql::prepare_message::decode(plain, ver);
+    if (!decoded(m, h.stream)) return;
+    auto info = cql::classify(m->query);
+    std::string_view ks = m->keyspace ? *m->keyspace : std::string_view(_keyspace);
+    if (auto t = intercepted_table(info, ks); t != system_table::none) {
+        answer_intercepted_prepare(h, t, m->query, ks);
+        return;
+    }
+    pending& p = alloc(request_kind::prepare, h.stream);
+    p.query.assign(m->query);
+    p.keyspace.assign(ks);
+    p.keyspace_flag = m->keyspace.has_value();
+    auto d = decide(info, ks, _w.p.mode() == read_mode::dual_async_on_secondary);
+    p.prep_route = d.route == query_route::system ? route::system : d.route == query_route::primary ? route::primary : route::both;
+    p.prep_write = cql::is_write(info.kind);
+    if (d.async && d.route == query_route::primary) send_async(h, env.body);
+    if (_w.p.cfg().replace_cql_functions) {
+        // R7.4: each volatile call becomes a bind marker; EXECUTE fills in the values.
+        if (auto r = replace_functions_with_markers(m->query, info)) {
+            p.generated = std::move(r->generated);
+            p.generated_named = r->named;
+            p.cluster_query = std::move(r->text);
+            cql::prepare_message pm = *m;
+            pm.query = p.cluster_query;
+            std::string body;
+            pm.encode(body, ver);
+            body = with_prefix(std::move(body));
+            forward(env, p, destinations::both(), outbound::same(body));
+            return;
+        }
+    }
+    forward(env, p, destinations::both());  // R5.1
+}
+
+void client_session::on_execute(inbound_envelope&& env, std::string_view plain) {
+    const envelope_header h = env.header;
+    const uint8_t ver = cql::effective_version(h.version);
+    bump(_w.counters.requests);
+    auto m = cql::execute_message::decode(plain, ver);
+    if (!decoded(m, h.stream)) return;
+    const prepared_entry* e = _w.cache.find(m->id);
+    if (!e) {
+        bump(_w.counters.pscache_misses);
+        answer_error(h.stream, error_message::unprepared(m->id, unprepared_text(m->id)));  // R5.3
+        return;
+    }
+    if (e->where == route::intercepted) {
+        answer_intercepted(h, e->table, e->query);
+        return;
+    }
+    pending& p = alloc(request_kind::plain, h.stream);
+    p.counted = true;
+    p.cl = m->params.cl;
+    p.write = e->where == route::both;
+    if (!e->generated.empty()) {
+        // R7.5: fresh values per request, the same for both clusters.
+        auto fv = _w.function_values_now();
+        const bool named = m->params.values.present && m->params.values.named;
+        auto vals = with_generated_values(m->params.values, e->generated, fv);
+        std::string storage;
+        cql::execute_message out = *m;
+        out.params.values = cql::value_list::build(vals, named, storage);
+        for (int s : {origin_side, target_side}) {
+            if (s == target_side && !e->target_id.empty()) out.id = e->target_id;
+            std::string body;
+            out.encode(body, ver);
+            p.side_body[s] = with_prefix(std::move(body));
+            p.side_rewritten[s] = true;
+        }
+        keep_request(p, env);
+        forward(env, p, destinations::both(), outbound::kept(p));
+        return;
+    }
+    // The target copy carries the target's id (R5.3): [short bytes] id, then the rest. Built in
+    // the slot's own string (its capacity stays with the slot: no allocation).
+    const bool rewrite = !e->target_id.empty() && e->target_id != e->origin_id;
+    std::string& target_body = p.side_body[target_side];
+    target_body.clear();
+    if (rewrite) {
+        target_body.append(_req_prefix);
+        cql::writer w(target_body);
+        w.write_short_bytes(e->target_id);
+        target_body.append(plain.substr(2 + m->id.size()));
+    }
+    p.side_rewritten[target_side] = rewrite;
+    destinations to = destinations::both();
+    if (e->where == route::primary) {
+        to = destinations::of(p.primary);
+        if (_w.p.mode() == read_mode::dual_async_on_secondary) {
+            const bool secondary_is_target = p.primary == cluster_role::origin;
+            send_async(h, secondary_is_target && rewrite ? std::string_view(target_body) : plain);
+        }
+    } else if (e->where == route::system) {
+        to = destinations::of(system_cluster());
+    }
+    keep_request(p, env);
+    forward(env, p, to, outbound::kept(p));
+}
+
+void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
+    const envelope_header h = env.header;
+    const uint8_t ver = cql::effective_version(h.version);
+    bump(_w.counters.requests);
+    auto m = cql::batch_message::decode(plain, ver);
+    if (!decoded(m, h.stream)) return;
+    // R5.4: every prepared child must be known; the target copy gets target ids.
+    bool rewrite = false;
+    bool values_changed = false;
+    std::vector<cql::batch_child> children;
+    std::vector<std::string> ids;
+    ids.reserve(m->children.count);
+    std::vector<std::string> storages;
+    storages.reserve(m->children.count);  // value lists point into these: no reallocation
+    std::optional<function_values> fv;    // the values replacing volatile calls (R7.3, R7.5)
+    std::deque<std::string> texts;        // rewritten child statements
+    for (const auto& c : m->children) {
+        cql::batch_child changed = c;
+        if (c.prepared) {
+            const prepared_entry* e = _w.cache.find(c.query_or_id);
+            if (!e) {
+                bump(_w.counters.pscache_misses);
+                answer_error(h.stream, error_message::unprepared(c.query_or_id, unprepared_text(c.query_or_id)));
+                return;
+            }
+            if (!e->target_id.empty() && e->target_id != e->origin_id) rewrite = true;
+            ids.push_back(e->target_id.empty() ? e->origin_id : e->target_id);
+            if (!e->generated.empty() && !c.values.named) {
+                // R5.4/R7.5: the child's generated values, the same on both clusters.
+                if (!fv) fv.emplace(_w.function_values_now());
+                auto vals = with_generated_values(c.values, e->generated, *fv);
+                changed.values = cql::value_list::build(vals, false, storages.emplace_back());
+                values_changed = true;
+            }
+        } else {
+            ids.emplace_back();
+            auto cinfo = _w.p.cfg().replace_cql_functions ? cql::classify(c.query_or_id) : cql::statement_info{};
+            if (cinfo.call_count > 0) {
+                // R7.3: a simple child gets literals, as a QUERY does.
+                if (!fv) fv.emplace(_w.function_values_now());
+                if (auto text = replace_functions_with_literals(c.query_or_id, cinfo, *fv)) {
+                    changed.query_or_id = texts.emplace_back(std::move(*text));
+                    values_changed = true;
+                }
+            }
+        }
+        children.push_back(changed);
+    }
+    pending& p = alloc(request_kind::plain, h.stream);
+    p.counted = true;
+    p.write = true;
+    p.cl = m->cl;
+    if (values_changed) {
+        std::string storage, body;
+        cql::batch_message o = *m;
+        o.children = cql::batch_children::build(children, storage);
+        o.encode(body, ver);
+        p.side_body[origin_side] = with_prefix(std::move(body));
+        p.side_rewritten[origin_side] = true;
+    }
+    if (rewrite || values_changed) {
+        for (size_t i = 0; i < children.size(); ++i) {
+            if (children[i].prepared) children[i].query_or_id = ids[i];
+        }
+        std::string storage, body;
+        cql::batch_message t = *m;
+        t.children = cql::batch_children::build(children, storage);
+        t.encode(body, ver);
+        p.side_body[target_side] = with_prefix(std::move(body));
+        p.side_rewritten[target_side] = true;
+    }
+    keep_request(p, env);
+    forward(env, p, destinations::both(), outbound::kept(p));
+}
+
+// Keeps an EXECUTE or BATCH until it completes, so an UNPREPARED can be healed by re-sending it
+// (replies.cc). A copy into the slot's own string (its capacity stays with the slot: no
+// allocation in the steady state), not a reference to the receive buffer: requests waiting for
+// slow clusters must not pin the buffers their replies need.
+void client_session::keep_request(pending& p, const inbound_envelope& env) {
+    p.req_h = env.header;
+    p.req_copy.assign(env.body);
+    p.req_body = p.req_copy;
+    for (int s : {origin_side, target_side}) {
+        if (p.side_rewritten[s]) continue;
+        p.side_body[s].clear();
+        if (_prefix_changed) {
+            p.side_body[s] = _req_prefix;
+            p.side_body[s].append(_req_message);
+            p.side_rewritten[s] = true;
+        }
+    }
+}
+
+// Sends to one or both clusters; a cluster that cannot take the request (no free stream id, no
+// connection) answers OVERLOADED at once (R4.3), without the write reaching only one side.
+void client_session::forward(const inbound_envelope& env, pending& p, destinations to, outbound out) {
+    if (_prefix_changed) {
+        // Tracing changed the custom payload: sides that get the body as received get the new one.
+        _prefixed = _req_prefix;
+        _prefixed.append(_req_message);
+        for (int s : {origin_side, target_side}) {
+            if (!out.rewritten[s]) out.body[s] = _prefixed;
+            out.rewritten[s] = true;
+        }
+    }
+    if (!_request_id.empty()) p.request_id = _request_id;
+    for (int s : {origin_side, target_side}) {
+        auto* l = _links[s];
+        if (to.has(s) && (!l || !l->usable() || !l->has_free_id())) {
+            answer_error(p.client_stream, error_message::overloaded(shutting_down));
+            release(p);
+            return;
+        }
+    }
+    for (int s : {origin_side, target_side}) {
+        if (to.has(s)) send_to(p, s, env, out);
+    }
+    arm_timeout(p);
+}
+
+void client_session::send_to(pending& p, int side, const inbound_envelope& env, const outbound& out) {
+    auto* l = _links[side];
+    int id = l->take_id({p.index, p.gen});
+    p.proxy_stream[side] = static_cast<int16_t>(id);
+    p.expect = p.expect.with(side);
+    envelope_header h = env.header;
+    h.stream = static_cast<int16_t>(id);
+    if (out.rewritten[side]) {
+        h.flags &= static_cast<uint8_t>(~cql::envelope_flags::compression);
+        l->send(h, out.body[side]);
+    } else if (!env.owner.empty()) {
+        l->send(h, env.owner.share());
+    } else {
+        l->send(h, env.body);
+    }
+}
+
+}  // namespace tandem::core

@@ -1,0 +1,40 @@
+#include "core/worker_state.hh"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/proxy.hh"
+
+namespace tandem::core {
+
+worker_state::worker_state(proxy& px, net::worker& wk)
+    : p(px),
+      w(wk),
+      cache(px.prepared(), 10000),
+      metrics(bucket_settings{px.cfg().metrics_origin_latency_buckets_ms, px.cfg().metrics_target_latency_buckets_ms,
+                              px.cfg().metrics_async_read_latency_buckets_ms}) {}
+
+bool worker_state::take_tracing_token() {
+    int64_t limit = p.cfg().tracing_rate_limit;
+    if (limit <= 0) return true;
+    double rate = static_cast<double>(limit) / static_cast<double>(std::max<size_t>(p.options().workers, 1));
+    uint64_t now = w.now_ns();
+    if (_tracing_refill_ns == 0) _tracing_tokens = rate;
+    _tracing_tokens = std::min(rate, _tracing_tokens + static_cast<double>(now - _tracing_refill_ns) / 1e9 * rate);
+    _tracing_refill_ns = now;
+    if (_tracing_tokens < 1) return false;
+    _tracing_tokens -= 1;
+    return true;
+}
+
+function_values worker_state::function_values_now() {
+    auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    return function_values([this] { return uuids.next_bytes(); }, [this] { return uuids.random_uuid(); }, wall.count());
+}
+
+void worker_state::begin_drain() {
+    draining = true;
+    w.stop_listening();
+}
+
+}  // namespace tandem::core

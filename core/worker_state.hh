@@ -1,0 +1,57 @@
+#pragma once
+// One worker's share of the proxy: its prepared-statement cache, counters, client sessions, the
+// v5 writers to flush at the end of the loop turn, its UUID generator and tracing budget.
+// Everything here belongs to the worker's thread, except the counters, which the metrics
+// endpoint reads (metrics.hh).
+
+#include <cstdint>
+#include <unordered_set>
+#include <vector>
+
+#include "core/functions.hh"
+#include "core/metrics.hh"
+#include "core/prepared.hh"
+#include "core/wire.hh"
+#include "net/worker.hh"
+
+namespace tandem::core {
+
+class proxy;
+class client_session;
+
+class worker_state {
+public:
+    worker_state(proxy& px, net::worker& wk);
+
+    proxy& p;
+    net::worker& w;
+    prepared_cache cache;
+    worker_metrics metrics;
+    proxy_counters& counters = metrics.counters;
+    uint64_t next_host[2] = {0, 0};  // round robin over each cluster's nodes (R1.17)
+    bool draining = false;           // shutting down: new requests get OVERLOADED (R11.1)
+    std::unordered_set<client_session*> sessions;
+    timeuuid_generator uuids;
+
+    // Writers with v5 frames to send this turn; flushed by the turn hook.
+    std::vector<envelope_writer*> flush_list;
+    void flush_writers() {
+        for (auto* wr : flush_list) wr->flush();
+        flush_list.clear();
+    }
+
+    node_metrics& node(int side, const std::string& endpoint) { return metrics.node(side, endpoint); }
+
+    // tracing_rate_limit, shared evenly by the workers: a token bucket refilled per second.
+    bool take_tracing_token();
+    // R7: the values that replace volatile function calls in one request.
+    function_values function_values_now();
+    // Stop accepting; sessions answer new requests OVERLOADED.
+    void begin_drain();
+
+private:
+    double _tracing_tokens = 0;
+    uint64_t _tracing_refill_ns = 0;
+};
+
+}  // namespace tandem::core
