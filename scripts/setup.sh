@@ -9,7 +9,7 @@ packages=(
   openssl liburing-dev libmimalloc-dev libsimdjson-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   liblz4-dev libsnappy-dev libssl-dev zlib1g-dev libzip-dev libcurl4-openssl-dev
-  libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev
+  libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev libcpp-httplib-dev
   python3-cassandra python3-lz4 python3-snappy
   golang-go golang-github-gocql-gocql-dev
   haproxy gnuplot-nox

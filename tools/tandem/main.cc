@@ -113,11 +113,12 @@ int main(int argc, char** argv) {
     }
 
     // The HTTP endpoint starts first (R1.3): readiness says STARTUP until the clusters answered.
-    core::admin_server admin([&](const std::string& method, const std::string& path) {
+    core::admin_server admin([&](const core::http_request& req) {
+        const std::string& path = req.path;
         core::http_response r;
         if (path == "/health/liveness") {
             r.body = "OK";
-        } else if (path == "/health/readiness" && method == "GET") {
+        } else if (path == "/health/readiness" && req.method == "GET") {
             auto [status, body] = proxy->readiness();
             r.status = status;
             r.content_type = "application/json";
