@@ -134,7 +134,8 @@ void cluster::discover(connection* c, done_fn done) {
         std::string err;
         auto local = read_rows(r, err);
         if (!local || local->rows.empty()) {
-            done("cannot read system.local to discover the nodes: " + (err.empty() ? "no row" : err));
+            done("cannot read system.local to discover the nodes: " + (err.empty() ? "no row" : err) +
+                 " (without discovery: only the contact point)");
             return;
         }
         node& n0 = _nodes[0];
@@ -188,8 +189,10 @@ void cluster::open_all(done_fn done) {
                 if (c) {
                     joined(static_cast<uint32_t>(n), c);
                 } else if (_nodes[n].up) {
-                    _nodes[n].up = false;  // its keys go to the next node of the ring
-                    (void)error;
+                    // Like a driver: a node that cannot be reached is marked down; its keys go
+                    // to the next node of the ring.
+                    _nodes[n].up = false;
+                    if (_opts.log) _opts.log(error + "; node marked down");
                 }
                 if (--*left == 0) done(_all.empty() ? "no node could be reached" : "");
             });

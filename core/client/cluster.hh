@@ -31,6 +31,7 @@ struct cluster_options {
     int connections_per_node = 1;
     bool discover = true;  // false: only the contact point
     std::string local_datacenter;  // empty: the contact point's
+    std::function<void(const std::string&)> log;  // warnings (a node marked down), or none
 };
 
 struct node {
@@ -82,6 +83,7 @@ public:
     const std::vector<node>& nodes() const { return _nodes; }
     const token_ring& ring() const { return _ring; }
     size_t connection_count() const { return _all.size(); }
+    const std::vector<connection*>& all_connections() const { return _all; }
     uint8_t version() const { return _version; }
     const std::string& local_datacenter() const { return _dc; }
     const cluster_options& options() const { return _opts; }

@@ -8,27 +8,6 @@
 namespace tandem::cqlbench {
 namespace {
 
-TEST(token_ring, a_node_owns_the_range_ending_at_its_token) {
-    token_ring r;
-    r.add(0, -100);
-    r.add(1, 0);
-    r.add(2, 100);
-    r.add(1, 200);
-    r.build();
-    EXPECT_EQ(r.owner(-100), 0u);  // a token is owned by the node that has it
-    EXPECT_EQ(r.owner(-99), 1u);
-    EXPECT_EQ(r.owner(0), 1u);
-    EXPECT_EQ(r.owner(1), 2u);
-    EXPECT_EQ(r.owner(150), 1u);
-    EXPECT_EQ(r.owner(201), 0u);  // past the last token: wraps to the first
-    EXPECT_EQ(r.owner(INT64_MIN), 0u);
-    // The distinct nodes after the owner, in ring order.
-    EXPECT_EQ(r.nth_after(1, 0), 2u);
-    EXPECT_EQ(r.nth_after(1, 1), 1u);
-    EXPECT_EQ(r.nth_after(1, 2), 0u);
-    EXPECT_EQ(r.nth_after(150, 1), 0u);
-}
-
 TEST(workload, sequential_wraps) {
     key_chooser k(key_chooser::kind::sequential, 3, 1);
     EXPECT_EQ(k.next(), 0u);

@@ -48,24 +48,4 @@ bool parse_kind(const std::string& s, key_chooser::kind& out) {
     return true;
 }
 
-void token_ring::build() { std::sort(_ring.begin(), _ring.end()); }
-
-uint32_t token_ring::owner(int64_t token) const {
-    auto it = std::lower_bound(_ring.begin(), _ring.end(), std::make_pair(token, uint32_t{0}));
-    return it == _ring.end() ? _ring.front().second : it->second;
-}
-
-uint32_t token_ring::nth_after(int64_t token, size_t i) const {
-    auto it = std::lower_bound(_ring.begin(), _ring.end(), std::make_pair(token, uint32_t{0}));
-    size_t at = static_cast<size_t>(it - _ring.begin());
-    std::vector<uint32_t> seen;
-    for (size_t step = 0; step < _ring.size(); ++step) {
-        uint32_t n = _ring[(at + step) % _ring.size()].second;
-        if (std::find(seen.begin(), seen.end(), n) != seen.end()) continue;
-        if (seen.size() == i) return n;
-        seen.push_back(n);
-    }
-    return seen.empty() ? 0 : seen[i % seen.size()];
-}
-
 }  // namespace tandem::cqlbench

@@ -52,22 +52,4 @@ private:
 
 bool parse_kind(const std::string& s, key_chooser::kind& out);
 
-// The Murmur3 token ring of the nodes cqlbench discovered (system.local / system.peers): token-
-// aware routing sends a request to the node owning its partition key's token, as the drivers'
-// TokenAwarePolicy does (a node owns the range from the previous token, exclusive, to its token).
-class token_ring {
-public:
-    void add(uint32_t node, int64_t token) { _ring.emplace_back(token, node); }
-    void build();  // sorts; call once after every add
-    bool empty() const { return _ring.empty(); }
-    // The node that owns `token`.
-    uint32_t owner(int64_t token) const;
-    // Node indexes in ring order after the owner of `token` (replicas, or fall-backs): the i-th
-    // distinct node, i = 0 being the owner.
-    uint32_t nth_after(int64_t token, size_t i) const;
-
-private:
-    std::vector<std::pair<int64_t, uint32_t>> _ring;
-};
-
 }  // namespace tandem::cqlbench
