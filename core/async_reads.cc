@@ -20,6 +20,18 @@ using cql::error_code;
 using cql::error_message;
 using cql::opcode;
 
+namespace {
+
+// A request of tandem's own on the async connection; its reply is counted, never shown.
+void async_request(cluster_link& l, uint8_t version, opcode op, std::string_view body) {
+    envelope_header h;
+    h.version = version;
+    h.op = op;
+    l.request({stream_ids::async, 0}, h, body);
+}
+
+}  // namespace
+
 int client_session::secondary() const { return other_side(side_of(_w.p.primary())); }
 
 void client_session::send_async(const envelope_header& h, std::string_view body) {
@@ -70,10 +82,7 @@ void client_session::on_async_connected(net::connection* c, int error) {
     l->astate = cluster_link::async_state::startup;
     l->start_tls();
     l->start_heartbeats(static_cast<uint64_t>(std::max<int64_t>(_w.p.cfg().heartbeat_interval_ms, 1000)));
-    envelope_header h;
-    h.version = _version;
-    h.op = opcode::startup;
-    l->request({stream_ids::async, 0}, h, _hs.startup_body);
+    async_request(*l, _version, opcode::startup, _hs.startup_body);
 }
 
 void client_session::on_async_reply(inbound_envelope&& env) {
@@ -110,10 +119,7 @@ void client_session::on_async_result(cluster_link& l, const inbound_envelope& en
     pm.query = entry->query;
     std::string body;
     pm.encode(body, cql::effective_version(_version));
-    envelope_header h;
-    h.version = _version;
-    h.op = opcode::prepare;
-    l.request({stream_ids::async, 0}, h, body);
+    async_request(l, _version, opcode::prepare, body);
 }
 
 // The async connection's own handshake (R2.14), with R2.11's credentials; then the session's
@@ -128,10 +134,7 @@ void client_session::on_async_handshake_reply(cluster_link& l, opcode op) {
             q.query = text;
             std::string body;
             q.encode(body, cql::effective_version(_version));
-            envelope_header h;
-            h.version = _version;
-            h.op = opcode::query;
-            l.request({stream_ids::async, 0}, h, body);
+            async_request(l, _version, opcode::query, body);
         }
         spdlog::debug("client {}: async connection to {} ready", _peer, l.endpoint);
         return;
@@ -148,10 +151,7 @@ void client_session::on_async_handshake_reply(cluster_link& l, opcode op) {
         cql::auth_token_message m{std::string_view(token)};
         std::string body;
         m.encode(body);
-        envelope_header h;
-        h.version = _version;
-        h.op = opcode::auth_response;
-        l.request({stream_ids::async, 0}, h, body);
+        async_request(l, _version, opcode::auth_response, body);
         return;
     }
     spdlog::warn("async connection to {}: handshake failed ({})", l.endpoint, cql::to_string(op));

@@ -18,12 +18,6 @@ using cql::opcode;
 
 namespace {
 
-cql::header_limits request_limits() {
-    cql::header_limits l;
-    l.expect = cql::header_limits::direction::requests;
-    return l;
-}
-
 // The connection's local address (what system.local's rpc_address says to this client, R6).
 cql::inet_address local_address_of(int fd) {
     cql::inet_address a;

@@ -37,6 +37,9 @@ namespace tandem::core {
 
 struct prepared_entry;
 
+// ZDM's UNPREPARED message text for an unknown prepared id (R5.3): drivers re-prepare on it.
+std::string unprepared_text(std::string_view id);
+
 // What each cluster gets: the body as received, or a rewritten one (its compression flag is
 // then cleared).
 struct outbound {

@@ -10,14 +10,6 @@ namespace tandem::core {
 using cql::envelope_header;
 using cql::opcode;
 
-namespace {
-cql::header_limits response_limits() {
-    cql::header_limits l;
-    l.expect = cql::header_limits::direction::responses;
-    return l;
-}
-}  // namespace
-
 cluster_link::cluster_link(client_session* s, int sd, std::string ep, size_t max_ids)
     : session(s), side(sd), endpoint(std::move(ep)), _ids(max_ids), _reader(response_limits()) {}
 

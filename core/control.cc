@@ -124,11 +124,6 @@ class sync_connection {
     int _wake;
     uint8_t _version;
     core::envelope_reader _reader{response_limits()};  // unframed, then v5 frames after READY
-    static cql::header_limits response_limits() {
-        cql::header_limits l;
-        l.expect = cql::header_limits::direction::responses;
-        return l;
-    }
     int16_t _next_stream = 1;
 
 public:

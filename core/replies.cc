@@ -19,12 +19,6 @@ using cql::opcode;
 
 namespace {
 
-std::string unprepared_text(std::string_view id) {
-    return "Prepared query with ID " + cql::to_hex(id) +
-           " not found (either the query was not prepared on this host (maybe the host has been restarted?) or you "
-           "have prepared too many queries and it has been evicted from the internal cache)";
-}
-
 // A RESULT body's kind, or 0.
 int32_t result_kind_of(std::string_view plain) { return plain.size() >= 4 ? static_cast<int32_t>(cql::load_be32(plain.data())) : 0; }
 
@@ -32,6 +26,12 @@ int32_t result_kind_of(std::string_view plain) { return plain.size() >= 4 ? stat
 int32_t error_code_of(std::string_view plain) { return result_kind_of(plain); }
 
 }  // namespace
+
+std::string unprepared_text(std::string_view id) {
+    return "Prepared query with ID " + cql::to_hex(id) +
+           " not found (either the query was not prepared on this host (maybe the host has been restarted?) or you "
+           "have prepared too many queries and it has been evicted from the internal cache)";
+}
 
 void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_envelope&& env) {
     pending* p = _slots.find(idx, gen);

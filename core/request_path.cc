@@ -24,12 +24,6 @@ namespace {
 
 const std::string shutting_down = "Shutting down, please retry on next host.";  // zdm-spec App. A
 
-std::string unprepared_text(std::string_view id) {
-    return "Prepared query with ID " + cql::to_hex(id) +
-           " not found (either the query was not prepared on this host (maybe the host has been restarted?) or you "
-           "have prepared too many queries and it has been evicted from the internal cache)";
-}
-
 }  // namespace
 
 void client_session::process(inbound_envelope&& env) {

@@ -23,6 +23,18 @@
 
 namespace tandem::core {
 
+// Header limits for what a side reads: a proxy or server reads requests, a client responses.
+inline cql::header_limits request_limits() {
+    cql::header_limits l;
+    l.expect = cql::header_limits::direction::requests;
+    return l;
+}
+inline cql::header_limits response_limits() {
+    cql::header_limits l;
+    l.expect = cql::header_limits::direction::responses;
+    return l;
+}
+
 struct inbound_envelope {
     cql::envelope_header header;
     std::string_view body;  // as received (still compressed when the flag says so)

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "core/topology.hh"
 #include "cql/error_body.hh"
 #include "cql/query.hh"
 #include "cql/startup.hh"
@@ -12,23 +13,6 @@ using cql::envelope_header;
 using cql::opcode;
 
 namespace {
-
-cql::header_limits response_limits() {
-    cql::header_limits l;
-    l.expect = cql::header_limits::direction::responses;
-    return l;
-}
-
-uint8_t next_lower_version(uint8_t v) {
-    switch (v) {
-        case cql::protocol_version::dse_v2: return cql::protocol_version::dse_v1;
-        case cql::protocol_version::dse_v1: return cql::protocol_version::v5;
-        case cql::protocol_version::v5: return cql::protocol_version::v4;
-        case cql::protocol_version::v4: return cql::protocol_version::v3;
-        case cql::protocol_version::v3: return cql::protocol_version::v2;
-        default: return 0;
-    }
-}
 
 // Ranks for the lower bound: DSE versions rank with the CQL version they extend.
 int rank(uint8_t v) { return cql::effective_version(v); }
