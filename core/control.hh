@@ -1,6 +1,7 @@
 #pragma once
-// Control connections (zdm-spec §1.2): one per cluster, on its own thread, with blocking sockets
-// (it sends a handful of requests a minute and is never on the request path). It negotiates the
+// Control connections (zdm-spec §1.2): one per cluster, on its own thread with a small net/
+// worker, speaking CQL through the shared client library (core/client/connection.hh); it sends
+// a handful of requests a minute and is never on the request path. It negotiates the
 // protocol version, learns whether the cluster authenticates, reads system.local/system.peers
 // of the local datacenter, heartbeats with OPTIONS, and reconnects with exponential backoff.
 // Unlike ZDM Proxy it also listens to STATUS_CHANGE (a node reported down is skipped by new
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/client/connection.hh"
 #include "core/config.hh"
 #include "net/tls.hh"
 #include "core/topology.hh"
@@ -66,21 +68,47 @@ public:
     std::string last_error() const;
 
 private:
-    void run();
-    bool connect_and_serve();
+    struct endpoint {
+        std::string host;
+        uint16_t port;
+        std::string server_name;  // an Astra node's host id, else empty
+    };
+    // On the worker's thread.
+    void connect_round();
+    void connect_next();
+    void opened(client::connection* c, const std::string& error, const endpoint& where);
+    void refresh(bool initial);
+    void on_event(const client::reply& r);
+    void heartbeat();
+    void lost(const std::string& why);
+    // One control request with request_timeout_ms; `on_fail` gets why it failed.
+    void ask(cql::opcode op, const std::string& body, std::function<void(const client::reply&)> on_ok,
+             std::function<void(const std::string&)> on_fail);
     void publish(std::shared_ptr<const cluster_view> v);
-    void sleep_ms(int64_t ms);
 
     control_settings _s;
     log_fn _log;
     std::thread _thread;
     std::atomic<bool> _stop{false};
-    int _wake[2] = {-1, -1};  // a pipe: stop() writes, the thread polls it with its socket
     mutable std::mutex _lock;
     std::condition_variable _ready_cv;
     std::shared_ptr<const cluster_view> _view;
     std::string _last_error;
     std::atomic<int64_t> _failures{0};
+
+    // The worker's state (its thread only).
+    std::unique_ptr<net::worker> _w;
+    client::connection* _conn = nullptr;
+    uint64_t _gen = 0;  // bumped per connection: callbacks of an earlier one are ignored
+    std::vector<endpoint> _round;
+    size_t _next = 0;
+    std::string _round_error;
+    std::shared_ptr<cluster_view> _serving;  // the view of the connection being served
+    std::string _sticky_dc;
+    bool _was_up = false;
+    bool _refreshing = false, _refresh_again = false;
+    double _backoff_ms = 0;
+    net::timer _retry_timer, _heartbeat_timer, _request_timer;
 };
 
 }  // namespace tandem::core

@@ -60,6 +60,31 @@ struct cluster_view {
     const std::vector<std::string>* option(std::string_view key) const;
 };
 
+// The system.local / system.peers rows a control connection read.
+struct topology_rows {
+    std::vector<system_row> local, peers;
+    std::vector<cql::column_spec> peers_columns;
+};
+
+struct topology_settings {
+    std::string name;              // "origin" or "target"
+    uint16_t port = 9042;          // every node's native port
+    std::string local_datacenter;  // configured, or empty
+    // Astra (R1.25): every node is reached through this SNI proxy by its host id.
+    bool sni = false;
+    std::string sni_host;
+    uint16_t sni_port = 0;
+};
+
+// The nodes of the local datacenter from the rows (R1.12: the datacenter chosen before, else
+// the configured one when it has nodes, else the connected node's), sorted by rack then host id,
+// keeping the down marks of `previous`. Fills `v` (hosts, local, peers columns, datacenter) and
+// `sticky_dc`; returns an error, or empty. `warnings` gets what the operator should know (rows
+// skipped, a configured datacenter without nodes). `connected_host` stands in for a local row
+// without an address.
+std::string apply_topology(cluster_view& v, const topology_rows& rows, const topology_settings& s, std::string& sticky_dc,
+                           const cluster_view* previous, const std::string& connected_host, std::vector<std::string>& warnings);
+
 // Version bytes in negotiation order (zdm-spec R1.8): DSE_V2, DSE_V1, v5, v4, v3, v2.
 uint8_t next_lower_version(uint8_t v);
 // "DseV2", "5", "v4" ... to a version byte; 0 when unknown.

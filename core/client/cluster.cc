@@ -31,9 +31,9 @@ std::string uuid_text(const std::optional<std::string_view>& cell) {
     return s;
 }
 
-// A RESULT reply as columns and owned cells (none unless it is Rows); nullopt with `error` set
-// for an ERROR or a malformed reply.
-std::optional<rows_result> read_rows(const reply& r, std::string& error, std::optional<std::string>* paging_state = nullptr) {
+}  // namespace
+
+std::optional<rows_result> read_rows(const reply& r, std::string& error, std::optional<std::string>* paging_state) {
     if (r.header.op != opcode::result) {
         error = r.describe();
         return std::nullopt;
@@ -59,6 +59,8 @@ std::optional<rows_result> read_rows(const reply& r, std::string& error, std::op
     return out;
 }
 
+namespace {
+
 // The cell of `column` in `row`, or nullopt.
 std::optional<std::string_view> cell(const rows_result& rs, size_t row, std::string_view column) {
     for (size_t i = 0; i < rs.columns.size(); ++i) {
@@ -67,16 +69,16 @@ std::optional<std::string_view> cell(const rows_result& rs, size_t row, std::str
     return std::nullopt;
 }
 
-std::string query_body(std::string_view text, uint8_t version) {
+}  // namespace
+
+std::string query_body(std::string_view text, uint8_t version, cql::consistency cl) {
     cql::query_message m;
     m.query = text;
-    m.params.cl = cql::consistency::one;
+    m.params.cl = cl;
     std::string b;
     m.encode(b, cql::effective_version(version));
     return b;
 }
-
-}  // namespace
 
 std::string routing_key(const std::vector<std::string_view>& components) {
     if (components.size() == 1) return std::string(components[0]);

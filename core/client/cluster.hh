@@ -105,6 +105,12 @@ private:
     std::shared_ptr<bool> _alive = std::make_shared<bool>(true);
 };
 
+// A QUERY body for `text` without values.
+std::string query_body(std::string_view text, uint8_t version, cql::consistency cl = cql::consistency::one);
+// A RESULT reply as columns and owned cells (none unless it is Rows); nullopt with `error` set
+// for an ERROR or a malformed reply. `paging_state` gets the next page's state, if any.
+std::optional<rows_result> read_rows(const reply& r, std::string& error, std::optional<std::string>* paging_state = nullptr);
+
 // The value of a partition key for token-aware routing: the single column's bytes, or the
 // composite encoding of several (each [short length][bytes][0]).
 std::string routing_key(const std::vector<std::string_view>& components);

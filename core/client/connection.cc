@@ -1,5 +1,7 @@
 #include "core/client/connection.hh"
 
+#include <netdb.h>
+
 #include <cstring>
 
 #include "core/topology.hh"
@@ -44,8 +46,8 @@ struct connection::attempt {
 
 void connection::open(net::worker& w, const std::string& host, uint16_t port, connect_options opts, opened_fn done) {
     auto a = std::make_shared<attempt>(attempt{w, host, port, std::move(opts), std::move(done), {}, {}});
-    a->endpoint = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
-    if (!a->opts.server_name.empty()) a->endpoint += " (" + a->opts.server_name + ")";
+    // As host_info::endpoint() names nodes: address:port, or the host id behind an SNI proxy.
+    a->endpoint = a->opts.server_name.empty() ? host + ":" + std::to_string(port) : a->opts.server_name;
     try_version(a, a->opts.max_version);
 }
 
@@ -56,8 +58,21 @@ void connection::try_version(const std::shared_ptr<attempt>& a, uint8_t version)
     }
     auto addr = net::resolve_address(a->host, a->port);
     if (!addr) {
-        a->finish(nullptr, "cannot parse the address '" + a->host + "' (an IPv4 or IPv6 address)");
-        return;
+        addrinfo hints{};
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        if (int rc = getaddrinfo(a->host.c_str(), nullptr, &hints, &res); rc != 0 || !res) {
+            a->finish(nullptr, "cannot resolve " + a->host + ": " + gai_strerror(rc));
+            return;
+        }
+        char ip[INET6_ADDRSTRLEN] = "";
+        getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof ip, nullptr, 0, NI_NUMERICHOST);
+        freeaddrinfo(res);
+        addr = net::resolve_address(ip, a->port);
+        if (!addr) {
+            a->finish(nullptr, "cannot resolve " + a->host);
+            return;
+        }
     }
     auto handler = std::make_unique<connection>(a->w, a->endpoint, a->opts, version);
     a->w.connect(addr->first, addr->second, a->opts.connect_timeout_ms, std::move(handler), [a](net::connection* c, int err) {
@@ -121,6 +136,7 @@ void connection::handshake(const std::shared_ptr<attempt>& a) {
             _conn->abort();
             return;
         }
+        _authenticates = true;
         auto auth = cql::authenticate_message::decode(r.body);
         _authenticator = auth ? std::string(auth->authenticator) : "";
         login(a, _authenticator == "com.datastax.bdp.cassandra.auth.DseAuthenticator");
@@ -134,7 +150,8 @@ void connection::login(const std::shared_ptr<attempt>& a, bool dse_plain_first) 
         _conn->abort();
     };
     if (_opts.username.empty()) {
-        refuse(_endpoint + " requires authentication (" + _authenticator + ") but no username is set");
+        refuse(_endpoint + " requires authentication (" + _authenticator + ") but " +
+               (_opts.username_setting.empty() ? std::string("no username is set") : _opts.username_setting + " is not set"));
         return;
     }
     std::string token = dse_plain_first ? std::string("PLAIN") : cql::plain_sasl_token(_opts.username, _opts.password);
@@ -144,7 +161,8 @@ void connection::login(const std::shared_ptr<attempt>& a, bool dse_plain_first) 
     request(opcode::auth_response, body, [this, a, dse_plain_first, refuse](const reply& r) {
         if (dse_plain_first && r.header.op == opcode::auth_challenge) return login(a, false);
         if (r.header.op == opcode::auth_success) return registered(a);
-        refuse("authentication with username '" + _opts.username + "' on " + _endpoint + " failed: " + r.describe());
+        refuse("authentication with " + (_opts.username_setting.empty() ? std::string("username") : _opts.username_setting) + " '" +
+               _opts.username + "' on " + _endpoint + " failed: " + r.describe());
     });
 }
 

@@ -37,6 +37,8 @@ struct connect_options {
     uint32_t connect_timeout_ms = 5000;
     std::vector<std::string> events;  // REGISTER for these after READY (TOPOLOGY_CHANGE, ...)
     std::vector<envelope_writer*>* flush_list = nullptr;  // v5: frames leave once per turn when set
+    // How the operator names the username in errors ("origin_username"), or empty: "a username".
+    std::string username_setting;
 };
 
 // A reply: the header as received and the plain (decompressed) body, valid during the call.
@@ -60,7 +62,8 @@ public:
 
 class connection : public net::connection_handler {
 public:
-    // `done` gets the ready connection, or null and why not (naming the node).
+    // `done` gets the ready connection, or null and why not (naming the node). `host` is an
+    // address, or a name resolved with getaddrinfo (blocking: start-up and tools only).
     using opened_fn = std::function<void(connection*, const std::string& error)>;
     static void open(net::worker& w, const std::string& host, uint16_t port, connect_options opts, opened_fn done);
 
@@ -81,6 +84,8 @@ public:
     size_t inflight() const { return _ids.in_use(); }
     uint8_t version() const { return _version; }
     const std::string& endpoint() const { return _endpoint; }
+    // Whether the node asked for a login (AUTHENTICATE), and with which authenticator.
+    bool authenticates() const { return _authenticates; }
     const std::string& authenticator() const { return _authenticator; }
     const std::vector<std::pair<std::string, std::vector<std::string>>>& supported() const { return _supported; }
     void close();
@@ -116,6 +121,7 @@ private:
     std::unique_ptr<net::tls_stream> _tls;
     std::string _body, _scratch;
     std::string _authenticator;
+    bool _authenticates = false;
     std::vector<std::pair<std::string, std::vector<std::string>>> _supported;
     std::shared_ptr<attempt> _opening;  // set while the handshake runs
     bool _closed = false;
