@@ -1,13 +1,7 @@
 // cqlsim end to end through a socket: prepared single-row INSERTs, then SELECTs by key,
-// pipelined 128 deep on one connection. cqlsim runs on a worker thread pinned to CPU 0, the
+// 128 in flight on one connection of the shared client library. cqlsim runs on a worker thread pinned to CPU 0, the
 // client on CPU 1. Target: 150,000 requests per second, so cqlsim never limits a tandem
 // benchmark. Usage: cqlsim_e2e_bench [--seconds S]
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +10,7 @@
 #include <thread>
 
 #include "bench/loopback.hh"
+#include "core/client/cluster.hh"
 #include "cql/envelope.hh"
 #include "cql/query.hh"
 #include "cql/result.hh"
@@ -29,96 +24,55 @@ namespace {
 
 using tandem::bench::pin;
 
-struct client {
-    int fd = -1;
-    std::string in;
-    int16_t next_stream = 0;
+// A closed loop of prepared statements on one connection of the shared client library
+// (core/client/), `depth` in flight, tagged replies (no allocation per request).
+struct closed_loop : core::client::reply_sink {
+    static constexpr int depth = 128;
+    net::worker& w;
+    core::client::connection* c = nullptr;
+    std::string id;
+    bool insert = true;
+    std::string value = std::string(100, 'v');
+    std::string body, storage;
+    int64_t key = 0;
+    uint64_t done = 0, errors = 0;
+    int inflight = 0;
+    std::chrono::steady_clock::time_point start, end;
+    std::function<void(double)> finished;
 
-    explicit client(uint16_t port) : fd(tandem::bench::dial(port)) {}
-    ~client() { ::close(fd); }
-
-    void send_all(const std::string& bytes) {
-        size_t off = 0;
-        while (off < bytes.size()) {
-            ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, 0);
-            if (n <= 0) std::exit(1);
-            off += static_cast<size_t>(n);
+    explicit closed_loop(net::worker& wk) : w(wk) {}
+    void begin(double seconds, std::function<void(double)> then) {
+        finished = std::move(then);
+        done = 0;
+        start = std::chrono::steady_clock::now();
+        end = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+        c->set_sink(this);
+        for (int i = 0; i < depth; ++i) issue();
+    }
+    void issue() {
+        char k[8];
+        cql::store_be64(k, static_cast<uint64_t>(key++ % 100000));
+        cql::bound_value vals[2] = {{{}, cql::value_ref::of(std::string_view(k, 8))}, {{}, cql::value_ref::of(value)}};
+        cql::execute_message e;
+        e.id = id;
+        e.params.cl = cql::consistency::one;
+        e.params.values = cql::value_list::build(std::span(vals, insert ? 2 : 1), false, storage);
+        body.clear();
+        e.encode(body, c->version());
+        if (c->request(cql::opcode::execute, body, 0)) ++inflight;
+    }
+    void on_reply(core::client::connection&, uint64_t, const core::client::reply& r) override {
+        --inflight;
+        if (r.is_error()) ++errors;
+        ++done;
+        if (std::chrono::steady_clock::now() < end) {
+            issue();
+        } else if (inflight == 0) {
+            double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            finished(static_cast<double>(done) / elapsed);
         }
-    }
-    std::string request(cql::opcode op, const std::string& body) {
-        cql::envelope_header h;
-        h.version = 4;
-        h.op = op;
-        h.stream = static_cast<int16_t>(next_stream++ & 0x7FFF);
-        return cql::make_envelope(h, body);
-    }
-    // Reads `count` responses; returns the body of the last one and how many were errors.
-    std::pair<std::string, int> receive(int count) {
-        int errors = 0;
-        std::string last;
-        char buf[65536];
-        while (count > 0) {
-            auto s = cql::split_envelope(in);
-            if (s.status == cql::parse_status::ok) {
-                if (s.envelope.header.op == cql::opcode::error) ++errors;
-                last.assign(s.envelope.body);
-                in.erase(0, s.consumed);
-                --count;
-                continue;
-            }
-            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            if (n <= 0) std::exit(1);
-            in.append(buf, static_cast<size_t>(n));
-        }
-        return {last, errors};
-    }
-    std::string call(cql::opcode op, const std::string& body) {
-        send_all(request(op, body));
-        return receive(1).first;
     }
 };
-
-std::string query_body(const std::string& q) {
-    cql::query_message m;
-    m.query = q;
-    std::string b;
-    m.encode(b, 4);
-    return b;
-}
-
-double run(client& c, const std::string& id, bool insert, double seconds) {
-    constexpr int depth = 128;
-    std::string value(100, 'v');
-    std::string batch, storage;
-    uint64_t done = 0;
-    int64_t key = 0;
-    auto start = std::chrono::steady_clock::now();
-    auto end = start + std::chrono::duration<double>(seconds);
-    while (std::chrono::steady_clock::now() < end) {
-        batch.clear();
-        for (int i = 0; i < depth; ++i) {
-            char k[8];
-            cql::store_be64(k, static_cast<uint64_t>(key++ % 100000));
-            cql::bound_value vals[2] = {{{}, cql::value_ref::of(std::string_view(k, 8))}, {{}, cql::value_ref::of(value)}};
-            cql::execute_message e;
-            e.id = id;
-            e.params.cl = cql::consistency::one;
-            e.params.values = cql::value_list::build(std::span(vals, insert ? 2 : 1), false, storage);
-            std::string body;
-            e.encode(body, 4);
-            batch += c.request(cql::opcode::execute, body);
-        }
-        c.send_all(batch);
-        auto [last, errors] = c.receive(depth);
-        if (errors) {
-            std::fprintf(stderr, "cqlsim_e2e_bench: %d errors\n", errors);
-            std::exit(1);
-        }
-        done += depth;
-    }
-    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return static_cast<double>(done) / elapsed;
-}
 
 }  // namespace
 
@@ -140,30 +94,59 @@ int main(int argc, char** argv) {
     });
     uint16_t port = bound.get_future().get();
     pin(1);
-    {
-        client c(port);
-        cql::startup_message s;
-        s.options = {{"CQL_VERSION", "3.0.0"}};
-        std::string sb;
-        s.encode(sb);
-        c.call(cql::opcode::startup, sb);
-        c.call(cql::opcode::query, query_body("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"));
-        c.call(cql::opcode::query, query_body("CREATE TABLE ks.kv (k bigint PRIMARY KEY, v text)"));
-        auto prep = [&](const std::string& q) {
-            cql::prepare_message p{q, {}};
-            std::string b;
-            p.encode(b, 4);
-            auto r = cql::result_message::decode(c.call(cql::opcode::prepare, b), 4);
-            return r->prepared_id;
-        };
-        std::string ins = prep("INSERT INTO ks.kv (k, v) VALUES (?, ?)");
-        std::string sel = prep("SELECT v FROM ks.kv WHERE k = ?");
-        double insert_rate = run(c, ins, true, seconds);
-        double select_rate = run(c, sel, false, seconds);
-        std::printf("cqlsim end to end, one connection, 128 in flight, server on one core:\n");
-        std::printf("  prepared INSERT     %10.0f requests/s  (target 150000: %s)\n", insert_rate, insert_rate >= 150000 ? "met" : "NOT met");
-        std::printf("  prepared SELECT     %10.0f requests/s  (target 150000: %s)\n", select_rate, select_rate >= 150000 ? "met" : "NOT met");
+    net::worker cw;
+    core::client::cluster_options co;
+    co.port = port;
+    co.discover = false;
+    co.connection.max_version = 4;
+    core::client::cluster cl(cw, co);
+    closed_loop loop(cw);
+    double insert_rate = 0, select_rate = 0;
+    std::string failure;
+    auto fail = [&](const std::string& why) {
+        failure = why;
+        cw.stop(0);
+    };
+    auto measure = [&](std::shared_ptr<const core::client::prepared_statement> ins, std::shared_ptr<const core::client::prepared_statement> sel) {
+        loop.c = cl.pick();
+        loop.id = ins->id;
+        loop.begin(seconds, [&, sel](double rate) {
+            insert_rate = rate;
+            loop.insert = false;
+            loop.id = sel->id;
+            loop.begin(seconds, [&](double rate2) {
+                select_rate = rate2;
+                cw.stop(0);
+            });
+        });
+    };
+    const std::string schema[] = {"CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+                                  "CREATE TABLE ks.kv (k bigint PRIMARY KEY, v text)"};
+    cw.run([&](net::worker&) {
+        cl.connect([&](const std::string& err) {
+            if (!err.empty()) return fail(err);
+            cl.pick()->request(cql::opcode::query, core::client::query_body(schema[0], 4), [&](const core::client::reply& r) {
+                if (r.is_error()) return fail(r.describe());
+                cl.pick()->request(cql::opcode::query, core::client::query_body(schema[1], 4), [&](const core::client::reply& r2) {
+                    if (r2.is_error()) return fail(r2.describe());
+                    cl.prepare("INSERT INTO ks.kv (k, v) VALUES (?, ?)", [&](auto ins, const std::string& e1) {
+                        if (!ins) return fail(e1);
+                        cl.prepare("SELECT v FROM ks.kv WHERE k = ?", [&, ins](auto sel, const std::string& e2) {
+                            if (!sel) return fail(e2);
+                            measure(ins, sel);
+                        });
+                    });
+                });
+            });
+        });
+    });
+    if (!failure.empty() || loop.errors) {
+        std::fprintf(stderr, "cqlsim_e2e_bench: %s\n", failure.empty() ? (std::to_string(loop.errors) + " errors").c_str() : failure.c_str());
+        return 1;
     }
+    std::printf("cqlsim end to end, one connection, 128 in flight, server on one core:\n");
+    std::printf("  prepared INSERT     %10.0f requests/s  (target 150000: %s)\n", insert_rate, insert_rate >= 150000 ? "met" : "NOT met");
+    std::printf("  prepared SELECT     %10.0f requests/s  (target 150000: %s)\n", select_rate, select_rate >= 150000 ? "met" : "NOT met");
     w.stop(100);
     t.join();
     return 0;
