@@ -55,6 +55,31 @@ protected:
     }
 };
 
+TEST_F(store, static_columns_are_written_without_a_clustering_key) {
+    run("CREATE TABLE w (p int, c int, s text static, v text, PRIMARY KEY (p, c))");
+    run("INSERT INTO w (p, s) VALUES (1, 'only static')");
+    run("UPDATE w SET s = 'updated' WHERE p = 2");
+    auto r = rows("SELECT p, c, s, v FROM w");
+    ASSERT_EQ(r.size(), 2u);  // one row per static-only partition, clustering and regular columns null
+    for (const auto& row : r) {
+        EXPECT_FALSE(row[1]);
+        EXPECT_TRUE(row[2]);
+        EXPECT_FALSE(row[3]);
+    }
+    EXPECT_NE(error_of("INSERT INTO w (p, v) VALUES (3, 'x')").find("Some clustering keys are missing"), std::string::npos);
+    EXPECT_NE(error_of("UPDATE w SET v = 'x' WHERE p = 3").find("Some clustering keys are missing"), std::string::npos);
+}
+
+TEST_F(store, counter_updates_name_the_column_quoted_or_not) {
+    run("CREATE TABLE cnt (k int PRIMARY KEY, \"Hits\" counter, n counter)");
+    run("UPDATE cnt SET \"Hits\" = \"Hits\" + 5, n = n + 1 WHERE k = 1");
+    run("UPDATE cnt SET \"Hits\" = \"Hits\" + 2 WHERE k = 1");
+    auto r = rows("SELECT \"Hits\", n FROM cnt");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(static_cast<int64_t>(cql::load_be64(r[0][0]->data())), 7);
+    EXPECT_EQ(static_cast<int64_t>(cql::load_be64(r[0][1]->data())), 1);
+}
+
 TEST_F(store, last_write_wins_by_timestamp_not_arrival) {
     run("INSERT INTO t (k, c, v) VALUES ('a', 1, 'new') USING TIMESTAMP 20");
     run("INSERT INTO t (k, c, v) VALUES ('a', 1, 'old') USING TIMESTAMP 10");

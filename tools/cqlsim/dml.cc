@@ -224,6 +224,7 @@ execution cluster::run_write(exec_ctx& c, write_ref w, int64_t batch_ts) {
     std::vector<std::pair<int, evaluated>> values;  // column index → value
     std::vector<relation> conditions;
     bool if_not_exists = false, if_exists = false;
+    bool static_only = false;  // a write of static columns only, without a clustering key
     if (auto* const* insp = std::get_if<const insert*>(&w)) {
         const insert* ins = *insp;
         if (ins->json) {
@@ -261,14 +262,20 @@ execution cluster::run_write(exec_ctx& c, write_ref w, int64_t batch_ts) {
                 return e;
             }
         }
-        for (size_t i = 0; i < ck_set.size(); ++i) {
+        // Only static columns and no clustering key: a write of the partition's statics, as
+        // Cassandra allows.
+        static_only = !ck_set.empty() && std::none_of(ck_set.begin(), ck_set.end(), [](bool b) { return b; }) && !values.empty() &&
+                      std::all_of(values.begin(), values.end(), [&](auto& v) {
+                          return d.columns[static_cast<size_t>(v.first & 0xFFFFFF)].kind == column_kind::static_;
+                      });
+        for (size_t i = 0; i < ck_set.size() && !static_only; ++i) {
             if (!ck_set[i]) {
                 e.error = error_message::invalid("Some clustering keys are missing: " + d.columns[static_cast<size_t>(d.ck[i])].name);
                 return e;
             }
         }
         pks.push_back(pk);
-        cks.push_back(ck);
+        cks.push_back(static_only ? std::vector<std::string>{} : ck);
         if_not_exists = ins->if_not_exists;
     } else {
         const auto& where = std::holds_alternative<const update*>(w) ? std::get<const update*>(w)->where : std::get<const delete_*>(w)->where;
@@ -280,6 +287,13 @@ execution cluster::run_write(exec_ctx& c, write_ref w, int64_t batch_ts) {
         pks = product(r.pk);
         if (r.ck.size() == d.ck.size()) {
             cks = product(r.ck);
+        } else if (std::holds_alternative<const update*>(w) && !d.ck.empty() && r.ck.empty() &&
+                   std::all_of(std::get<const update*>(w)->set.begin(), std::get<const update*>(w)->set.end(), [&](auto& a) {
+                       int ci = d.find(a.column);
+                       return ci >= 0 && d.columns[static_cast<size_t>(ci)].kind == column_kind::static_;
+                   })) {
+            static_only = true;  // UPDATE ... SET static = ... WHERE partition key
+            cks.push_back({});
         } else if (std::holds_alternative<const update*>(w) && !d.ck.empty()) {
             e.error = error_message::invalid("Some clustering keys are missing: " + d.columns[static_cast<size_t>(d.ck[r.ck.size()])].name);
             return e;
@@ -477,9 +491,10 @@ execution cluster::run_write(exec_ctx& c, write_ref w, int64_t batch_ts) {
                 }
                 continue;
             }
-            auto& r = p->rows[compose(ck)];
+            row statics_only_row;  // a static-only write touches no row
+            auto& r = static_only ? statics_only_row : p->rows[compose(ck)];
             r.cells.resize(d.columns.size());
-            if (std::holds_alternative<const insert*>(w) && ts >= r.marker_ts) {
+            if (std::holds_alternative<const insert*>(w) && !static_only && ts >= r.marker_ts) {
                 r.marker_ts = ts;
                 r.marker_expires_s = expires;
             }

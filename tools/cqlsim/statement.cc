@@ -73,6 +73,14 @@ public:
         return o;
     }
 
+    // Whether the current token is the identifier `column` (plain or "quoted").
+    bool names_column(const std::string& column) const {
+        if (_cur.kind == tok::word) return normalize_identifier(text(), false) == column;
+        if (_cur.kind != tok::quoted) return false;
+        auto t = text();
+        return normalize_identifier(t.substr(1, t.size() - 2), true) == column;
+    }
+
     std::string identifier() {
         if (_cur.kind == tok::word) {
             std::string id = normalize_identifier(text(), false);
@@ -432,9 +440,7 @@ public:
             } else {
                 expect_punct('=');
                 // c = c + x, c = c - x, c = x + c (prepend), c = x
-                if ((_cur.kind == tok::word || _cur.kind == tok::quoted) && normalize_identifier(text(), _cur.kind == tok::quoted) == a.column) {
-                    uint32_t save = _cur.begin;
-                    (void)save;
+                if (names_column(a.column)) {
                     advance();
                     if (accept_punct('+')) {
                         a.o = assignment::op::add;

@@ -1,0 +1,628 @@
+#include "core/migrate/job.hh"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+#include "core/client/blocking.hh"
+#include "core/migrate/ranges.hh"
+#include "core/migrate/schema.hh"
+#include "cql/primitives.hh"
+#include "cql/query.hh"
+
+namespace tandem::core::migrate {
+
+using cql::opcode;
+using row = std::vector<std::optional<std::string>>;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int max_attempts = 5;
+constexpr int64_t ttl_tolerance_s = 5;
+
+std::string bigint(int64_t v) {
+    std::string b(8, '\0');
+    cql::store_be64(b.data(), static_cast<uint64_t>(v));
+    return b;
+}
+std::string int32(int32_t v) {
+    std::string b(4, '\0');
+    cql::store_be32(b.data(), static_cast<uint32_t>(v));
+    return b;
+}
+int64_t as_bigint(const std::optional<std::string>& c) {
+    return c && c->size() == 8 ? static_cast<int64_t>(cql::load_be64(c->data())) : 0;
+}
+int32_t as_int(const std::optional<std::string>& c) { return c && c->size() == 4 ? static_cast<int32_t>(cql::load_be32(c->data())) : 0; }
+
+std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out + "\"";
+}
+
+// The primary key of a row, as one comparable string (length-prefixed cells).
+std::string key_of(const row& r, size_t key_columns) {
+    std::string k;
+    for (size_t i = 0; i < key_columns && i < r.size(); ++i) {
+        if (!r[i]) {
+            k += "\xff\xff\xff\xff";
+            continue;
+        }
+        k += int32(static_cast<int32_t>(r[i]->size()));
+        k += *r[i];
+    }
+    return k;
+}
+
+struct table_task {
+    table_schema schema;
+    read_plan first_plan, plan;
+    std::vector<token_range> ranges;
+    table_stats stats;
+    clock_type::time_point started;
+    size_t pending = 0;  // ranges not finished
+};
+
+struct range_task {
+    table_task* table;
+    token_range range;
+    int attempts = 0;
+};
+
+// A write in flight or waiting: statement text, values, routing key; `done` once it succeeded or
+// gave up.
+struct write_op {
+    std::string text;
+    std::vector<std::optional<std::string>> values;
+    std::string routing_key;
+    int attempts = 0;
+    std::function<void(bool ok)> done;
+};
+
+class engine {
+public:
+    engine(net::worker& w, const job_options& o, std::vector<table_task>& tables, checkpoint* cp, std::ofstream* diff, job_result& result)
+        : _w(w), _o(o), _tables(tables), _cp(cp), _diff(diff), _result(result), _origin(w, o.origin), _target(w, o.target) {}
+
+    void start();
+
+private:
+    void fail_all(const std::string& why) {
+        _result.messages.push_back(why);
+        _result.exit_code = 1;
+        _w.stop(0);
+    }
+    void next();
+    void read(std::shared_ptr<range_task> rt);
+    void read_failed(std::shared_ptr<range_task> rt, const std::string& why);
+    void copy_rows(std::shared_ptr<range_task> rt, std::vector<row> rows);
+    void compare(std::shared_ptr<range_task> rt, std::vector<row> origin_rows, std::vector<row> target_rows);
+    void range_done(std::shared_ptr<range_task> rt, bool ok);
+    void write_row(table_task& t, const row& r, bool statics, const std::shared_ptr<size_t>& outstanding, std::function<void()> all_done);
+    void submit(write_op op);
+    void send(write_op op, const client::prepared_statement& st);
+    void drain();
+    void with_statement(const std::string& text, std::function<void(const client::prepared_statement*, const std::string&)> fn);
+    void report_difference(const table_task& t, const row& r, const char* kind, const std::vector<std::string>& columns);
+    void progress();
+    void finish();
+
+    net::worker& _w;
+    const job_options& _o;
+    std::vector<table_task>& _tables;
+    checkpoint* _cp;
+    std::ofstream* _diff;
+    job_result& _result;
+    client::cluster _origin, _target;
+    std::deque<range_task> _queue;
+    size_t _active = 0;
+    size_t _writes = 0;
+    std::deque<write_op> _backlog;
+    struct statement {
+        std::shared_ptr<const client::prepared_statement> st;
+        std::string error;
+        std::vector<std::function<void(const client::prepared_statement*, const std::string&)>> waiting;
+    };
+    std::map<std::string, statement> _statements;
+    net::timer _progress;
+    clock_type::time_point _last_progress = clock_type::now();
+    uint64_t _last_rows = 0;
+    bool _finished = false;
+};
+
+void engine::start() {
+    _origin.connect([this](const std::string& err) {
+        if (!err.empty()) return fail_all("origin: " + err);
+        _target.connect([this](const std::string& err2) {
+            if (!err2.empty()) return fail_all("target: " + err2);
+            for (auto& t : _tables) {
+                t.started = clock_type::now();
+                for (const auto& r : t.ranges) {
+                    if (_cp && _cp->done(t.stats.table, r.index)) continue;
+                    _queue.push_back({&t, r, 0});
+                    ++t.pending;
+                }
+            }
+            _progress.set_callback([this] { progress(); });
+            _w.timers().arm(_progress, 5000);
+            for (size_t i = 0; i < std::max<size_t>(_o.parallel, 1); ++i) next();
+            if (_active == 0) finish();
+        });
+    });
+}
+
+void engine::next() {
+    const bool stopping = _o.stop && _o.stop->load();
+    if (stopping) _result.interrupted = true;
+    if (_queue.empty() || stopping) {
+        if (_active == 0) finish();
+        return;
+    }
+    auto rt = std::make_shared<range_task>(_queue.front());
+    _queue.pop_front();
+    ++_active;
+    read(rt);
+}
+
+// One range from origin (and from target when comparing), every page.
+void engine::read(std::shared_ptr<range_task> rt) {
+    const table_task& t = *rt->table;
+    const read_plan& plan = rt->range.first ? t.first_plan : t.plan;
+    auto storage = std::make_shared<std::string>();
+    auto bounds = std::make_shared<std::vector<std::string>>(std::vector<std::string>{bigint(rt->range.start), bigint(rt->range.end)});
+    cql::bound_value vals[2] = {{{}, cql::value_ref::of((*bounds)[0])}, {{}, cql::value_ref::of((*bounds)[1])}};
+    cql::query_parameters params;
+    params.cl = _o.consistency;
+    params.page_size = 5000;
+    params.values = cql::value_list::build(vals, false, *storage);
+    if (_o.kind == job_kind::copy) {
+        _origin.query_all(plan.text, params, [this, rt, storage, bounds](client::rows_result rows, const std::string& err) {
+            if (!err.empty()) return read_failed(rt, "origin: " + err);
+            copy_rows(rt, std::move(rows.rows));
+        });
+        return;
+    }
+    _origin.query_all(plan.text, params, [this, rt, storage, bounds, text = plan.text, params](client::rows_result o, const std::string& err) {
+        if (!err.empty()) return read_failed(rt, "origin: " + err);
+        _target.query_all(text, params, [this, rt, storage, bounds, o = std::move(o)](client::rows_result on_target, const std::string& err2) mutable {
+            if (!err2.empty()) return read_failed(rt, "target: " + err2);
+            compare(rt, std::move(o.rows), std::move(on_target.rows));
+        });
+    });
+}
+
+void engine::read_failed(std::shared_ptr<range_task> rt, const std::string& why) {
+    if (++rt->attempts < max_attempts) {
+        // Retried with exponential backoff: a timeout or an overloaded node passes.
+        auto timer = std::make_shared<net::timer>();
+        timer->set_callback([this, rt, timer] { read(rt); });
+        _w.timers().arm(*timer, static_cast<uint64_t>(100 << rt->attempts));
+        return;
+    }
+    if (_o.log) _o.log(rt->table->stats.table + " range " + std::to_string(rt->range.index) + " failed after " + std::to_string(max_attempts) + " attempts: " + why);
+    _result.messages.push_back(rt->table->stats.table + " range " + std::to_string(rt->range.index) + ": " + why);
+    range_done(rt, false);
+}
+
+void engine::copy_rows(std::shared_ptr<range_task> rt, std::vector<row> rows) {
+    table_task& t = *rt->table;
+    t.stats.rows_read += rows.size();
+    auto outstanding = std::make_shared<size_t>(1);  // held until every write is out
+    auto ok = std::make_shared<bool>(true);
+    auto all_done = [this, rt, outstanding, ok] { range_done(rt, *ok); };
+    std::string last_partition;
+    const size_t pk = t.schema.partition_key.size();
+    for (const auto& r : rows) {
+        std::string partition = key_of(r, pk);
+        const bool first_of_partition = partition != last_partition;
+        last_partition = std::move(partition);
+        write_row(t, r, first_of_partition, outstanding, all_done);
+    }
+    if (--*outstanding == 0) all_done();
+}
+
+// A row's cells grouped by (static, writetime, ttl): one write per group, each with its cells'
+// own timestamp and remaining TTL. Multi-cell columns (no writetime() before Cassandra 5) take
+// the row's latest write time. Counters become increments.
+void engine::write_row(table_task& t, const row& r, bool statics, const std::shared_ptr<size_t>& outstanding, std::function<void()> all_done) {
+    const auto& s = t.schema;
+    const read_plan& plan = t.plan;
+    const size_t pk = s.partition_key.size();
+    const bool has_row = s.clustering.empty() || (plan.key_columns > pk && r[pk]);
+    std::vector<std::optional<std::string>> key(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(plan.key_columns));
+    std::vector<std::string_view> pk_parts;
+    for (size_t i = 0; i < pk; ++i) pk_parts.push_back(r[i] ? std::string_view(*r[i]) : std::string_view());
+    const std::string routing = client::routing_key(pk_parts);
+    bool counted = false;
+    auto issue = [&](std::string text, std::vector<std::optional<std::string>> values) {
+        ++*outstanding;
+        if (!std::exchange(counted, true)) ++t.stats.rows_written;
+        submit(write_op{std::move(text), std::move(values), routing, 0, [outstanding, all_done](bool) {
+                            if (--*outstanding == 0) all_done();
+                        }});
+    };
+    if (s.counters()) {
+        std::vector<size_t> cols;
+        std::vector<std::optional<std::string>> values;
+        for (size_t i = 0; i < s.cells.size(); ++i) {
+            if (!r[plan.cells[i].value]) continue;
+            cols.push_back(i);
+            values.push_back(r[plan.cells[i].value]);
+        }
+        if (cols.empty() || !has_row) return;
+        values.insert(values.end(), key.begin(), key.end());
+        issue(counter_update_text(s, cols), std::move(values));
+        return;
+    }
+    int64_t latest = INT64_MIN;
+    for (const auto& c : plan.cells) {
+        if (c.writetime >= 0 && r[static_cast<size_t>(c.writetime)]) latest = std::max(latest, as_bigint(r[static_cast<size_t>(c.writetime)]));
+    }
+    struct group_key {
+        bool is_static;
+        bool timed;
+        int64_t writetime;
+        int32_t ttl;
+        auto operator<=>(const group_key&) const = default;
+    };
+    std::map<group_key, std::vector<size_t>> groups;
+    for (size_t i = 0; i < s.cells.size(); ++i) {
+        const auto& at = plan.cells[i];
+        if (!r[at.value]) continue;  // nothing to copy (a null is no write: no tombstone)
+        const bool is_static = s.cells[i].kind == column_kind::static_;
+        if (is_static ? !statics : !has_row) continue;
+        group_key g{is_static, false, 0, 0};
+        if (at.writetime >= 0 && r[static_cast<size_t>(at.writetime)]) {
+            g.timed = true;
+            g.writetime = as_bigint(r[static_cast<size_t>(at.writetime)]);
+            g.ttl = at.ttl >= 0 ? as_int(r[static_cast<size_t>(at.ttl)]) : 0;
+        } else if (latest != INT64_MIN) {
+            g.timed = true;
+            g.writetime = latest;
+        }
+        if (g.timed && g.writetime < _o.writetime_since) continue;
+        groups[g].push_back(i);
+    }
+    for (const auto& [g, cols] : groups) {
+        std::vector<std::optional<std::string>> values(key.begin(), key.begin() + static_cast<std::ptrdiff_t>(g.is_static ? pk : plan.key_columns));
+        for (size_t i : cols) values.push_back(r[plan.cells[i].value]);
+        if (g.timed) {
+            values.push_back(bigint(g.writetime));
+            values.push_back(int32(g.ttl));
+        }
+        issue(insert_text(s, cols, !g.is_static, g.timed), std::move(values));
+    }
+    if (groups.empty() && has_row && _o.writetime_since == INT64_MIN) {
+        // A row with its key only (no cell to copy): the key itself.
+        issue(insert_text(s, {}, true, false), key);
+    }
+}
+
+void engine::submit(write_op op) {
+    if (_writes >= _o.writes_in_flight) {
+        _backlog.push_back(std::move(op));
+        return;
+    }
+    ++_writes;
+    auto text = op.text;
+    with_statement(text, [this, op = std::move(op)](const client::prepared_statement* st, const std::string& err) mutable {
+        if (!st) {
+            --_writes;
+            ++_result.errors;
+            _result.messages.push_back("cannot prepare " + op.text + ": " + err);
+            op.done(false);
+            drain();
+            return;
+        }
+        send(std::move(op), *st);
+    });
+}
+
+void engine::send(write_op op, const client::prepared_statement& st) {
+    std::string storage, body;
+    std::vector<cql::bound_value> bound;
+    for (const auto& v : op.values) bound.push_back({{}, v ? cql::value_ref::of(*v) : cql::value_ref::null()});
+    cql::execute_message m;
+    m.id = st.id;
+    m.result_metadata_id = st.result_metadata_id;
+    m.params.cl = _o.consistency;
+    m.params.values = cql::value_list::build(bound, false, storage);
+    m.encode(body, cql::effective_version(_target.version()));
+    client::connection* c = _target.pick(std::string_view(op.routing_key));
+    auto op_ptr = std::make_shared<write_op>(std::move(op));
+    const client::prepared_statement* stp = &st;  // owned by _statements, which outlives the writes
+    auto retry = [this, op_ptr, stp](const std::string& why) {
+        if (++op_ptr->attempts >= max_attempts) {
+            --_writes;
+            ++_result.errors;
+            if (_result.messages.size() < 100) _result.messages.push_back("write failed: " + why);
+            op_ptr->done(false);
+            drain();
+            return;
+        }
+        auto timer = std::make_shared<net::timer>();
+        timer->set_callback([this, op_ptr, timer, stp] { send(std::move(*op_ptr), *stp); });
+        _w.timers().arm(*timer, static_cast<uint64_t>(50 << op_ptr->attempts));
+    };
+    if (!c || !c->request(opcode::execute, body, [this, op_ptr, retry](const client::reply& r) {
+            if (r.is_error()) return retry(r.describe());
+            --_writes;
+            op_ptr->done(true);
+            drain();
+        })) {
+        retry("no target connection can take a write");
+    }
+}
+
+void engine::drain() {
+    while (!_backlog.empty() && _writes < _o.writes_in_flight) {
+        auto op = std::move(_backlog.front());
+        _backlog.pop_front();
+        submit(std::move(op));
+    }
+}
+
+// Prepared once on every target node; writes that need it meanwhile wait.
+void engine::with_statement(const std::string& text, std::function<void(const client::prepared_statement*, const std::string&)> fn) {
+    auto [it, fresh] = _statements.try_emplace(text);
+    statement& s = it->second;
+    if (s.st || !s.error.empty()) {
+        fn(s.st.get(), s.error);
+        return;
+    }
+    s.waiting.push_back(std::move(fn));
+    if (!fresh) return;
+    _target.prepare(text, [this, text](std::shared_ptr<const client::prepared_statement> st, const std::string& err) {
+        statement& s2 = _statements[text];
+        s2.st = std::move(st);
+        s2.error = err;
+        auto waiting = std::move(s2.waiting);
+        for (auto& f : waiting) f(s2.st.get(), s2.error);
+    });
+}
+
+void engine::compare(std::shared_ptr<range_task> rt, std::vector<row> origin_rows, std::vector<row> target_rows) {
+    table_task& t = *rt->table;
+    const read_plan& plan = t.plan;
+    t.stats.rows_read += origin_rows.size() + target_rows.size();
+    std::unordered_map<std::string, const row*> on_target;
+    for (const auto& r : target_rows) on_target.emplace(key_of(r, plan.key_columns), &r);
+    auto outstanding = std::make_shared<size_t>(1);
+    auto all_done = [this, rt, outstanding] { range_done(rt, true); };
+    for (const auto& r : origin_rows) {
+        auto it = on_target.find(key_of(r, plan.key_columns));
+        std::vector<std::string> differing;
+        if (it == on_target.end()) {
+            ++t.stats.missing;
+            report_difference(t, r, "missing", {});
+        } else {
+            const row& other = *it->second;
+            for (size_t i = 0; i < t.schema.cells.size(); ++i) {
+                const auto& at = plan.cells[i];
+                bool same = r[at.value] == other[at.value];
+                if (same && _o.check_writetime && at.writetime >= 0) {
+                    const auto wt = static_cast<size_t>(at.writetime), ttl = static_cast<size_t>(at.ttl);
+                    same = r[wt] == other[wt] && std::llabs(static_cast<long long>(as_int(r[ttl])) - as_int(other[ttl])) <= ttl_tolerance_s;
+                }
+                if (!same) differing.push_back(t.schema.cells[i].name);
+            }
+            on_target.erase(it);
+            if (!differing.empty()) {
+                ++t.stats.mismatched;
+                report_difference(t, r, "mismatched", differing);
+            }
+        }
+        if (_o.kind == job_kind::repair && (it == on_target.end() || !differing.empty())) {
+            write_row(t, r, true, outstanding, all_done);  // statics too: they may be what differs
+        }
+    }
+    for (const auto& [k, r] : on_target) {
+        ++t.stats.extra;  // reported, never deleted
+        report_difference(t, *r, "extra", {});
+    }
+    if (--*outstanding == 0) all_done();
+}
+
+void engine::report_difference(const table_task& t, const row& r, const char* kind, const std::vector<std::string>& columns) {
+    if (!_diff || !_diff->is_open()) return;
+    std::string line = "{\"table\": " + json_string(t.stats.table) + ", \"kind\": \"" + kind + "\", \"key\": {";
+    size_t i = 0;
+    for (const auto* keys : {&t.schema.partition_key, &t.schema.clustering}) {
+        for (const auto& c : *keys) {
+            line += (i ? ", " : "") + json_string(c.name) + ": " + json_string(display_value(c.type, r[i]));
+            ++i;
+        }
+    }
+    line += "}, \"columns\": [";
+    for (size_t j = 0; j < columns.size(); ++j) line += (j ? ", " : "") + json_string(columns[j]);
+    *_diff << line << "]}\n";
+}
+
+void engine::range_done(std::shared_ptr<range_task> rt, bool ok) {
+    table_task& t = *rt->table;
+    if (ok) {
+        if (_cp) _cp->record(t.stats.table, rt->range.index);
+    } else {
+        ++t.stats.ranges_failed;
+        ++_result.errors;
+    }
+    if (--t.pending == 0) t.stats.seconds = std::chrono::duration<double>(clock_type::now() - t.started).count();
+    --_active;
+    next();
+}
+
+void engine::progress() {
+    uint64_t rows = 0;
+    size_t done = 0, total = 0;
+    for (const auto& t : _tables) {
+        rows += t.stats.rows_read;
+        total += t.ranges.size();
+        done += t.ranges.size() - t.pending;
+    }
+    const double dt = std::chrono::duration<double>(clock_type::now() - _last_progress).count();
+    if (_o.log) {
+        char line[160];
+        std::snprintf(line, sizeof line, "%zu of %zu ranges done, %llu rows read, %.0f rows/s", done, total,
+                      static_cast<unsigned long long>(rows), dt > 0 ? static_cast<double>(rows - _last_rows) / dt : 0.0);
+        _o.log(line);
+    }
+    _last_rows = rows;
+    _last_progress = clock_type::now();
+    _w.timers().arm(_progress, 5000);
+}
+
+void engine::finish() {
+    if (_finished) return;
+    _finished = true;
+    _progress.cancel();
+    _origin.close();
+    _target.close();
+    _w.stop(1000);
+}
+
+// The tables to migrate, each checked against target's schema (through the blocking façade,
+// whose connections close before the copy starts); `split` derived from origin's ring unless set.
+std::vector<table_task> plan_tables(const job_options& o, job_result& result, size_t& split) {
+    std::vector<table_task> tables;
+    auto fail = [&](int code, const std::string& why) {
+        result.exit_code = code;
+        result.messages.push_back(why);
+        return std::vector<table_task>{};
+    };
+    client::blocking_session origin(o.origin), target(o.target);
+    if (auto err = origin.connect(); !err.empty()) return fail(1, "origin: " + err);
+    if (auto err = target.connect(); !err.empty()) return fail(1, "target: " + err);
+    std::string err;
+    auto os = read_schema(origin, o.keyspace, err);
+    if (!err.empty()) return fail(2, "origin: " + err);
+    std::string err2;
+    auto ts = read_schema(target, o.keyspace, err2);
+    std::vector<std::string> names = o.tables;
+    if (names.empty()) {
+        for (const auto& [n, t] : os) names.push_back(n);
+    }
+    split = o.split ? o.split : std::max<size_t>(64, origin.view().ring().size() * 4);
+    for (const auto& n : names) {
+        auto it = os.find(n);
+        if (it == os.end()) return fail(2, "table " + o.keyspace + "." + n + " does not exist on origin");
+        auto t_it = ts.find(n);
+        auto diffs = schema_differences(it->second, t_it == ts.end() ? nullptr : &t_it->second);
+        if (!diffs.empty()) {
+            result.exit_code = 2;
+            for (auto& d : diffs) result.messages.push_back(d);
+            continue;
+        }
+        table_task t;
+        t.schema = it->second;
+        t.first_plan = plan_read(t.schema, true);
+        t.plan = plan_read(t.schema, false);
+        t.ranges = shard_slice(split_ring(split), o.shard, o.shards);
+        t.stats.table = o.keyspace + "." + n;
+        t.stats.ranges = t.ranges.size();
+        tables.push_back(std::move(t));
+    }
+    return result.exit_code ? std::vector<table_task>{} : std::move(tables);
+}
+
+}  // namespace
+
+job_result run_job(const job_options& o) {
+    job_result result;
+    const auto started = clock_type::now();
+    auto fail = [&](int code, const std::string& why) {
+        result.exit_code = code;
+        result.messages.push_back(why);
+        return result;
+    };
+    size_t split = 0;
+    std::vector<table_task> tables = plan_tables(o, result, split);
+    if (result.exit_code) return result;
+    checkpoint cp;
+    if (!o.checkpoint_path.empty()) {
+        if (auto e = cp.open(o.checkpoint_path, split); !e.empty()) return fail(2, e);
+        if (cp.size() && o.log) o.log("resuming: " + std::to_string(cp.size()) + " ranges already done (" + o.checkpoint_path + ")");
+    }
+    std::ofstream diff;
+    if (!o.diff_path.empty()) {
+        diff.open(o.diff_path, std::ios::trunc);
+        if (!diff) return fail(2, "cannot write the diff file " + o.diff_path);
+    }
+    {
+        net::worker w;
+        engine e(w, o, tables, o.checkpoint_path.empty() ? nullptr : &cp, o.diff_path.empty() ? nullptr : &diff, result);
+        w.run([&](net::worker&) { e.start(); });
+    }
+    for (auto& t : tables) {
+        if (t.pending) t.stats.seconds = std::chrono::duration<double>(clock_type::now() - t.started).count();
+        result.tables.push_back(t.stats);
+    }
+    result.seconds = std::chrono::duration<double>(clock_type::now() - started).count();
+    if (result.exit_code == 0) {
+        uint64_t differences = 0, failed = 0;
+        for (const auto& t : result.tables) {
+            differences += t.missing + t.mismatched + t.extra;
+            failed += t.ranges_failed;
+        }
+        if (failed || result.errors) {
+            result.exit_code = 1;
+        } else if (o.kind == job_kind::validate && differences) {
+            result.exit_code = 3;
+        }
+    }
+    return result;
+}
+
+std::string summary_json(const job_options& o, const job_result& r) {
+    uint64_t ranges = 0, read = 0, written = 0, missing = 0, mismatched = 0, extra = 0;
+    std::string tables;
+    for (const auto& t : r.tables) {
+        ranges += t.ranges;
+        read += t.rows_read;
+        written += t.rows_written;
+        missing += t.missing;
+        mismatched += t.mismatched;
+        extra += t.extra;
+        char buf[512];
+        std::snprintf(buf, sizeof buf,
+                      "{\"table\": %s, \"ranges\": %zu, \"ranges_failed\": %zu, \"rows_read\": %llu, \"rows_written\": %llu, "
+                      "\"missing\": %llu, \"mismatched\": %llu, \"extra\": %llu, \"seconds\": %.3f}",
+                      json_string(t.table).c_str(), t.ranges, t.ranges_failed, static_cast<unsigned long long>(t.rows_read),
+                      static_cast<unsigned long long>(t.rows_written), static_cast<unsigned long long>(t.missing),
+                      static_cast<unsigned long long>(t.mismatched), static_cast<unsigned long long>(t.extra), t.seconds);
+        tables += (tables.empty() ? "" : ", ") + std::string(buf);
+    }
+    const char* kind = o.kind == job_kind::copy ? "copy" : o.kind == job_kind::validate ? "validate" : "repair";
+    char head[512];
+    std::snprintf(head, sizeof head,
+                  "{\"command\": \"%s\", \"keyspace\": %s, \"ranges\": %llu, \"rows_read\": %llu, \"rows_written\": %llu, \"missing\": %llu, "
+                  "\"mismatched\": %llu, \"extra\": %llu, \"seconds\": %.3f, \"errors\": %llu, \"interrupted\": %s, \"exit_code\": %d, ",
+                  kind, json_string(o.keyspace).c_str(), static_cast<unsigned long long>(ranges), static_cast<unsigned long long>(read),
+                  static_cast<unsigned long long>(written), static_cast<unsigned long long>(missing),
+                  static_cast<unsigned long long>(mismatched), static_cast<unsigned long long>(extra), r.seconds,
+                  static_cast<unsigned long long>(r.errors), r.interrupted ? "true" : "false", r.exit_code);
+    std::string messages;
+    for (const auto& m : r.messages) messages += (messages.empty() ? "" : ", ") + json_string(m);
+    return std::string(head) + "\"tables\": [" + tables + "], \"messages\": [" + messages + "]}";
+}
+
+}  // namespace tandem::core::migrate
