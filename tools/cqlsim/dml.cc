@@ -845,10 +845,19 @@ execution cluster::run_select(exec_ctx& c, const select& s, const prepared_state
             if (!visit_partition(*p)) break;
         }
     } else {
-        for (auto& [id, p] : t->partitions) {
+        // The scan starts where it must (the token range's start, or the partition the previous
+        // page ended in) instead of at the first partition: a token-range read or a later page
+        // costs what it returns, not the table's size.
+        std::pair<int64_t, std::string> from{INT64_MIN, std::string()};
+        if (r.token_lo) from = std::max(from, std::pair<int64_t, std::string>{*r.token_lo, std::string()});
+        if (resume) from = std::max(from, std::pair<int64_t, std::string>{cql::murmur3_token(resume->first), resume->first});
+        auto it = t->partitions.lower_bound(from);
+        if (resume && (it == t->partitions.end() || it->second.key != resume->first)) skipping = false;  // that partition is gone
+        for (; it != t->partitions.end(); ++it) {
+            const auto& id = it->first;
+            if (r.token_hi && (id.first > *r.token_hi || (id.first == *r.token_hi && !r.token_hi_incl))) break;
             if (r.token_lo && (id.first < *r.token_lo || (id.first == *r.token_lo && !r.token_lo_incl))) continue;
-            if (r.token_hi && (id.first > *r.token_hi || (id.first == *r.token_hi && !r.token_hi_incl))) continue;
-            if (!visit_partition(p)) break;
+            if (!visit_partition(it->second)) break;
         }
     }
 
