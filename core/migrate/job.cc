@@ -81,6 +81,29 @@ struct table_task {
     table_stats stats;
     clock_type::time_point started;
     size_t pending = 0;  // ranges not finished
+    // Prepared writes by column-set key ('r'/'s' regular or static, 't'/'u' timed or not, then
+    // the cell indexes; 'c' counters; 'k' key only).
+    std::unordered_map<std::string, const client::prepared_statement*> statements;
+};
+
+// The writes of one range (or of one comparison): how many are out, whether all succeeded, and
+// what follows the last one.
+struct write_batch {
+    size_t outstanding = 1;  // held by the issuer until every write is out
+    bool ok = true;
+    std::function<void(bool ok)> done;
+};
+
+// A write waiting or in flight (by its slot index, the request's tag).
+struct write_op {
+    const client::prepared_statement* st = nullptr;  // once prepared
+    std::string text;                                // to prepare it, and for errors
+    std::string key;                                 // its column-set key in `table`'s cache
+    table_task* table = nullptr;
+    std::vector<std::optional<std::string>> values;
+    std::string routing_key;
+    int attempts = 0;
+    std::shared_ptr<write_batch> batch;
 };
 
 struct range_task {
@@ -89,17 +112,7 @@ struct range_task {
     int attempts = 0;
 };
 
-// A write in flight or waiting: statement text, values, routing key; `done` once it succeeded or
-// gave up.
-struct write_op {
-    std::string text;
-    std::vector<std::optional<std::string>> values;
-    std::string routing_key;
-    int attempts = 0;
-    std::function<void(bool ok)> done;
-};
-
-class engine {
+class engine : public client::reply_sink {
 public:
     engine(net::worker& w, const job_options& o, std::vector<table_task>& tables, checkpoint* cp, std::ofstream* diff, job_result& result)
         : _w(w), _o(o), _tables(tables), _cp(cp), _diff(diff), _result(result), _origin(w, o.origin), _target(w, o.target) {}
@@ -118,9 +131,12 @@ private:
     void copy_rows(std::shared_ptr<range_task> rt, std::vector<row> rows);
     void compare(std::shared_ptr<range_task> rt, std::vector<row> origin_rows, std::vector<row> target_rows);
     void range_done(std::shared_ptr<range_task> rt, bool ok);
-    void write_row(table_task& t, const row& r, bool statics, const std::shared_ptr<size_t>& outstanding, std::function<void()> all_done);
+    void write_row(table_task& t, const row& r, bool statics, const std::shared_ptr<write_batch>& batch);
     void submit(write_op op);
-    void send(write_op op, const client::prepared_statement& st);
+    void send(uint32_t slot);
+    void on_reply(client::connection& c, uint64_t tag, const client::reply& r) override;
+    void retry(uint32_t slot, const std::string& why);
+    void complete(uint32_t slot, bool ok);
     void drain();
     void with_statement(const std::string& text, std::function<void(const client::prepared_statement*, const std::string&)> fn);
     void report_difference(const table_task& t, const row& r, const char* kind, const std::vector<std::string>& columns);
@@ -138,6 +154,9 @@ private:
     size_t _active = 0;
     size_t _writes = 0;
     std::deque<write_op> _backlog;
+    std::vector<write_op> _slots;  // writes in flight, by tag
+    std::vector<uint32_t> _free_slots;
+    std::string _body, _storage;
     struct statement {
         std::shared_ptr<const client::prepared_statement> st;
         std::string error;
@@ -155,6 +174,7 @@ void engine::start() {
         if (!err.empty()) return fail_all("origin: " + err);
         _target.connect([this](const std::string& err2) {
             if (!err2.empty()) return fail_all("target: " + err2);
+            for (auto* c : _target.all_connections()) c->set_sink(this);
             for (auto& t : _tables) {
                 t.started = clock_type::now();
                 for (const auto& r : t.ranges) {
@@ -227,24 +247,23 @@ void engine::read_failed(std::shared_ptr<range_task> rt, const std::string& why)
 void engine::copy_rows(std::shared_ptr<range_task> rt, std::vector<row> rows) {
     table_task& t = *rt->table;
     t.stats.rows_read += rows.size();
-    auto outstanding = std::make_shared<size_t>(1);  // held until every write is out
-    auto ok = std::make_shared<bool>(true);
-    auto all_done = [this, rt, outstanding, ok] { range_done(rt, *ok); };
+    auto batch = std::make_shared<write_batch>();
+    batch->done = [this, rt](bool ok) { range_done(rt, ok); };
     std::string last_partition;
     const size_t pk = t.schema.partition_key.size();
     for (const auto& r : rows) {
         std::string partition = key_of(r, pk);
         const bool first_of_partition = partition != last_partition;
         last_partition = std::move(partition);
-        write_row(t, r, first_of_partition, outstanding, all_done);
+        write_row(t, r, first_of_partition, batch);
     }
-    if (--*outstanding == 0) all_done();
+    if (--batch->outstanding == 0) batch->done(batch->ok);
 }
 
 // A row's cells grouped by (static, writetime, ttl): one write per group, each with its cells'
 // own timestamp and remaining TTL. Multi-cell columns (no writetime() before Cassandra 5) take
 // the row's latest write time. Counters become increments.
-void engine::write_row(table_task& t, const row& r, bool statics, const std::shared_ptr<size_t>& outstanding, std::function<void()> all_done) {
+void engine::write_row(table_task& t, const row& r, bool statics, const std::shared_ptr<write_batch>& batch) {
     const auto& s = t.schema;
     const read_plan& plan = t.plan;
     const size_t pk = s.partition_key.size();
@@ -254,12 +273,23 @@ void engine::write_row(table_task& t, const row& r, bool statics, const std::sha
     for (size_t i = 0; i < pk; ++i) pk_parts.push_back(r[i] ? std::string_view(*r[i]) : std::string_view());
     const std::string routing = client::routing_key(pk_parts);
     bool counted = false;
-    auto issue = [&](std::string text, std::vector<std::optional<std::string>> values) {
-        ++*outstanding;
+    // The statement of a column set is looked up by a short key (no text built per row).
+    auto issue = [&](std::string statement_key, auto make_text, std::vector<std::optional<std::string>> values) {
+        ++batch->outstanding;
         if (!std::exchange(counted, true)) ++t.stats.rows_written;
-        submit(write_op{std::move(text), std::move(values), routing, 0, [outstanding, all_done](bool) {
-                            if (--*outstanding == 0) all_done();
-                        }});
+        write_op op;
+        auto it = t.statements.find(statement_key);
+        if (it != t.statements.end()) {
+            op.st = it->second;
+        } else {
+            op.text = make_text();
+            op.key = std::move(statement_key);
+            op.table = &t;
+        }
+        op.values = std::move(values);
+        op.routing_key = routing;
+        op.batch = batch;
+        submit(std::move(op));
     };
     if (s.counters()) {
         std::vector<size_t> cols;
@@ -271,7 +301,9 @@ void engine::write_row(table_task& t, const row& r, bool statics, const std::sha
         }
         if (cols.empty() || !has_row) return;
         values.insert(values.end(), key.begin(), key.end());
-        issue(counter_update_text(s, cols), std::move(values));
+        std::string skey = "c";
+        for (size_t i : cols) skey.push_back(static_cast<char>(i));
+        issue(std::move(skey), [&] { return counter_update_text(s, cols); }, std::move(values));
         return;
     }
     int64_t latest = INT64_MIN;
@@ -310,11 +342,13 @@ void engine::write_row(table_task& t, const row& r, bool statics, const std::sha
             values.push_back(bigint(g.writetime));
             values.push_back(int32(g.ttl));
         }
-        issue(insert_text(s, cols, !g.is_static, g.timed), std::move(values));
+        std::string skey = std::string(1, g.is_static ? 's' : 'r') + (g.timed ? "t" : "u");
+        for (size_t i : cols) skey.push_back(static_cast<char>(i));
+        issue(std::move(skey), [&] { return insert_text(s, cols, !g.is_static, g.timed); }, std::move(values));
     }
     if (groups.empty() && has_row && _o.writetime_since == INT64_MIN) {
         // A row with its key only (no cell to copy): the key itself.
-        issue(insert_text(s, {}, true, false), key);
+        issue("k", [&] { return insert_text(s, {}, true, false); }, key);
     }
 }
 
@@ -324,54 +358,83 @@ void engine::submit(write_op op) {
         return;
     }
     ++_writes;
-    auto text = op.text;
-    with_statement(text, [this, op = std::move(op)](const client::prepared_statement* st, const std::string& err) mutable {
+    uint32_t slot;
+    if (_free_slots.empty()) {
+        slot = static_cast<uint32_t>(_slots.size());
+        _slots.emplace_back();
+    } else {
+        slot = _free_slots.back();
+        _free_slots.pop_back();
+    }
+    _slots[slot] = std::move(op);
+    if (_slots[slot].st) {
+        send(slot);
+        return;
+    }
+    std::string text = _slots[slot].text;
+    with_statement(text, [this, slot](const client::prepared_statement* st, const std::string& err) {
         if (!st) {
-            --_writes;
-            ++_result.errors;
-            _result.messages.push_back("cannot prepare " + op.text + ": " + err);
-            op.done(false);
-            drain();
+            if (_result.messages.size() < 100) _result.messages.push_back("cannot prepare " + _slots[slot].text + ": " + err);
+            complete(slot, false);
             return;
         }
-        send(std::move(op), *st);
+        _slots[slot].st = st;
+        if (auto* t = _slots[slot].table) t->statements.emplace(_slots[slot].key, st);
+        send(slot);
     });
 }
 
-void engine::send(write_op op, const client::prepared_statement& st) {
-    std::string storage, body;
+// An EXECUTE to a replica of the row's partition, tagged with its slot.
+void engine::send(uint32_t slot) {
+    write_op& op = _slots[slot];
     std::vector<cql::bound_value> bound;
+    bound.reserve(op.values.size());
     for (const auto& v : op.values) bound.push_back({{}, v ? cql::value_ref::of(*v) : cql::value_ref::null()});
     cql::execute_message m;
-    m.id = st.id;
-    m.result_metadata_id = st.result_metadata_id;
+    m.id = op.st->id;
+    m.result_metadata_id = op.st->result_metadata_id;
     m.params.cl = _o.consistency;
-    m.params.values = cql::value_list::build(bound, false, storage);
-    m.encode(body, cql::effective_version(_target.version()));
+    m.params.values = cql::value_list::build(bound, false, _storage);
+    _body.clear();
+    m.encode(_body, cql::effective_version(_target.version()));
     client::connection* c = _target.pick(std::string_view(op.routing_key));
-    auto op_ptr = std::make_shared<write_op>(std::move(op));
-    const client::prepared_statement* stp = &st;  // owned by _statements, which outlives the writes
-    auto retry = [this, op_ptr, stp](const std::string& why) {
-        if (++op_ptr->attempts >= max_attempts) {
-            --_writes;
-            ++_result.errors;
-            if (_result.messages.size() < 100) _result.messages.push_back("write failed: " + why);
-            op_ptr->done(false);
-            drain();
-            return;
-        }
-        auto timer = std::make_shared<net::timer>();
-        timer->set_callback([this, op_ptr, timer, stp] { send(std::move(*op_ptr), *stp); });
-        _w.timers().arm(*timer, static_cast<uint64_t>(50 << op_ptr->attempts));
-    };
-    if (!c || !c->request(opcode::execute, body, [this, op_ptr, retry](const client::reply& r) {
-            if (r.is_error()) return retry(r.describe());
-            --_writes;
-            op_ptr->done(true);
-            drain();
-        })) {
-        retry("no target connection can take a write");
+    if (!c || !c->request(opcode::execute, _body, slot)) retry(slot, "no target connection can take a write");
+}
+
+void engine::on_reply(client::connection&, uint64_t tag, const client::reply& r) {
+    const auto slot = static_cast<uint32_t>(tag);
+    if (r.is_error()) {
+        retry(slot, r.describe());
+        return;
     }
+    complete(slot, true);
+}
+
+// A failed write is sent again after a backoff (timeouts and overloaded nodes pass); after
+// max_attempts its range is recorded as failed.
+void engine::retry(uint32_t slot, const std::string& why) {
+    write_op& op = _slots[slot];
+    if (++op.attempts >= max_attempts) {
+        if (_result.messages.size() < 100) _result.messages.push_back("write failed after " + std::to_string(max_attempts) + " attempts: " + why);
+        complete(slot, false);
+        return;
+    }
+    auto timer = std::make_shared<net::timer>();
+    timer->set_callback([this, slot, timer] { send(slot); });
+    _w.timers().arm(*timer, static_cast<uint64_t>(50 << op.attempts));
+}
+
+void engine::complete(uint32_t slot, bool ok) {
+    auto batch = std::move(_slots[slot].batch);
+    _slots[slot].values.clear();
+    _free_slots.push_back(slot);
+    --_writes;
+    if (!ok) {
+        ++_result.errors;
+        batch->ok = false;
+    }
+    if (--batch->outstanding == 0) batch->done(batch->ok);
+    drain();
 }
 
 void engine::drain() {
@@ -407,8 +470,8 @@ void engine::compare(std::shared_ptr<range_task> rt, std::vector<row> origin_row
     t.stats.rows_read += origin_rows.size() + target_rows.size();
     std::unordered_map<std::string, const row*> on_target;
     for (const auto& r : target_rows) on_target.emplace(key_of(r, plan.key_columns), &r);
-    auto outstanding = std::make_shared<size_t>(1);
-    auto all_done = [this, rt, outstanding] { range_done(rt, true); };
+    auto batch = std::make_shared<write_batch>();
+    batch->done = [this, rt](bool ok) { range_done(rt, ok); };
     for (const auto& r : origin_rows) {
         auto it = on_target.find(key_of(r, plan.key_columns));
         std::vector<std::string> differing;
@@ -433,14 +496,14 @@ void engine::compare(std::shared_ptr<range_task> rt, std::vector<row> origin_row
             }
         }
         if (_o.kind == job_kind::repair && (it == on_target.end() || !differing.empty())) {
-            write_row(t, r, true, outstanding, all_done);  // statics too: they may be what differs
+            write_row(t, r, true, batch);  // statics too: they may be what differs
         }
     }
     for (const auto& [k, r] : on_target) {
         ++t.stats.extra;  // reported, never deleted
         report_difference(t, *r, "extra", {});
     }
-    if (--*outstanding == 0) all_done();
+    if (--batch->outstanding == 0) batch->done(batch->ok);
 }
 
 void engine::report_difference(const table_task& t, const row& r, const char* kind, const std::vector<std::string>& columns) {
