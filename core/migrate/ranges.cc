@@ -8,16 +8,16 @@ namespace tandem::core::migrate {
 std::vector<token_range> split_ring(size_t n) {
     if (n == 0) n = 1;
     std::vector<token_range> out;
-    // Offsets from INT64_MIN, in unsigned arithmetic: the ring has 2^64 tokens; the last range
-    // also takes the remainder (fewer than n tokens).
-    const uint64_t step = UINT64_MAX / n;
+    // Offsets from INT64_MIN in 128-bit arithmetic: the ring has exactly 2^64 tokens, and range i
+    // ends at offset floor(2^64 (i + 1) / n) - 1.
+    __extension__ typedef unsigned __int128 u128;
     int64_t start = INT64_MIN;
     for (size_t i = 0; i < n; ++i) {
         token_range r;
         r.index = i;
         r.first = i == 0;
         r.start = start;
-        const uint64_t last = step * (i + 1) - 1;  // offset of the range's last token
+        const auto last = static_cast<uint64_t>((u128{1} << 64) * (i + 1) / n - 1);  // offset of the range's last token
         r.end = i + 1 == n ? INT64_MAX : static_cast<int64_t>(last ^ (uint64_t{1} << 63));
         out.push_back(r);
         start = r.end;
