@@ -335,7 +335,9 @@ void engine::write_row(table_task& t, const row& r, bool statics, const std::sha
         if (g.timed && g.writetime < _o.writetime_since) continue;
         groups[g].push_back(i);
     }
-    for (const auto& [g, cols] : groups) {
+    for (const auto& entry : groups) {  // not a structured binding: clang 14 cannot capture those
+        const group_key& g = entry.first;
+        const std::vector<size_t>& cols = entry.second;
         std::vector<std::optional<std::string>> values(key.begin(), key.begin() + static_cast<std::ptrdiff_t>(g.is_static ? pk : plan.key_columns));
         for (size_t i : cols) values.push_back(r[plan.cells[i].value]);
         if (g.timed) {
