@@ -4,7 +4,7 @@ handle (compound keys, clustering order, static columns, collections frozen and 
 UDTs, counters, per-column write times and TTLs, rows deleted on origin) and a 100,000-row
 table; copy, then compare through the DataStax Python driver; validate, drift, repair;
 checkpoint and resume; shards; the errors a user meets.
-Usage: migrate_test.py <cqlsim> <tandem-migrate> <cqlbench>"""
+Usage: migrate_test.py <cqlsim> <tandem-migrate> <cqlbench> <tandem>"""
 import json
 import os
 import signal
@@ -17,7 +17,7 @@ import unittest
 
 from cassandra.cluster import Cluster
 
-CQLSIM = MIGRATE = CQLBENCH = None
+CQLSIM = MIGRATE = CQLBENCH = TANDEM = None
 BIG = 100000
 
 
@@ -40,6 +40,7 @@ class sim:
         args = [CQLSIM, "--nodes", str(nodes), "--address", address, "--port", str(self.port)]
         if auth:
             args += ["--auth", auth]
+        self.auth, self.certs = None, None  # what tandem_harness.tandem reads
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         for _ in range(nodes):
             while "listening on" not in self.proc.stdout.readline():
@@ -263,10 +264,62 @@ class migrate(unittest.TestCase):
         self.assertIn("keyspace nosuch has no tables", err)
 
 
+class racing(unittest.TestCase):
+    def test_a_copy_racing_dual_writes_never_overwrites_a_newer_value(self):
+        """tandem dual-writes new values while tandem-migrate copies the old rows: each key ends
+        with the newer value on both clusters (the copy writes origin's write times)."""
+        import threading
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import tandem_harness as h
+        origin, target = sim("127.0.18.1"), sim("127.0.19.1")
+        proxy = None
+        try:
+            t = target.session()
+            t.execute("CREATE KEYSPACE race WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}")
+            t.execute("CREATE TABLE race.kv (k bigint PRIMARY KEY, v blob)")
+            rows = 50000
+            out = subprocess.run([CQLBENCH, "--host", origin.address, "--port", str(origin.port), "--keyspace", "race", "--workload", "insert",
+                                  "--distribution", "sequential", "--keys", str(rows), "--requests", str(rows), "--warmup", "0", "--json"],
+                                 capture_output=True, text=True, timeout=120)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            proxy = h.tandem(TANDEM, origin, target, workers=1)
+            cluster, session = proxy.connect()
+            update = session.prepare("UPDATE race.kv SET v = 0xfeed WHERE k = ?")
+            copy = subprocess.Popen([MIGRATE, "copy", "--origin", origin.hostport(), "--target", target.hostport(), "--keyspace", "race",
+                                     "--consistency", "ONE", "--parallel", "2", "--split", "200"], stderr=subprocess.PIPE, text=True)
+            updated = set()
+            stop = threading.Event()
+
+            def dual_writes():
+                k = 0
+                while not stop.is_set():
+                    session.execute(update, (k,))  # the driver's client timestamp: newer than the rows being copied
+                    updated.add(k)
+                    k = (k + 97) % rows
+            writer = threading.Thread(target=dual_writes)
+            writer.start()
+            err = copy.communicate(timeout=300)[1]
+            stop.set()
+            writer.join()
+            cluster.shutdown()
+            self.assertEqual(copy.returncode, 0, err)
+            self.assertGreater(len(updated), 100)
+            o = origin.session()
+            for k in updated:
+                self.assertEqual(t.execute("SELECT v FROM race.kv WHERE k = %s", (k,)).one().v, b"\xfe\xed", k)
+                self.assertEqual(o.execute("SELECT v FROM race.kv WHERE k = %s", (k,)).one().v, b"\xfe\xed", k)
+            self.assertEqual(t.execute("SELECT count(*) FROM race.kv").one()[0], rows)
+        finally:
+            if proxy:
+                proxy.stop()
+            origin.stop()
+            target.stop()
+
+
 def other_rows(s):
     return sum(s.execute("SELECT count(*) FROM app.%s" % t).one()[0] for t in ("kv", "wide", "cnt"))
 
 
 if __name__ == "__main__":
-    CQLSIM, MIGRATE, CQLBENCH = sys.argv[1:4]
+    CQLSIM, MIGRATE, CQLBENCH, TANDEM = sys.argv[1:5]
     unittest.main(argv=sys.argv[:1], verbosity=2)
