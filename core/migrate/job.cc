@@ -167,6 +167,7 @@ private:
     clock_type::time_point _last_progress = clock_type::now();
     uint64_t _last_rows = 0;
     bool _finished = false;
+    clock_type::time_point _started = clock_type::now();
 };
 
 void engine::start() {
@@ -175,6 +176,7 @@ void engine::start() {
         _target.connect([this](const std::string& err2) {
             if (!err2.empty()) return fail_all("target: " + err2);
             for (auto* c : _target.all_connections()) c->set_sink(this);
+            _started = clock_type::now();
             for (auto& t : _tables) {
                 t.started = clock_type::now();
                 for (const auto& r : t.ranges) {
@@ -533,6 +535,19 @@ void engine::range_done(std::shared_ptr<range_task> rt, bool ok) {
     }
     if (--t.pending == 0) t.stats.seconds = std::chrono::duration<double>(clock_type::now() - t.started).count();
     --_active;
+    // --rate: the next range starts once the rows read so far fit the rate since the start.
+    if (_o.rate_rows_per_s > 0 && !_finished) {
+        uint64_t rows = 0;
+        for (const auto& tt : _tables) rows += tt.stats.rows_read;
+        const double due_s = static_cast<double>(rows) / _o.rate_rows_per_s;
+        const double elapsed_s = std::chrono::duration<double>(clock_type::now() - _started).count();
+        if (due_s > elapsed_s) {
+            auto timer = std::make_shared<net::timer>();
+            timer->set_callback([this, timer] { next(); });
+            _w.timers().arm(*timer, static_cast<uint64_t>((due_s - elapsed_s) * 1000) + 1);
+            return;
+        }
+    }
     next();
 }
 

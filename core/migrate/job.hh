@@ -32,6 +32,7 @@ struct job_options {
     cql::consistency consistency = cql::consistency::local_quorum;
     int64_t writetime_since = INT64_MIN;  // copy only cells written at or after (microseconds)
     size_t writes_in_flight = 2048;
+    double rate_rows_per_s = 0;  // --rate: at most this many rows read per second (0: no limit)
     std::function<void(const std::string&)> log;  // progress and warnings (stderr)
     const std::atomic<bool>* stop = nullptr;      // set by SIGINT: finish the ranges in flight, then end
 };

@@ -217,6 +217,15 @@ class migrate(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(s["rows_read"], 2 * BIG)
 
+    def test_2b_rate_limits_the_rows_read_per_second(self):
+        t0 = time.time()
+        rc, s, err = self.run_migrate("validate", "--keyspace", "app", "--table", "wide", "--rate", "400", "--parallel", "1")
+        elapsed = time.time() - t0
+        self.assertEqual(rc, 0, err)
+        # 642 rows read (both sides) at 400 rows/s: at least the time of all ranges but the last.
+        self.assertGreaterEqual(s["rows_read"], 600)
+        self.assertGreaterEqual(elapsed, 1.0)
+
     def test_3_shards_together_copy_everything_once(self):
         fresh = sim("127.0.10.1")
         try:

@@ -148,6 +148,8 @@ int main(int argc, char** argv) {
     app.add_option("--split", o.split, "token ranges per table (default: 4 per token of origin's ring, at least 64)")->check(CLI::Range(1, 1000000));
     app.add_option("--shard", shard, "I/N: only the I-th of N equal slices of every table's ranges (run N of these on N machines)")
         ->capture_default_str();
+    app.add_option("--rate", o.rate_rows_per_s, "at most this many rows per second (read from origin), to spare a busy cluster")
+        ->check(CLI::PositiveNumber);
     app.add_option("--checkpoint", o.checkpoint_path, "file of the ranges done: an interrupted run resumes from it");
     app.add_option("--writetime-since", writetime_since, "copy only cells written at or after this time (microseconds since the epoch)");
     app.add_option("--consistency", consistency, "consistency of reads and writes")->capture_default_str();
