@@ -142,6 +142,13 @@ private:
     void report_difference(const table_task& t, const row& r, const char* kind, const std::vector<std::string>& columns);
     void progress();
     void finish();
+    // Runs `fn` on the worker after `ms`; the timer is the engine's (a retry or a paced range is
+    // rare next to the writes, and the engine outlives every timer it armed).
+    void after(uint64_t ms, std::function<void()> fn) {
+        auto& t = _timers.emplace_back(std::make_unique<net::timer>());
+        t->set_callback(std::move(fn));
+        _w.timers().arm(*t, ms);
+    }
 
     net::worker& _w;
     const job_options& _o;
@@ -168,6 +175,7 @@ private:
     uint64_t _last_rows = 0;
     bool _finished = false;
     clock_type::time_point _started = clock_type::now();
+    std::vector<std::unique_ptr<net::timer>> _timers;
 };
 
 void engine::start() {
@@ -236,9 +244,7 @@ void engine::read(std::shared_ptr<range_task> rt) {
 void engine::read_failed(std::shared_ptr<range_task> rt, const std::string& why) {
     if (++rt->attempts < max_attempts) {
         // Retried with exponential backoff: a timeout or an overloaded node passes.
-        auto timer = std::make_shared<net::timer>();
-        timer->set_callback([this, rt, timer] { read(rt); });
-        _w.timers().arm(*timer, static_cast<uint64_t>(100 << rt->attempts));
+        after(static_cast<uint64_t>(100 << rt->attempts), [this, rt] { read(rt); });
         return;
     }
     if (_o.log) _o.log(rt->table->stats.table + " range " + std::to_string(rt->range.index) + " failed after " + std::to_string(max_attempts) + " attempts: " + why);
@@ -423,9 +429,7 @@ void engine::retry(uint32_t slot, const std::string& why) {
         complete(slot, false);
         return;
     }
-    auto timer = std::make_shared<net::timer>();
-    timer->set_callback([this, slot, timer] { send(slot); });
-    _w.timers().arm(*timer, static_cast<uint64_t>(50 << op.attempts));
+    after(static_cast<uint64_t>(50 << op.attempts), [this, slot] { send(slot); });
 }
 
 void engine::complete(uint32_t slot, bool ok) {
@@ -542,9 +546,7 @@ void engine::range_done(std::shared_ptr<range_task> rt, bool ok) {
         const double due_s = static_cast<double>(rows) / _o.rate_rows_per_s;
         const double elapsed_s = std::chrono::duration<double>(clock_type::now() - _started).count();
         if (due_s > elapsed_s) {
-            auto timer = std::make_shared<net::timer>();
-            timer->set_callback([this, timer] { next(); });
-            _w.timers().arm(*timer, static_cast<uint64_t>((due_s - elapsed_s) * 1000) + 1);
+            after(static_cast<uint64_t>((due_s - elapsed_s) * 1000) + 1, [this] { next(); });
             return;
         }
     }
