@@ -32,17 +32,6 @@ bool nested_in_function(std::string_view text, uint32_t begin) {
     return !word.empty() && word != "values" && word != "in";
 }
 
-std::string uuid_text(std::string_view b) {
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (size_t i = 0; i < b.size(); ++i) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-        out.push_back(hex[static_cast<uint8_t>(b[i]) >> 4]);
-        out.push_back(hex[static_cast<uint8_t>(b[i]) & 15]);
-    }
-    return out;
-}
-
 constexpr int64_t ms_per_day = 86'400'000;
 
 int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
@@ -82,8 +71,8 @@ std::string function_values::literal(cql::volatile_function f) const {
     const int64_t in_day = _now_ms - day * ms_per_day;
     switch (f) {
         case cql::volatile_function::now:
-        case cql::volatile_function::current_timeuuid: return uuid_text(_timeuuid());
-        case cql::volatile_function::uuid: return uuid_text(_uuid());
+        case cql::volatile_function::current_timeuuid: return cql::uuid_text(_timeuuid());
+        case cql::volatile_function::uuid: return cql::uuid_text(_uuid());
         case cql::volatile_function::current_timestamp: return std::to_string(_now_ms);
         case cql::volatile_function::current_date: return "'" + civil_date(day) + "'";
         case cql::volatile_function::current_time: {

@@ -68,24 +68,9 @@ int version_rank(uint8_t v) {
 }
 namespace {
 
-std::string uuid_text(std::string_view b) {
-    if (b.size() != 16) return {};
-    static const char* hex = "0123456789abcdef";
-    std::string s;
-    for (size_t i = 0; i < 16; ++i) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) s.push_back('-');
-        s.push_back(hex[static_cast<uint8_t>(b[i]) >> 4]);
-        s.push_back(hex[static_cast<uint8_t>(b[i]) & 15]);
-    }
-    return s;
-}
-
 std::string inet_text(const std::optional<std::string>& cell) {
-    if (!cell || (cell->size() != 4 && cell->size() != 16)) return {};
-    cql::inet_address a;
-    a.size = static_cast<uint8_t>(cell->size());
-    std::memcpy(a.bytes.data(), cell->data(), cell->size());
-    return a.to_string();
+    auto a = cell ? cql::inet_address::from_bytes(*cell) : std::nullopt;
+    return a ? a->to_string() : std::string();
 }
 
 // A node from its row; nullopt when the row lacks an address, datacenter, rack or host id.
@@ -102,7 +87,7 @@ std::optional<host_info> host_from(const system_row& row, bool is_local, const t
     h.datacenter = row.text("data_center").value_or("");
     h.rack = row.text("rack").value_or("");
     auto hid = row.cell("host_id");
-    h.host_id = hid && *hid ? uuid_text(**hid) : "";
+    h.host_id = hid && *hid ? cql::uuid_text(**hid) : "";
     if (s.sni) {  // R1.25: every node is reached through the SNI proxy by its host id
         h.address = s.sni_host;
         h.port = s.sni_port;

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <cstring>
+
 namespace tandem::cql {
 
 bool is_valid(consistency c) {
@@ -37,6 +39,26 @@ std::optional<inet_address> inet_address::parse(std::string_view text) {
         return a;
     }
     return std::nullopt;
+}
+
+std::optional<inet_address> inet_address::from_bytes(std::string_view b) {
+    if (b.size() != 4 && b.size() != 16) return std::nullopt;
+    inet_address a;
+    a.size = static_cast<uint8_t>(b.size());
+    std::memcpy(a.bytes.data(), b.data(), b.size());
+    return a;
+}
+
+std::string uuid_text(std::string_view b) {
+    if (b.size() != 16) return {};
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < b.size(); ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+        out.push_back(hex[static_cast<uint8_t>(b[i]) >> 4]);
+        out.push_back(hex[static_cast<uint8_t>(b[i]) & 15]);
+    }
+    return out;
 }
 
 std::string inet_address::to_string() const {

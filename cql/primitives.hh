@@ -64,6 +64,8 @@ bool is_valid(consistency c);
 std::string_view to_string(consistency c);
 
 using uuid_bytes = std::array<uint8_t, 16>;
+// A uuid's 16 bytes as text, 8-4-4-4-12 lowercase hex digits; empty for another size.
+std::string uuid_text(std::string_view sixteen_bytes);
 
 // [inet]: an address of 4 or 16 bytes and a port. Also used for inet values (address only).
 struct inet_address {
@@ -74,6 +76,8 @@ struct inet_address {
         return {reinterpret_cast<const char*>(bytes.data()), size};
     }
     static std::optional<inet_address> parse(std::string_view text);  // "1.2.3.4" or "::1"
+    // From an inet value's 4 or 16 bytes; nullopt for any other size.
+    static std::optional<inet_address> from_bytes(std::string_view b);
     std::string to_string() const;
 };
 struct inet_endpoint {

@@ -1,7 +1,5 @@
 #include "core/client/cluster.hh"
 
-#include <arpa/inet.h>
-
 #include "cql/murmur3.hh"
 #include "cql/primitives.hh"
 
@@ -12,24 +10,11 @@ using cql::opcode;
 namespace {
 
 std::string inet_text(const std::optional<std::string_view>& cell) {
-    if (!cell) return {};
-    char text[INET6_ADDRSTRLEN] = "";
-    if (cell->size() == 4) inet_ntop(AF_INET, cell->data(), text, sizeof text);
-    if (cell->size() == 16) inet_ntop(AF_INET6, cell->data(), text, sizeof text);
-    return text;
+    auto addr = cell ? cql::inet_address::from_bytes(*cell) : std::nullopt;
+    return addr ? addr->to_string() : std::string();
 }
 
-std::string uuid_text(const std::optional<std::string_view>& cell) {
-    if (!cell || cell->size() != 16) return {};
-    static const char* hex = "0123456789abcdef";
-    std::string s;
-    for (size_t i = 0; i < 16; ++i) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) s.push_back('-');
-        s.push_back(hex[static_cast<uint8_t>((*cell)[i]) >> 4]);
-        s.push_back(hex[static_cast<uint8_t>((*cell)[i]) & 15]);
-    }
-    return s;
-}
+std::string uuid_text(const std::optional<std::string_view>& cell) { return cell ? cql::uuid_text(*cell) : std::string(); }
 
 }  // namespace
 
@@ -82,15 +67,7 @@ std::string query_body(std::string_view text, uint8_t version, cql::consistency 
 
 std::string routing_key(const std::vector<std::string_view>& components) {
     if (components.size() == 1) return std::string(components[0]);
-    std::string out;
-    for (auto c : components) {
-        char len[2];
-        cql::store_be16(len, static_cast<uint16_t>(c.size()));
-        out.append(len, 2);
-        out.append(c);
-        out.push_back('\0');
-    }
-    return out;
+    return cql::composite_partition_key(components);
 }
 
 cluster::cluster(net::worker& w, cluster_options opts) : _w(w), _opts(std::move(opts)) {}

@@ -3,25 +3,19 @@
 #include <algorithm>
 #include <charconv>
 
-#include "cql/primitives.hh"
+#include "cql/values.hh"
 
 namespace tandem::core::client {
 
 std::optional<std::vector<std::string>> text_collection(std::optional<std::string_view> cell) {
     std::vector<std::string> out;
     if (!cell) return out;
-    std::string_view in = *cell;
-    if (in.size() < 4) return std::nullopt;
-    auto count = static_cast<int32_t>(cql::load_be32(in.data()));
-    in.remove_prefix(4);
-    if (count < 0) return std::nullopt;
-    for (int32_t i = 0; i < count; ++i) {
-        if (in.size() < 4) return std::nullopt;
-        auto len = static_cast<int32_t>(cql::load_be32(in.data()));
-        in.remove_prefix(4);
-        if (len < 0 || static_cast<size_t>(len) > in.size()) return std::nullopt;
-        out.emplace_back(in.substr(0, static_cast<size_t>(len)));
-        in.remove_prefix(static_cast<size_t>(len));
+    static const cql::cql_type set_of_text = cql::cql_type::set_of(cql::cql_type::simple(cql::type_id::varchar));
+    auto v = cql::decode_value(set_of_text, *cell);
+    if (!v || !std::holds_alternative<cql::cql_list>(v->v)) return std::nullopt;
+    for (const auto& e : std::get<cql::cql_list>(v->v)) {
+        if (!std::holds_alternative<std::string>(e.v)) return std::nullopt;
+        out.push_back(std::get<std::string>(e.v));
     }
     return out;
 }

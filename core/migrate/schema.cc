@@ -169,15 +169,7 @@ std::string display_value(const std::string& type, const std::optional<std::stri
     if (type == "tinyint" && v.size() == 1) return std::to_string(static_cast<int8_t>(v[0]));
     if (type == "boolean" && v.size() == 1) return v[0] ? "true" : "false";
     if (type == "text" || type == "varchar" || type == "ascii") return v;
-    if ((type == "uuid" || type == "timeuuid") && v.size() == 16) {
-        std::string s;
-        for (size_t i = 0; i < 16; ++i) {
-            if (i == 4 || i == 6 || i == 8 || i == 10) s.push_back('-');
-            std::snprintf(buf, sizeof buf, "%02x", static_cast<unsigned>(static_cast<uint8_t>(v[i])));
-            s += buf;
-        }
-        return s;
-    }
+    if ((type == "uuid" || type == "timeuuid") && v.size() == 16) return cql::uuid_text(v);
     std::string s = "0x";
     for (char c : v) {
         std::snprintf(buf, sizeof buf, "%02x", static_cast<unsigned>(static_cast<uint8_t>(c)));

@@ -139,5 +139,14 @@ TEST(primitives, hex) {
     EXPECT_EQ(from_hex("zz"), std::nullopt);
 }
 
+TEST(primitives, uuid_and_inet_text_from_bytes) {
+    EXPECT_EQ(uuid_text(std::string("\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff", 16)),
+              "00112233-4455-6677-8899-aabbccddeeff");
+    EXPECT_EQ(uuid_text("short"), "");
+    EXPECT_EQ(inet_address::from_bytes(std::string("\x7f\x00\x00\x01", 4))->to_string(), "127.0.0.1");
+    EXPECT_EQ(inet_address::from_bytes(std::string(15, '\0') + "\x01")->to_string(), "::1");
+    EXPECT_FALSE(inet_address::from_bytes("abc"));
+}
+
 }  // namespace
 }  // namespace tandem::cql
