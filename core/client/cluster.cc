@@ -193,8 +193,12 @@ void cluster::joined(uint32_t node_index, connection* c) {
 }
 
 connection* cluster::pick(std::optional<std::string_view> key) {
-    if (key && !_ring.empty()) {
-        const int64_t token = cql::murmur3_token(*key);
+    return pick_token(key ? std::optional<int64_t>(cql::murmur3_token(*key)) : std::nullopt);
+}
+
+connection* cluster::pick_token(std::optional<int64_t> token_or_none) {
+    if (token_or_none && !_ring.empty()) {
+        const int64_t token = *token_or_none;
         for (size_t i = 0; i < _nodes.size(); ++i) {
             const node& n = _nodes[_ring.nth_after(token, i)];
             connection* best = nullptr;
@@ -268,12 +272,15 @@ struct paging {
     std::string query;
     cql::query_parameters params;
     std::optional<std::string> state;
+    std::optional<int64_t> token;  // read from a replica of this token
     rows_result rows;
     std::function<void(rows_result, const std::string&)> done;
 };
 
-void cluster::query_all(std::string query, cql::query_parameters params, std::function<void(rows_result, const std::string&)> done) {
+void cluster::query_all(std::string query, cql::query_parameters params, std::function<void(rows_result, const std::string&)> done,
+                        std::optional<int64_t> token) {
     auto pg = std::make_shared<paging>();
+    pg->token = token;
     pg->query = std::move(query);
     pg->params = params;
     if (!pg->params.page_size) pg->params.page_size = 5000;
@@ -288,7 +295,7 @@ void cluster::fetch_page(const std::shared_ptr<paging>& pg) {
     if (pg->state) m.params.paging_state = *pg->state;
     std::string body;
     m.encode(body, cql::effective_version(_version));
-    connection* c = pick();
+    connection* c = pick_token(pg->token);
     std::weak_ptr<bool> alive = _alive;
     if (!c || !c->request(opcode::query, body, [this, alive, pg](const reply& r) {
             if (alive.expired()) return;

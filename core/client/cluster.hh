@@ -70,13 +70,17 @@ public:
     void connect(done_fn done);
     // Prepares on every node that is up; `done` gets the statement or an error.
     void prepare(std::string query, std::function<void(std::shared_ptr<const prepared_statement>, const std::string& error)> done);
-    // Every page of a QUERY (`params` without paging_state; page_size defaults to 5000).
-    void query_all(std::string query, cql::query_parameters params, std::function<void(rows_result, const std::string& error)> done);
+    // Every page of a QUERY (`params` without paging_state; page_size defaults to 5000), read
+    // from a replica of `token` when given (a token range's reads), else round robin.
+    void query_all(std::string query, cql::query_parameters params, std::function<void(rows_result, const std::string& error)> done,
+                   std::optional<int64_t> token = std::nullopt);
 
     // The connection for a request: with a routing key, the owner of its token (or the next
     // node of the ring that is up and has room), the least loaded of its connections; without
     // one, round robin. Null when no connection has a free stream id.
     connection* pick(std::optional<std::string_view> routing_key = std::nullopt);
+    // The same by token (a replica of `token`), or round robin without one.
+    connection* pick_token(std::optional<int64_t> token);
     // Closes every connection.
     void close();
 

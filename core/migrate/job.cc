@@ -214,7 +214,8 @@ void engine::next() {
     read(rt);
 }
 
-// One range from origin (and from target when comparing), every page.
+// One range from origin (and from target when comparing), every page, each read from a replica
+// of the range's last token (ranges are narrower than a node's share of the ring).
 void engine::read(std::shared_ptr<range_task> rt) {
     const table_task& t = *rt->table;
     const read_plan& plan = rt->range.first ? t.first_plan : t.plan;
@@ -229,7 +230,7 @@ void engine::read(std::shared_ptr<range_task> rt) {
         _origin.query_all(plan.text, params, [this, rt, storage, bounds](client::rows_result rows, const std::string& err) {
             if (!err.empty()) return read_failed(rt, "origin: " + err);
             copy_rows(rt, std::move(rows.rows));
-        });
+        }, rt->range.end);
         return;
     }
     _origin.query_all(plan.text, params, [this, rt, storage, bounds, text = plan.text, params](client::rows_result o, const std::string& err) {
@@ -237,8 +238,8 @@ void engine::read(std::shared_ptr<range_task> rt) {
         _target.query_all(text, params, [this, rt, storage, bounds, o = std::move(o)](client::rows_result on_target, const std::string& err2) mutable {
             if (!err2.empty()) return read_failed(rt, "target: " + err2);
             compare(rt, std::move(o.rows), std::move(on_target.rows));
-        });
-    });
+        }, rt->range.end);
+    }, rt->range.end);
 }
 
 void engine::read_failed(std::shared_ptr<range_task> rt, const std::string& why) {

@@ -162,6 +162,12 @@ TEST(client, discovers_every_node_and_routes_each_key_to_its_owner) {
         std::string owner = s.owner_address(cql::murmur3_token(key));
         EXPECT_EQ(conn->endpoint(), owner + ":" + std::to_string(s.port)) << "key " << k;
     }
+    // By token (a token range's reads): the owner of the token.
+    for (int64_t token : {INT64_MIN + 1, int64_t{-42}, int64_t{0}, int64_t{1} << 40, INT64_MAX}) {
+        connection* conn = cl.pick_token(token);
+        ASSERT_NE(conn, nullptr);
+        EXPECT_EQ(conn->endpoint(), s.owner_address(token) + ":" + std::to_string(s.port)) << "token " << token;
+    }
 }
 
 TEST(client, prepares_on_every_node_and_pages_through_every_row) {
