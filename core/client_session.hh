@@ -62,7 +62,7 @@ public:
 
     // Connects to both clusters; requests are read as they come and served once both are up.
     void start();
-    const std::weak_ptr<bool> alive() const { return _alive; }
+    std::weak_ptr<bool> alive() const { return _alive; }
 
     // net::connection_handler: the client connection.
     void on_data(net::connection& c, net::rx_buffer data) override;

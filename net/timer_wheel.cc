@@ -35,8 +35,9 @@ void timer_wheel::link(timer& t) {
 
 void timer_wheel::arm(timer& t, uint64_t delay_ms) {
     cancel(t);
-    // A deadline at `now` would sit in the slot advance() already visited: use now + 1.
-    t._deadline_ms = _now_ms + (delay_ms == 0 ? 1 : delay_ms);
+    // The tick in progress counts as gone: the timer never fires early (and a deadline at `now`
+    // would sit in the slot advance() already visited).
+    t._deadline_ms = _now_ms + (delay_ms == 0 ? 1 : delay_ms + 1);
     if (t._deadline_ms < _earliest_ms) _earliest_ms = t._deadline_ms;
     link(t);
 }

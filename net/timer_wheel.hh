@@ -55,7 +55,9 @@ public:
     uint64_t now_ms() const { return _now_ms; }
     size_t armed() const { return _armed; }
 
-    // Fires at the first advance() at or past now + delay (a delay of 0 fires on the next one).
+    // Fires at the first advance() at or past now + delay + 1: never before delay_ms have passed,
+    // whatever part of the current tick had already gone (the clock is whole milliseconds, so a
+    // deadline of now + delay could come up to 1 ms early). A delay of 0 fires on the next tick.
     void arm(timer& t, uint64_t delay_ms);
     void cancel(timer& t);
     // Moves time forward and runs every timer due; returns how many ran. A callback may arm or

@@ -1,5 +1,7 @@
 #include "core/migrate/job.hh"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -676,36 +678,30 @@ job_result run_job(const job_options& o) {
 }
 
 std::string summary_json(const job_options& o, const job_result& r) {
-    uint64_t ranges = 0, read = 0, written = 0, missing = 0, mismatched = 0, extra = 0;
+    table_stats sum;
     std::string tables;
     for (const auto& t : r.tables) {
-        ranges += t.ranges;
-        read += t.rows_read;
-        written += t.rows_written;
-        missing += t.missing;
-        mismatched += t.mismatched;
-        extra += t.extra;
-        char buf[512];
-        std::snprintf(buf, sizeof buf,
-                      "{\"table\": %s, \"ranges\": %zu, \"ranges_failed\": %zu, \"rows_read\": %llu, \"rows_written\": %llu, "
-                      "\"missing\": %llu, \"mismatched\": %llu, \"extra\": %llu, \"seconds\": %.3f}",
-                      json_string(t.table).c_str(), t.ranges, t.ranges_failed, static_cast<unsigned long long>(t.rows_read),
-                      static_cast<unsigned long long>(t.rows_written), static_cast<unsigned long long>(t.missing),
-                      static_cast<unsigned long long>(t.mismatched), static_cast<unsigned long long>(t.extra), t.seconds);
-        tables += (tables.empty() ? "" : ", ") + std::string(buf);
+        sum.ranges += t.ranges;
+        sum.rows_read += t.rows_read;
+        sum.rows_written += t.rows_written;
+        sum.missing += t.missing;
+        sum.mismatched += t.mismatched;
+        sum.extra += t.extra;
+        tables += fmt::format(
+            "{}{{\"table\": {}, \"ranges\": {}, \"ranges_failed\": {}, \"rows_read\": {}, \"rows_written\": {}, \"missing\": {}, "
+            "\"mismatched\": {}, \"extra\": {}, \"seconds\": {:.3f}}}",
+            tables.empty() ? "" : ", ", json_string(t.table), t.ranges, t.ranges_failed, t.rows_read, t.rows_written, t.missing,
+            t.mismatched, t.extra, t.seconds);
     }
-    const char* kind = o.kind == job_kind::copy ? "copy" : o.kind == job_kind::validate ? "validate" : "repair";
-    char head[512];
-    std::snprintf(head, sizeof head,
-                  "{\"command\": \"%s\", \"keyspace\": %s, \"ranges\": %llu, \"rows_read\": %llu, \"rows_written\": %llu, \"missing\": %llu, "
-                  "\"mismatched\": %llu, \"extra\": %llu, \"seconds\": %.3f, \"errors\": %llu, \"interrupted\": %s, \"exit_code\": %d, ",
-                  kind, json_string(o.keyspace).c_str(), static_cast<unsigned long long>(ranges), static_cast<unsigned long long>(read),
-                  static_cast<unsigned long long>(written), static_cast<unsigned long long>(missing),
-                  static_cast<unsigned long long>(mismatched), static_cast<unsigned long long>(extra), r.seconds,
-                  static_cast<unsigned long long>(r.errors), r.interrupted ? "true" : "false", r.exit_code);
     std::string messages;
     for (const auto& m : r.messages) messages += (messages.empty() ? "" : ", ") + json_string(m);
-    return std::string(head) + "\"tables\": [" + tables + "], \"messages\": [" + messages + "]}";
+    const char* kind = o.kind == job_kind::copy ? "copy" : o.kind == job_kind::validate ? "validate" : "repair";
+    return fmt::format(
+        "{{\"command\": \"{}\", \"keyspace\": {}, \"ranges\": {}, \"rows_read\": {}, \"rows_written\": {}, \"missing\": {}, "
+        "\"mismatched\": {}, \"extra\": {}, \"seconds\": {:.3f}, \"errors\": {}, \"interrupted\": {}, \"exit_code\": {}, "
+        "\"tables\": [{}], \"messages\": [{}]}}",
+        kind, json_string(o.keyspace), sum.ranges, sum.rows_read, sum.rows_written, sum.missing, sum.mismatched, sum.extra, r.seconds,
+        r.errors, r.interrupted ? "true" : "false", r.exit_code, tables, messages);
 }
 
 }  // namespace tandem::core::migrate

@@ -55,12 +55,12 @@ TEST(pending, answers_are_counted_once_per_cluster) {
     EXPECT_EQ(q.proxy_stream[origin_side], -1);
 }
 
-TEST(pending, a_held_reply_is_copied_when_buffers_run_low) {
+TEST(pending, a_held_reply_outside_a_receive_buffer_is_copied) {
     pending_table t;
     pending& p = t.take(request_kind::plain, 1);
     std::string body = "reply body";
-    inbound_envelope e{cql::envelope_header{}, body, {}};
-    p.hold(target_side, e, true);  // no receive buffer to share: copied anyway
+    inbound_envelope e{cql::envelope_header{}, body, {}};  // decrypted or reassembled: no buffer to share
+    p.hold(target_side, e, true);
     body.assign("overwrite!");
     EXPECT_EQ(p.first_body, "reply body");
     EXPECT_EQ(p.first_side, target_side);

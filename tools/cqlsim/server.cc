@@ -266,9 +266,7 @@ class session_handler : public net::connection_handler, public event_sink {
                 d.done = true;
                 send(c, r, std::move(b));
             });
-            // +1: the wheel counts whole milliseconds from its last tick, so a timer can fire up to
-            // 1 ms before `value` ms have passed since now; the fault promises at least `value`.
-            c.owner().timers().arm(d.timer, static_cast<uint64_t>(f.value) + 1);
+            c.owner().timers().arm(d.timer, static_cast<uint64_t>(f.value));
         } else {
             reply(opcode::result, std::move(e.body));
         }

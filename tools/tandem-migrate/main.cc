@@ -108,7 +108,7 @@ bool parse_consistency(const std::string& name, cql::consistency& out) {
     return false;
 }
 
-void print_table(const core::migrate::job_result& r, core::migrate::job_kind kind) {
+void print_table(const core::migrate::job_result& r) {
     std::fprintf(stderr, "%-32s %8s %12s %12s %9s %10s %9s %9s %9s\n", "table", "ranges", "rows read", "rows written", "seconds", "rows/s",
                  "missing", "mismatch", "extra");
     for (const auto& t : r.tables) {
@@ -117,7 +117,6 @@ void print_table(const core::migrate::job_result& r, core::migrate::job_kind kin
                      t.seconds > 0 ? static_cast<double>(t.rows_read) / t.seconds : 0.0, static_cast<unsigned long long>(t.missing),
                      static_cast<unsigned long long>(t.mismatched), static_cast<unsigned long long>(t.extra));
     }
-    (void)kind;
 }
 
 }  // namespace
@@ -184,7 +183,7 @@ int main(int argc, char** argv) {
 
     auto r = core::migrate::run_job(o);
     for (const auto& m : r.messages) std::fprintf(stderr, "tandem-migrate: %s\n", m.c_str());
-    if (!r.tables.empty()) print_table(r, o.kind);
+    if (!r.tables.empty()) print_table(r);
     if (r.interrupted) {
         std::fprintf(stderr, "tandem-migrate: interrupted%s\n",
                      o.checkpoint_path.empty() ? " (no --checkpoint: a new run starts over)" : ("; resume with --checkpoint " + o.checkpoint_path).c_str());
