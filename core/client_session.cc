@@ -69,6 +69,7 @@ client_session::client_session(worker_state& w, net::connection& conn)
     if ((ov && ov->version == 2) || (tv && tv->version == 2)) max_ids = std::min<int64_t>(max_ids, 127);
     _ids_per_link = static_cast<size_t>(std::max<int64_t>(max_ids, 1));
     _cluster_version_floor = _w.p.lower_cluster_version();
+    _system_cluster = _w.p.cfg().system_queries_mode == "TARGET" ? cluster_role::target : cluster_role::origin;
     _hs.plan = plan_credentials(ov && ov->auth_enabled, tv && tv->auth_enabled, _w.p.cfg().forward_client_credentials_to_origin);
     _w.sessions.insert(this);
 }

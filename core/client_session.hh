@@ -111,7 +111,7 @@ private:
     void forward_unchanged(inbound_envelope&& env, request_kind k);
     bool answer_intercepted(const cql::envelope_header& h, system_table table, std::string_view query);
     void answer_intercepted_prepare(const cql::envelope_header& h, system_table table, std::string_view query, std::string_view ks);
-    cluster_role system_cluster() const;
+    cluster_role system_cluster() const { return _system_cluster; }
     void forward(const inbound_envelope& env, pending& p, destinations to, outbound out = outbound::as_received());
     void send_to(pending& p, int side, const inbound_envelope& env, const outbound& out);
     void keep_request(pending& p, const inbound_envelope& env);
@@ -181,7 +181,8 @@ private:
     std::string _scratch, _scratch2;
     uint64_t _async_retry_at_ms = 0;
     size_t _ids_per_link;
-    uint8_t _cluster_version_floor = 4;  // the lower of the control connections' versions, at connect
+    uint8_t _cluster_version_floor = 4;
+    cluster_role _system_cluster = cluster_role::origin;  // system_queries_mode (R3.8), read once: it is not a live setting  // the lower of the control connections' versions, at connect
     // The request being routed: its custom payload prefix (possibly changed by tracing) and its
     // message; every body tandem rewrites is prefix + new message.
     std::string _req_prefix;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <utility>
 
 #include "cql/event.hh"
 #include "cql/query.hh"
@@ -187,7 +188,7 @@ void control_connection::opened(client::connection* c, const std::string& error,
 
 // system.local, then system.peers; a new view is published when both are in.
 void control_connection::refresh(bool initial) {
-    if (_refreshing) {
+    if (_refreshing || _asking) {  // one control request at a time: after the one out
         _refresh_again = true;
         return;
     }
@@ -259,7 +260,7 @@ void control_connection::on_event(const client::reply& r) {
 // OPTIONS every heartbeat_interval_ms (R1.13); a failure reconnects.
 void control_connection::heartbeat() {
     if (!_conn) return;
-    if (_refreshing) {  // one control request at a time
+    if (_refreshing || _asking) {  // one control request at a time
         _w->timers().arm(_heartbeat_timer, static_cast<uint64_t>(_s.heartbeat_interval_ms));
         return;
     }
@@ -267,6 +268,7 @@ void control_connection::heartbeat() {
         if (r.header.op != opcode::supported) _log(2, _s.name + " control connection: heartbeat answered with " + std::string(cql::to_string(r.header.op)));
         _failures.store(0, std::memory_order_relaxed);
         _w->timers().arm(_heartbeat_timer, static_cast<uint64_t>(_s.heartbeat_interval_ms));
+        if (std::exchange(_refresh_again, false)) refresh(false);  // an event came during the heartbeat
     }, [this](const std::string& why) { lost(_s.name + " control connection heartbeat failed: " + why); });
 }
 
@@ -276,6 +278,7 @@ void control_connection::ask(opcode op, const std::string& body, std::function<v
     if (!_conn || !_conn->request(op, body, [this, gen, op, on_ok, on_fail](const client::reply& r) {
             if (gen != _gen) return;
             _request_timer.cancel();
+            _asking = false;
             if (r.is_error()) {
                 on_fail(std::string(cql::to_string(op)) + ": " + r.describe());
                 return;
@@ -285,10 +288,13 @@ void control_connection::ask(opcode op, const std::string& body, std::function<v
         on_fail("no connection");
         return;
     }
+    _asking = true;
     const std::string ep = _conn->endpoint();
     const int64_t timeout = _s.request_timeout_ms;
     _request_timer.set_callback([this, gen, ep, timeout, on_fail] {
-        if (gen == _gen) on_fail("no reply from " + ep + " within " + std::to_string(timeout) + " ms");
+        if (gen != _gen) return;
+        _asking = false;
+        on_fail("no reply from " + ep + " within " + std::to_string(timeout) + " ms");
     });
     _w->timers().arm(_request_timer, static_cast<uint64_t>(timeout));
 }
@@ -299,7 +305,7 @@ void control_connection::lost(const std::string& why) {
     ++_gen;
     _request_timer.cancel();
     _heartbeat_timer.cancel();
-    _refreshing = _refresh_again = false;
+    _refreshing = _refresh_again = _asking = false;
     if (_conn) {
         _conn->close();
         _conn = nullptr;

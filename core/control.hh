@@ -107,6 +107,7 @@ private:
     std::string _sticky_dc;
     bool _was_up = false;
     bool _refreshing = false, _refresh_again = false;
+    bool _asking = false;  // a control request is out (one at a time: one request timer)
     double _backoff_ms = 0;
     net::timer _retry_timer, _heartbeat_timer, _request_timer;
 };

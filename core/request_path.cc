@@ -145,9 +145,6 @@ void client_session::forward_unchanged(inbound_envelope&& env, request_kind k) {
     forward(env, p, destinations::both());
 }
 
-cluster_role client_session::system_cluster() const {
-    return _w.p.cfg().system_queries_mode == "TARGET" ? cluster_role::target : cluster_role::origin;
-}
 
 // R3.7: system.local / system.peers answered by tandem, from system_queries_mode's cluster view.
 bool client_session::answer_intercepted(const envelope_header& h, system_table table, std::string_view query) {

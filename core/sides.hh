@@ -34,8 +34,6 @@ public:
 
     constexpr bool has(int side) const { return (_bits >> side) & 1u; }
     constexpr bool empty() const { return _bits == 0; }
-    constexpr bool single() const { return _bits == 1 || _bits == 2; }
-    constexpr uint8_t bits() const { return _bits; }
     constexpr destinations with(int side) const { return destinations(static_cast<uint8_t>(_bits | (1u << side))); }
     constexpr destinations without(int side) const { return destinations(static_cast<uint8_t>(_bits & ~(1u << side))); }
     constexpr bool operator==(const destinations&) const = default;

@@ -90,7 +90,6 @@ public:
     const std::vector<connection*>& all_connections() const { return _all; }
     uint8_t version() const { return _version; }
     const std::string& local_datacenter() const { return _dc; }
-    const cluster_options& options() const { return _opts; }
 
 private:
     void discover(connection* c, done_fn done);

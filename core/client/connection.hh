@@ -87,7 +87,6 @@ public:
     // Whether the node asked for a login (AUTHENTICATE), and with which authenticator.
     bool authenticates() const { return _authenticates; }
     const std::string& authenticator() const { return _authenticator; }
-    const std::vector<std::pair<std::string, std::vector<std::string>>>& supported() const { return _supported; }
     void close();
 
     void on_data(net::connection& c, net::rx_buffer data) override;
@@ -122,7 +121,6 @@ private:
     std::string _body, _scratch;
     std::string _authenticator;
     bool _authenticates = false;
-    std::vector<std::pair<std::string, std::vector<std::string>>> _supported;
     std::shared_ptr<attempt> _opening;  // set while the handshake runs
     bool _closed = false;
 };

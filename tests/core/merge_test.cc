@@ -63,10 +63,8 @@ TEST(routing, destinations_set) {
     d = d.with(target_side);
     EXPECT_TRUE(d.has(target_side));
     EXPECT_FALSE(d.has(origin_side));
-    EXPECT_TRUE(d.single());
     d = d.with(origin_side);
     EXPECT_EQ(d, destinations::both());
-    EXPECT_FALSE(d.single());
     EXPECT_EQ(d.without(origin_side), destinations::target());
     EXPECT_EQ(destinations::of(cluster_role::target), destinations::only(target_side));
 }
