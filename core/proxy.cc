@@ -125,15 +125,9 @@ void proxy::start() {
             auto m = fetch_astra_metadata(*_bundle[i], 30000);
             if (auto* err = std::get_if<std::string>(&m)) throw std::runtime_error(s.name + " cluster: " + *err);
             auto& md = std::get<astra_metadata>(m);
-            addrinfo hints{};
-            hints.ai_socktype = SOCK_STREAM;
-            addrinfo* res = nullptr;
-            if (int rc = getaddrinfo(md.sni_host.c_str(), nullptr, &hints, &res); rc != 0 || !res) {
-                throw std::runtime_error(s.name + " cluster: cannot resolve the SNI proxy " + md.sni_host + ": " + gai_strerror(rc));
-            }
-            char ip[INET6_ADDRSTRLEN] = "";
-            getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof ip, nullptr, 0, NI_NUMERICHOST);
-            freeaddrinfo(res);
+            std::string error;
+            const std::string ip = net::resolve_name(md.sni_host, error);
+            if (ip.empty()) throw std::runtime_error(s.name + " cluster: the SNI proxy: " + error);
             s.sni = control_settings::sni_proxy{ip, md.sni_port, md.host_ids};
             s.cluster.local_datacenter = md.local_dc;
             spdlog::info("{} cluster (Astra bundle {}): SNI proxy {}:{} ({}), local datacenter {}, {} contact points", s.name,

@@ -42,6 +42,21 @@ std::string ring_features::describe() const {
     return s;
 }
 
+std::string resolve_name(const std::string& host, std::string& error) {
+    if (resolve_address(host, 0)) return host;
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res); rc != 0 || !res) {
+        error = "cannot resolve " + host + ": " + gai_strerror(rc);
+        return {};
+    }
+    char ip[INET6_ADDRSTRLEN] = "";
+    getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof ip, nullptr, 0, NI_NUMERICHOST);
+    freeaddrinfo(res);
+    return ip;
+}
+
 std::optional<std::pair<sockaddr_storage, socklen_t>> resolve_address(const std::string& host, uint16_t port) {
     sockaddr_storage ss{};
     std::string h = host == "localhost" ? "127.0.0.1" : host;

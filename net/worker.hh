@@ -348,5 +348,8 @@ private:
 
 // Parses "host" (IPv4, IPv6 or localhost) and a port into a socket address.
 std::optional<std::pair<sockaddr_storage, socklen_t>> resolve_address(const std::string& host, uint16_t port);
+// A host name's first address as text (getaddrinfo: blocking, for start-up and tools); an
+// address is returned as it is. Empty with `error` set when it cannot be resolved.
+std::string resolve_name(const std::string& host, std::string& error);
 
 }  // namespace tandem::net

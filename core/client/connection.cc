@@ -1,7 +1,5 @@
 #include "core/client/connection.hh"
 
-#include <netdb.h>
-
 #include <cstring>
 
 #include "core/topology.hh"
@@ -56,23 +54,12 @@ void connection::try_version(const std::shared_ptr<attempt>& a, uint8_t version)
         a->finish(nullptr, a->endpoint + ": no protocol version accepted" + (a->last_error.empty() ? "" : " (" + a->last_error + ")"));
         return;
     }
-    auto addr = net::resolve_address(a->host, a->port);
+    std::string error;
+    const std::string ip = net::resolve_name(a->host, error);
+    auto addr = ip.empty() ? std::nullopt : net::resolve_address(ip, a->port);
     if (!addr) {
-        addrinfo hints{};
-        hints.ai_socktype = SOCK_STREAM;
-        addrinfo* res = nullptr;
-        if (int rc = getaddrinfo(a->host.c_str(), nullptr, &hints, &res); rc != 0 || !res) {
-            a->finish(nullptr, "cannot resolve " + a->host + ": " + gai_strerror(rc));
-            return;
-        }
-        char ip[INET6_ADDRSTRLEN] = "";
-        getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof ip, nullptr, 0, NI_NUMERICHOST);
-        freeaddrinfo(res);
-        addr = net::resolve_address(ip, a->port);
-        if (!addr) {
-            a->finish(nullptr, "cannot resolve " + a->host);
-            return;
-        }
+        a->finish(nullptr, error.empty() ? "cannot resolve " + a->host : error);
+        return;
     }
     auto handler = std::make_unique<connection>(a->w, a->endpoint, a->opts, version);
     a->w.connect(addr->first, addr->second, a->opts.connect_timeout_ms, std::move(handler), [a](net::connection* c, int err) {
