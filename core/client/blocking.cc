@@ -4,19 +4,6 @@ namespace tandem::core::client {
 
 using cql::opcode;
 
-namespace {
-
-// Values as a value_list over `storage`.
-cql::value_list build_values(const std::vector<std::optional<std::string>>& values, std::string& storage) {
-    std::vector<cql::bound_value> bound;
-    for (const auto& v : values) {
-        bound.push_back({{}, v ? cql::value_ref::of(*v) : cql::value_ref::null()});
-    }
-    return cql::value_list::build(bound, false, storage);
-}
-
-}  // namespace
-
 blocking_session::blocking_session(cluster_options opts, uint32_t timeout_ms) : _timeout(timeout_ms) {
     _cluster = std::make_unique<cluster>(_w, std::move(opts));
     std::promise<void> started;
@@ -61,7 +48,7 @@ blocking_session::result blocking_session::query(const std::string& text, const 
         cql::query_parameters params;
         params.cl = cl;
         params.page_size = page_size;
-        if (!values.empty()) params.values = build_values(values, *storage);
+        if (!values.empty()) params.values = bind_values(values, *storage);
         _cluster->query_all(text, params, [p, storage](rows_result rows, const std::string& error) {
             p->set_value(result{error, std::move(rows)});
         });
@@ -91,7 +78,7 @@ blocking_session::result blocking_session::execute(const prepared_statement& st,
         m.id = st.id;
         m.result_metadata_id = st.result_metadata_id;
         m.params.cl = cl;
-        m.params.values = build_values(values, storage);
+        m.params.values = bind_values(values, storage);
         std::string body;
         m.encode(body, cql::effective_version(_cluster->version()));
         // Token-aware when the values hold the whole partition key.
@@ -106,18 +93,7 @@ blocking_session::result blocking_session::execute(const prepared_statement& st,
         connection* c = _cluster->pick(key ? std::optional<std::string_view>(*key) : std::nullopt);
         bool sent = c && c->request(opcode::execute, body, [p](const reply& r) {
             result out;
-            if (r.is_error()) {
-                out.error = r.describe();
-            } else if (auto res = cql::result_message::decode(r.body, cql::effective_version(r.header.version));
-                       res && res->kind == cql::result_kind::rows) {
-                out.rows.columns = res->metadata.columns;
-                if (auto cells = res->rows()) {
-                    for (auto& row : *cells) {
-                        auto& o = out.rows.rows.emplace_back();
-                        for (auto& cl2 : row) o.push_back(cl2 ? std::optional<std::string>(std::string(*cl2)) : std::nullopt);
-                    }
-                }
-            }
+            if (auto rows = read_rows(r, out.error)) out.rows = std::move(*rows);
             p->set_value(std::move(out));
         });
         if (!sent) p->set_value(result{"no connection can take a request", {}});

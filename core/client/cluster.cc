@@ -56,6 +56,13 @@ std::optional<std::string_view> cell(const rows_result& rs, size_t row, std::str
 
 }  // namespace
 
+cql::value_list bind_values(const std::vector<std::optional<std::string>>& values, std::string& storage) {
+    std::vector<cql::bound_value> bound;
+    bound.reserve(values.size());
+    for (const auto& v : values) bound.push_back({{}, v ? cql::value_ref::of(*v) : cql::value_ref::null()});
+    return cql::value_list::build(bound, false, storage);
+}
+
 std::string query_body(std::string_view text, uint8_t version, cql::consistency cl) {
     cql::query_message m;
     m.query = text;

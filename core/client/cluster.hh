@@ -108,6 +108,8 @@ private:
     std::shared_ptr<bool> _alive = std::make_shared<bool>(true);
 };
 
+// Values (each serialized, or null) as a value_list that views `storage`.
+cql::value_list bind_values(const std::vector<std::optional<std::string>>& values, std::string& storage);
 // A QUERY body for `text` without values.
 std::string query_body(std::string_view text, uint8_t version, cql::consistency cl = cql::consistency::one);
 // A RESULT reply as columns and owned cells (none unless it is Rows); nullopt with `error` set

@@ -400,14 +400,11 @@ void engine::submit(write_op op) {
 // An EXECUTE to a replica of the row's partition, tagged with its slot.
 void engine::send(uint32_t slot) {
     write_op& op = _slots[slot];
-    std::vector<cql::bound_value> bound;
-    bound.reserve(op.values.size());
-    for (const auto& v : op.values) bound.push_back({{}, v ? cql::value_ref::of(*v) : cql::value_ref::null()});
     cql::execute_message m;
     m.id = op.st->id;
     m.result_metadata_id = op.st->result_metadata_id;
     m.params.cl = _o.consistency;
-    m.params.values = cql::value_list::build(bound, false, _storage);
+    m.params.values = client::bind_values(op.values, _storage);
     _body.clear();
     m.encode(_body, cql::effective_version(_target.version()));
     client::connection* c = _target.pick(std::string_view(op.routing_key));
