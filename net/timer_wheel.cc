@@ -37,7 +37,8 @@ void timer_wheel::arm(timer& t, uint64_t delay_ms) {
     cancel(t);
     // The tick in progress counts as gone: the timer never fires early (and a deadline at `now`
     // would sit in the slot advance() already visited).
-    t._deadline_ms = _now_ms + (delay_ms == 0 ? 1 : delay_ms + 1);
+    const uint64_t now = _clock_ms > _now_ms ? _clock_ms : _now_ms;
+    t._deadline_ms = now + (delay_ms == 0 ? 1 : delay_ms + 1);
     if (t._deadline_ms < _earliest_ms) _earliest_ms = t._deadline_ms;
     link(t);
 }

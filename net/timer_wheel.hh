@@ -38,7 +38,8 @@ public:
 class timer_wheel {
     static constexpr uint64_t slots = 4096;  // a power of two: 4.096 s per rotation
     timer _heads[slots];                     // sentinels of circular lists
-    uint64_t _now_ms;
+    uint64_t _now_ms;        // the time advance() reached
+    uint64_t _clock_ms = 0;  // the caller's clock (set_clock): what arm() counts from
     size_t _armed = 0;
     // A lower bound on the earliest deadline (cancels leave it low: at worst one early wake-up),
     // so the loop does not scan the wheel on every turn.
@@ -55,9 +56,15 @@ public:
     uint64_t now_ms() const { return _now_ms; }
     size_t armed() const { return _armed; }
 
-    // Fires at the first advance() at or past now + delay + 1: never before delay_ms have passed,
-    // whatever part of the current tick had already gone (the clock is whole milliseconds, so a
-    // deadline of now + delay could come up to 1 ms early). A delay of 0 fires on the next tick.
+    // The current time, for arm(), without running timers: the worker sets it when it wakes,
+    // before its handlers run and arm timers (advance() comes after them, at the end of the
+    // turn; counting from the previous advance() would fire early by the time slept).
+    void set_clock(uint64_t now_ms) {
+        if (now_ms > _clock_ms) _clock_ms = now_ms;
+    }
+    // Fires at the first advance() at or past now + delay + 1 (now: the later of set_clock and
+    // advance): never before delay_ms have passed, whatever part of the current millisecond had
+    // already gone. A delay of 0 fires on the next tick.
     void arm(timer& t, uint64_t delay_ms);
     void cancel(timer& t);
     // Moves time forward and runs every timer due; returns how many ran. A callback may arm or

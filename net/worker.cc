@@ -167,7 +167,10 @@ void worker::give_string(std::string&& s) {
     _spare_strings.push_back(std::move(s));
 }
 
-void worker::tick() { _turn_ns = monotonic_ns(); }
+void worker::tick() {
+    _turn_ns = monotonic_ns();
+    if (_timers) _timers->set_clock(now_ms());
+}
 
 void worker::setup_ring() {
     // Best first: SINGLE_ISSUER|DEFER_TASKRUN runs completions only when we wait, on our

@@ -65,6 +65,18 @@ TEST(timer_wheel, callbacks_may_rearm_themselves_and_others) {
     EXPECT_EQ(order, (std::vector<int>{1, 1, 1}));
 }
 
+TEST(timer_wheel, arms_from_the_callers_clock_not_the_last_advance) {
+    timer_wheel w(0);
+    int fired = 0;
+    timer t([&] { ++fired; });
+    w.set_clock(500);  // woke at 500; advance() comes at the end of the turn
+    w.arm(t, 100);
+    EXPECT_EQ(w.advance(500), 0u);
+    EXPECT_EQ(w.advance(600), 0u);  // counted from 0 it would have fired 400 ms early
+    EXPECT_EQ(w.advance(601), 1u);
+    EXPECT_EQ(fired, 1);
+}
+
 TEST(timer_wheel, next_delay) {
     timer_wheel w(0);
     EXPECT_EQ(w.next_delay_ms(1000), 1000u);
