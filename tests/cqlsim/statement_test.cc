@@ -35,6 +35,13 @@ TEST(statement, create_table_with_compound_key_order_and_static) {
     EXPECT_EQ(cql::to_cql_string(t.columns[4].type), "map<text, list<int>>");
 }
 
+TEST(statement, deeply_nested_literals_are_refused_not_a_stack_overflow) {
+    std::string deep = "INSERT INTO t (k, v) VALUES (1, " + std::string(100000, '(') + "1" + std::string(100000, ')') + ")";
+    EXPECT_NE(parse_fail(deep).find("nested more than 64 levels"), std::string::npos);
+    std::string fine = "INSERT INTO t (k, v) VALUES (1, " + std::string(30, '(') + "1" + std::string(30, ')') + ")";
+    parse_ok(fine);
+}
+
 TEST(statement, insert_with_markers_using_and_lwt) {
     auto st = parse_ok("INSERT INTO ks.t (k, v, w) VALUES (?, :name, now()) IF NOT EXISTS USING TTL ? AND TIMESTAMP 5");
     auto& i = std::get<insert>(st.s);

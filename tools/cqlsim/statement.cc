@@ -155,7 +155,21 @@ public:
         return t;
     }
 
+    // Nested literals (tuples, collections, UDTs) recurse: a limit keeps a hostile statement from
+    // overflowing the stack (found by the cqlsim_statement fuzzer).
+    static constexpr int max_value_depth = 64;
+    int _value_depth = 0;
+    struct depth_guard {
+        int& depth;
+        ~depth_guard() { --depth; }
+    };
+
     term value() {
+        if (++_value_depth > max_value_depth) {
+            --_value_depth;
+            fail("literal nested more than 64 levels deep");
+        }
+        depth_guard guard{_value_depth};
         term t;
         if (_cur.kind == tok::marker) {
             advance();
