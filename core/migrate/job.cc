@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -14,8 +15,10 @@
 #include <utility>
 
 #include "core/client/blocking.hh"
+#include "core/migrate/diff.hh"
 #include "core/migrate/ranges.hh"
 #include "core/migrate/schema.hh"
+#include "cql/murmur3.hh"
 #include "cql/primitives.hh"
 #include "cql/query.hh"
 
@@ -45,23 +48,6 @@ int64_t as_bigint(const std::optional<std::string>& c) {
 }
 int32_t as_int(const std::optional<std::string>& c) { return c && c->size() == 4 ? static_cast<int32_t>(cql::load_be32(c->data())) : 0; }
 
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out + "\"";
-}
-
 // The primary key of a row, as one comparable string (length-prefixed cells).
 std::string key_of(const row& r, size_t key_columns) {
     std::string k;
@@ -78,8 +64,9 @@ std::string key_of(const row& r, size_t key_columns) {
 
 struct table_task {
     table_schema schema;
-    read_plan first_plan, plan;
+    read_plan first_plan, plan, key_plan;
     std::vector<token_range> ranges;
+    std::vector<key_values> keys;  // repair --from-diff: the rows to read again and write
     table_stats stats;
     clock_type::time_point started;
     size_t pending = 0;  // ranges not finished
@@ -108,10 +95,12 @@ struct write_op {
     std::shared_ptr<write_batch> batch;
 };
 
+// A token range, or (repair --from-diff) one row by its primary key.
 struct range_task {
     table_task* table;
     token_range range;
     int attempts = 0;
+    const key_values* key = nullptr;
 };
 
 class engine : public client::reply_sink {
@@ -194,9 +183,13 @@ void engine::start() {
                     _queue.push_back({&t, r, 0});
                     ++t.pending;
                 }
+                for (const auto& k : t.keys) {
+                    _queue.push_back({&t, {}, 0, &k});
+                    ++t.pending;
+                }
             }
             _progress.set_callback([this] { progress(); });
-            _w.timers().arm(_progress, 5000);
+            _w.timers().arm(_progress, _o.bar ? 1000 : 5000);
             for (size_t i = 0; i < std::max<size_t>(_o.parallel, 1); ++i) next();
             if (_active == 0) finish();
         });
@@ -220,6 +213,20 @@ void engine::next() {
 // of the range's last token (ranges are narrower than a node's share of the ring).
 void engine::read(std::shared_ptr<range_task> rt) {
     const table_task& t = *rt->table;
+    if (rt->key) {  // one row, from a replica of its partition
+        auto storage = std::make_shared<std::string>();
+        cql::query_parameters params;
+        params.cl = _o.consistency;
+        params.values = client::bind_values(*rt->key, *storage);
+        const key_values& k = *rt->key;
+        std::vector<std::string_view> pk_parts;
+        for (size_t i = 0; i < t.schema.partition_key.size(); ++i) pk_parts.push_back(k[i] ? std::string_view(*k[i]) : std::string_view());
+        _origin.query_all(t.key_plan.text, params, [this, rt, storage](client::rows_result rows, const std::string& err) {
+            if (!err.empty()) return read_failed(rt, "origin: " + err);
+            copy_rows(rt, std::move(rows.rows));  // none: deleted on origin since; nothing to write
+        }, cql::murmur3_token(client::routing_key(pk_parts)));
+        return;
+    }
     const read_plan& plan = rt->range.first ? t.first_plan : t.plan;
     auto storage = std::make_shared<std::string>();
     auto bounds = std::make_shared<std::vector<std::string>>(std::vector<std::string>{bigint(rt->range.start), bigint(rt->range.end)});
@@ -250,8 +257,9 @@ void engine::read_failed(std::shared_ptr<range_task> rt, const std::string& why)
         after(static_cast<uint64_t>(100 << rt->attempts), [this, rt] { read(rt); });
         return;
     }
-    if (_o.log) _o.log(rt->table->stats.table + " range " + std::to_string(rt->range.index) + " failed after " + std::to_string(max_attempts) + " attempts: " + why);
-    _result.messages.push_back(rt->table->stats.table + " range " + std::to_string(rt->range.index) + ": " + why);
+    const std::string what = rt->table->stats.table + (rt->key ? " row" : " range " + std::to_string(rt->range.index));
+    if (_o.log) _o.log(what + " failed after " + std::to_string(max_attempts) + " attempts: " + why);
+    _result.messages.push_back(what + ": " + why);
     range_done(rt, false);
 }
 
@@ -516,23 +524,13 @@ void engine::compare(std::shared_ptr<range_task> rt, std::vector<row> origin_row
 
 void engine::report_difference(const table_task& t, const row& r, const char* kind, const std::vector<std::string>& columns) {
     if (!_diff || !_diff->is_open()) return;
-    std::string line = "{\"table\": " + json_string(t.stats.table) + ", \"kind\": \"" + kind + "\", \"key\": {";
-    size_t i = 0;
-    for (const auto* keys : {&t.schema.partition_key, &t.schema.clustering}) {
-        for (const auto& c : *keys) {
-            line += (i ? ", " : "") + json_string(c.name) + ": " + json_string(display_value(c.type, r[i]));
-            ++i;
-        }
-    }
-    line += "}, \"columns\": [";
-    for (size_t j = 0; j < columns.size(); ++j) line += (j ? ", " : "") + json_string(columns[j]);
-    *_diff << line << "]}\n";
+    *_diff << diff_line(t.schema, kind, r, columns) << '\n';
 }
 
 void engine::range_done(std::shared_ptr<range_task> rt, bool ok) {
     table_task& t = *rt->table;
     if (ok) {
-        if (_cp) _cp->record(t.stats.table, rt->range.index);
+        if (_cp && !rt->key) _cp->record(t.stats.table, rt->range.index);
     } else {
         ++t.stats.ranges_failed;
         ++_result.errors;
@@ -558,10 +556,18 @@ void engine::progress() {
     size_t done = 0, total = 0;
     for (const auto& t : _tables) {
         rows += t.stats.rows_read;
-        total += t.ranges.size();
-        done += t.ranges.size() - t.pending;
+        total += t.ranges.size() + t.keys.size();
+        done += t.ranges.size() + t.keys.size() - t.pending;
     }
     const double dt = std::chrono::duration<double>(clock_type::now() - _last_progress).count();
+    const double rate = dt > 0 ? static_cast<double>(rows - _last_rows) / dt : 0.0;
+    if (_o.bar) {
+        _o.bar(progress_bar(done, total, rows, rate, std::chrono::duration<double>(clock_type::now() - _started).count()));
+        _last_rows = rows;
+        _last_progress = clock_type::now();
+        _w.timers().arm(_progress, 1000);
+        return;
+    }
     if (_o.log) {
         char line[160];
         std::snprintf(line, sizeof line, "%zu of %zu ranges done, %llu rows read, %.0f rows/s", done, total,
@@ -582,6 +588,38 @@ void engine::finish() {
     _w.stop(1000);
 }
 
+// repair --from-diff: the missing and mismatched rows of a diff file, by table name (extra rows
+// are never deleted); an error names the line.
+std::map<std::string, std::vector<key_values>> read_diff_file(const job_options& o, std::string& error) {
+    std::map<std::string, std::vector<key_values>> out;
+    std::ifstream in(o.from_diff_path);
+    if (!in) {
+        error = "cannot read the diff file " + o.from_diff_path;
+        return out;
+    }
+    std::string line;
+    for (size_t n = 1; std::getline(in, line); ++n) {
+        if (line.empty()) continue;
+        std::string why;
+        auto d = parse_diff_line(line, why);
+        const std::string at = o.from_diff_path + ":" + std::to_string(n) + ": ";
+        if (!d) {
+            error = at + why;
+            return out;
+        }
+        if (d->kind == "extra") continue;
+        const auto dot = d->table.find('.');
+        if (dot == std::string::npos || d->table.substr(0, dot) != o.keyspace) {
+            error = at + "table " + d->table + " is not in keyspace " + o.keyspace;
+            return out;
+        }
+        std::string name = d->table.substr(dot + 1);
+        if (!o.tables.empty() && std::find(o.tables.begin(), o.tables.end(), name) == o.tables.end()) continue;
+        out[name].push_back(std::move(d->key));
+    }
+    return out;
+}
+
 // The tables to migrate, each checked against target's schema (through the blocking façade,
 // whose connections close before the copy starts); `split` derived from origin's ring unless set.
 std::vector<table_task> plan_tables(const job_options& o, job_result& result, size_t& split) {
@@ -600,7 +638,14 @@ std::vector<table_task> plan_tables(const job_options& o, job_result& result, si
     std::string err2;
     auto ts = read_schema(target, o.keyspace, err2);
     std::vector<std::string> names = o.tables;
-    if (names.empty()) {
+    std::map<std::string, std::vector<key_values>> from_diff;
+    if (!o.from_diff_path.empty()) {
+        std::string why;
+        from_diff = read_diff_file(o, why);
+        if (!why.empty()) return fail(2, why);
+        names.clear();
+        for (const auto& entry : from_diff) names.push_back(entry.first);
+    } else if (names.empty()) {
         for (const auto& [n, t] : os) names.push_back(n);
     }
     split = o.split ? o.split : std::max<size_t>(64, origin.view().ring().size() * 4);
@@ -618,7 +663,20 @@ std::vector<table_task> plan_tables(const job_options& o, job_result& result, si
         t.schema = it->second;
         t.first_plan = plan_read(t.schema, true);
         t.plan = plan_read(t.schema, false);
-        t.ranges = shard_slice(split_ring(split), o.shard, o.shards);
+        t.key_plan = plan_key_read(t.schema);
+        if (o.from_diff_path.empty()) {
+            t.ranges = shard_slice(split_ring(split), o.shard, o.shards);
+        } else {
+            t.keys = std::move(from_diff[n]);
+            const size_t columns = t.schema.partition_key.size() + t.schema.clustering.size();
+            for (const auto& k : t.keys) {
+                if (k.size() != columns) {
+                    return fail(2, o.from_diff_path + ": a key of " + o.keyspace + "." + n + " has " + std::to_string(k.size()) +
+                                       " columns, the table's primary key " + std::to_string(columns));
+                }
+            }
+            if (o.log) o.log(o.keyspace + "." + n + ": " + std::to_string(t.keys.size()) + " rows to repair from " + o.from_diff_path);
+        }
         t.stats.table = o.keyspace + "." + n;
         t.stats.ranges = t.ranges.size();
         tables.push_back(std::move(t));
@@ -672,6 +730,21 @@ job_result run_job(const job_options& o) {
         }
     }
     return result;
+}
+
+std::string progress_bar(size_t done, size_t total, uint64_t rows, double rows_per_s, double elapsed_s) {
+    constexpr size_t width = 24;
+    const double f = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+    const auto filled = static_cast<size_t>(f * width);
+    std::string eta = "--:--";
+    if (done > 0 && done < total) {
+        const auto s = static_cast<long long>(elapsed_s * (1 - f) / f);
+        eta = s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) : fmt::format("{}:{:02}", s / 60, s % 60);
+    } else if (done == total) {
+        eta = "0:00";
+    }
+    return fmt::format("[{}{}] {:3.0f}%  {}/{} ranges  {} rows  {:.0f} rows/s  ETA {}", std::string(filled, '#'), std::string(width - filled, '.'),
+                       f * 100, done, total, rows, rows_per_s, eta);
 }
 
 std::string summary_json(const job_options& o, const job_result& r) {

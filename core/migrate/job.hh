@@ -28,12 +28,15 @@ struct job_options {
     size_t shard = 0, shards = 1;     // --shard I/N
     std::string checkpoint_path;      // ranges done, for resuming
     std::string diff_path;            // validate/repair: differences as JSON lines
+    std::string from_diff_path;       // repair: the rows of this diff file instead of a scan
     bool check_writetime = false;     // validate: compare writetime and TTL too
     cql::consistency consistency = cql::consistency::local_quorum;
     int64_t writetime_since = INT64_MIN;  // copy only cells written at or after (microseconds)
     size_t writes_in_flight = 2048;
     double rate_rows_per_s = 0;  // --rate: at most this many rows read per second (0: no limit)
-    std::function<void(const std::string&)> log;  // progress and warnings (stderr)
+    std::function<void(const std::string&)> log;  // progress (every 5 s) and warnings (stderr)
+    // On a terminal: a progress bar redrawn every second instead of the progress log lines.
+    std::function<void(const std::string&)> bar;
     const std::atomic<bool>* stop = nullptr;      // set by SIGINT: finish the ranges in flight, then end
 };
 
@@ -54,6 +57,10 @@ struct job_result {
 };
 
 job_result run_job(const job_options& opts);
+
+// The progress bar: `done` of `total` ranges (or rows), rows read, rows/s, ETA from the ranges'
+// pace, e.g. "[#######.............]  35%  45/128 ranges  1234567 rows  250000 rows/s  ETA 0:42".
+std::string progress_bar(size_t done, size_t total, uint64_t rows, double rows_per_s, double elapsed_s);
 
 // The summary as JSON (--json).
 std::string summary_json(const job_options& opts, const job_result& r);

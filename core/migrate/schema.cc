@@ -132,6 +132,16 @@ read_plan plan_read(const table_schema& t, bool first) {
     return p;
 }
 
+read_plan plan_key_read(const table_schema& t) {
+    read_plan p = plan_read(t, true);
+    std::string where;
+    for (const auto* keys : {&t.partition_key, &t.clustering}) {
+        for (const auto& c : *keys) where += (where.empty() ? "" : " AND ") + quoted(c.name) + " = ?";
+    }
+    p.text = p.text.substr(0, p.text.find(" WHERE ")) + " WHERE " + where;
+    return p;
+}
+
 std::string insert_text(const table_schema& t, const std::vector<size_t>& columns, bool with_clustering, bool with_timestamp) {
     std::string names, markers;
     auto add = [&](const std::string& n) {

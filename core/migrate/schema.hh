@@ -54,6 +54,9 @@ struct read_plan {
     size_t key_columns = 0;  // pk + ck, first in the row
 };
 read_plan plan_read(const table_schema& t, bool first);
+// The read of one row by its primary key (repair --from-diff): the same columns as plan_read,
+// one bind marker per key column, in key order.
+read_plan plan_key_read(const table_schema& t);
 
 // The write of a row's key with `columns` (indexes into t.cells): INSERT ... USING TIMESTAMP ?
 // AND TTL ? (`with_timestamp`), or for counters UPDATE ... SET c = c + ? WHERE key.

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include "core/migrate/diff.hh"
+#include "core/migrate/job.hh"
 #include "core/migrate/ranges.hh"
 #include "core/migrate/schema.hh"
 
@@ -128,6 +130,53 @@ TEST(migrate_schema, display_values) {
               "00112233-4455-6677-8899-aabbccddeeff");
     EXPECT_EQ(display_value("blob", std::string("\x01\xab", 2)), "0x01ab");
     EXPECT_EQ(display_value("int", std::nullopt), "null");
+}
+
+TEST(migrate_diff, a_line_reads_back_to_the_same_key_bytes) {
+    auto t = wide();
+    t.clustering.push_back({"name", "text", column_kind::clustering, 1, false, false, false});
+    const key_values row{std::string("\0\0\0\x2a", 4), std::nullopt, std::string("a \"quoted\" \\ name\n", 18), std::string("cell")};
+    const std::string line = diff_line(t, "mismatched", row, {"v", "s"});
+    EXPECT_EQ(line, "{\"table\": \"ks.wide\", \"kind\": \"mismatched\", \"key\": {\"p\": \"42\", \"c\": \"null\", \"name\": "
+                    "\"a \\\"quoted\\\" \\\\ name\\u000a\"}, \"key_bytes\": [\"0000002a\", null, \"61202271756f74656422205c206e616d650a\"], "
+                    "\"columns\": [\"v\", \"s\"]}");
+    std::string error;
+    auto d = parse_diff_line(line, error);
+    ASSERT_TRUE(d) << error;
+    EXPECT_EQ(d->table, "ks.wide");
+    EXPECT_EQ(d->kind, "mismatched");
+    EXPECT_EQ(d->key, key_values(row.begin(), row.begin() + 3)) << "the key columns only, nulls kept";
+    EXPECT_EQ(d->columns, (std::vector<std::string>{"v", "s"}));
+}
+
+TEST(migrate_diff, bad_lines_say_what_is_wrong) {
+    std::string error;
+    EXPECT_FALSE(parse_diff_line("not json", error));
+    EXPECT_NE(error.find("not JSON"), std::string::npos);
+    EXPECT_FALSE(parse_diff_line(R"({"kind": "missing"})", error));
+    EXPECT_NE(error.find("\"table\""), std::string::npos);
+    EXPECT_FALSE(parse_diff_line(R"({"table": "ks.t", "kind": "missing", "key": {"k": "1"}})", error));
+    EXPECT_NE(error.find("older tandem-migrate"), std::string::npos);
+    EXPECT_FALSE(parse_diff_line(R"({"table": "ks.t", "kind": "missing", "key_bytes": ["0g"]})", error));
+    EXPECT_NE(error.find("hex"), std::string::npos);
+    EXPECT_FALSE(parse_diff_line(R"({"table": "ks.t", "kind": "missing", "key_bytes": ["abc"]})", error));
+    EXPECT_FALSE(parse_diff_line(R"({"table": "ks.t", "kind": "missing", "key_bytes": [42]})", error));
+}
+
+TEST(migrate_progress, the_bar_shows_share_done_and_time_left) {
+    EXPECT_EQ(progress_bar(32, 128, 1000000, 250000, 30),
+              "[######..................]  25%  32/128 ranges  1000000 rows  250000 rows/s  ETA 1:30");
+    EXPECT_EQ(progress_bar(0, 10, 0, 0, 1), "[........................]   0%  0/10 ranges  0 rows  0 rows/s  ETA --:--");
+    EXPECT_EQ(progress_bar(1, 100, 5, 5, 60), "[........................]   1%  1/100 ranges  5 rows  5 rows/s  ETA 1:39:00");
+    EXPECT_EQ(progress_bar(4, 4, 9, 3, 3).substr(0, 26), "[########################]");
+}
+
+TEST(migrate_diff, a_row_is_read_again_by_its_whole_key) {
+    auto p = plan_key_read(wide());
+    EXPECT_EQ(p.text,
+              "SELECT \"p\", \"c\", \"s\", writetime(\"s\"), ttl(\"s\"), \"tags\", \"v\", writetime(\"v\"), ttl(\"v\") FROM \"ks\".\"wide\" "
+              "WHERE \"p\" = ? AND \"c\" = ?");
+    EXPECT_EQ(p.cells[2].ttl, plan_read(wide(), false).cells[2].ttl) << "the same row layout as a range read";
 }
 
 }  // namespace

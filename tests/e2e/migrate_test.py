@@ -191,6 +191,35 @@ class migrate(unittest.TestCase):
         self.assertEqual((s["missing"], s["mismatched"], s["extra"]), (0, 0, 2))  # extra rows are reported, never deleted
         self.assertEqual(rc, 3)
         self.assertEqual(self.t.execute("SELECT v FROM app.kv WHERE k = 12").one().v, "newer on origin")
+        # repair --from-diff: only the rows of a diff file are read again and written (no scan);
+        # compound keys (wide, shapes) round-trip through the file's key_bytes.
+        for k in (21, 22):
+            self.o.execute("UPDATE app.kv SET v = 'drift 2' WHERE k = %s", (k,))
+        self.o.execute("UPDATE app.wide SET v = 'drift 2' WHERE p = 3 AND c = 5")
+        self.o.execute("UPDATE app.wide SET s = 'static drift' WHERE p = 4")
+        self.o.execute("UPDATE app.shapes SET d = 0.5 WHERE a = 'a1' AND b = 1 AND c1 = 1 AND c2 = 'c1'")
+        self.o.execute("INSERT INTO app.wide (p, c, v) VALUES (6, 100, 'origin only')")
+        self.o.execute("INSERT INTO app.kv (k, v) VALUES (3000, 'gone before the repair')")
+        rc, s, err = self.run_migrate("validate", "--keyspace", "app", "--diff-file", diff)
+        self.assertEqual(rc, 3, err)
+        self.assertEqual((s["missing"], s["mismatched"], s["extra"]), (2, 12, 2))  # p = 4: its 8 rows show the static
+        self.o.execute("DELETE FROM app.kv WHERE k = 3000")  # deleted on origin since: must not be written
+        rc, s, err = self.run_migrate("repair", "--keyspace", "app", "--from-diff", diff)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(s["ranges"], 0)  # no scan
+        self.assertEqual(s["rows_read"], 13)  # 14 rows to repair in the file, one deleted on origin since
+        rc, s, err = self.run_migrate("validate", "--keyspace", "app", "--check-writetime")
+        self.assertEqual((s["missing"], s["mismatched"], s["extra"]), (0, 0, 2), err)
+        self.assertEqual(self.t.execute("SELECT s FROM app.wide WHERE p = 4 LIMIT 1").one().s, "static drift")
+        self.assertIsNone(self.t.execute("SELECT v FROM app.kv WHERE k = 3000").one())
+        rc, s, err = self.run_migrate("validate", "--keyspace", "app", "--from-diff", diff)
+        self.assertEqual(rc, 2)
+        self.assertIn("--from-diff applies to repair only", err)
+        with open(diff, "a") as f:
+            f.write('{"table": "app.kv", "kind": "missing", "key": {"k": "1"}}\n')
+        rc, s, err = self.run_migrate("repair", "--keyspace", "app", "--from-diff", diff)
+        self.assertEqual(rc, 2)
+        self.assertIn("diff.jsonl:17: no \"key_bytes\"", err)
 
     def test_2_big_table_interrupted_and_resumed(self):
         cp = os.path.join(self.dir, "big.checkpoint")

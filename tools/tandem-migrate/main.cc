@@ -153,6 +153,7 @@ int main(int argc, char** argv) {
     app.add_option("--writetime-since", writetime_since, "copy only cells written at or after this time (microseconds since the epoch)");
     app.add_option("--consistency", consistency, "consistency of reads and writes")->capture_default_str();
     app.add_option("--diff-file", o.diff_path, "validate/repair: write each difference as a JSON line");
+    app.add_option("--from-diff", o.from_diff_path, "repair: read again from origin and write only the missing and mismatched rows of this diff file (no scan)");
     app.add_flag("--check-writetime", o.check_writetime, "validate/repair: compare each cell's writetime and TTL too");
     app.add_option("--json", json_path, "write the summary as JSON to this file (- for standard output)");
     CLI11_PARSE(app, argc, argv);
@@ -168,6 +169,12 @@ int main(int argc, char** argv) {
         if (o.kind != core::migrate::job_kind::copy) return usage("--writetime-since applies to copy only");
         o.writetime_since = writetime_since;
     }
+    if (!o.from_diff_path.empty()) {
+        if (o.kind != core::migrate::job_kind::repair) return usage("--from-diff applies to repair only");
+        if (!o.checkpoint_path.empty() || o.shards != 1 || !o.diff_path.empty()) {
+            return usage("--from-diff repairs the rows of one diff file: --checkpoint, --shard and --diff-file do not apply");
+        }
+    }
     std::optional<core::config> cfg;
     if (!config_path.empty()) {
         auto c = core::load_yaml_file(config_path);
@@ -177,11 +184,20 @@ int main(int argc, char** argv) {
     if (auto e = cluster_options_for("origin", origin, cfg ? &cfg->origin : nullptr, o.origin); !e.empty()) return usage(e);
     if (auto e = cluster_options_for("target", target, cfg ? &cfg->target : nullptr, o.target); !e.empty()) return usage(e);
     o.log = [](const std::string& line) { std::fprintf(stderr, "tandem-migrate: %s\n", line.c_str()); };
+    if (isatty(STDERR_FILENO)) {
+        o.bar = [](const std::string& line) {
+            std::fprintf(stderr, "\r\033[K%s", line.c_str());
+            std::fflush(stderr);
+        };
+        // A log line (a warning) starts on a line of its own, below the bar.
+        o.log = [](const std::string& line) { std::fprintf(stderr, "\r\033[Ktandem-migrate: %s\n", line.c_str()); };
+    }
     o.stop = &interrupted;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
 
     auto r = core::migrate::run_job(o);
+    if (o.bar) std::fprintf(stderr, "\r\033[K");
     for (const auto& m : r.messages) std::fprintf(stderr, "tandem-migrate: %s\n", m.c_str());
     if (!r.tables.empty()) print_table(r);
     if (r.interrupted) {

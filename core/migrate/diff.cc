@@ -1,0 +1,119 @@
+#include "core/migrate/diff.hh"
+
+#include <simdjson.h>
+
+#include <cstdio>
+
+namespace tandem::core::migrate {
+
+namespace {
+
+std::string to_hex(std::string_view bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+std::optional<std::string> from_hex(std::string_view hex) {
+    if (hex.size() % 2) return std::nullopt;
+    auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    out.reserve(hex.size() / 2);
+    for (size_t i = 0; i < hex.size(); i += 2) {
+        const int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out += static_cast<char>(hi << 4 | lo);
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string json_string(std::string_view s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out + "\"";
+}
+
+std::string diff_line(const table_schema& t, const std::string& kind, const key_values& row, const std::vector<std::string>& columns) {
+    std::string line = "{\"table\": " + json_string(t.keyspace + "." + t.name) + ", \"kind\": " + json_string(kind) + ", \"key\": {";
+    std::string bytes;
+    size_t i = 0;
+    for (const auto* keys : {&t.partition_key, &t.clustering}) {
+        for (const auto& c : *keys) {
+            const std::optional<std::string> v = i < row.size() ? row[i] : std::nullopt;
+            line += (i ? ", " : "") + json_string(c.name) + ": " + json_string(display_value(c.type, v));
+            bytes += (i ? ", " : "") + (v ? "\"" + to_hex(*v) + "\"" : std::string("null"));
+            ++i;
+        }
+    }
+    line += "}, \"key_bytes\": [" + bytes + "], \"columns\": [";
+    for (size_t j = 0; j < columns.size(); ++j) line += (j ? ", " : "") + json_string(columns[j]);
+    return line + "]}";
+}
+
+std::optional<difference> parse_diff_line(std::string_view line, std::string& error) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (auto e = parser.parse(line.data(), line.size()).get(doc)) {
+        error = std::string("not JSON: ") + simdjson::error_message(e);
+        return std::nullopt;
+    }
+    difference d;
+    std::string_view table, kind;
+    simdjson::dom::array key_bytes;
+    if (doc["table"].get(table) || doc["kind"].get(kind)) {
+        error = "no \"table\" or \"kind\"";
+        return std::nullopt;
+    }
+    if (doc["key_bytes"].get(key_bytes)) {
+        error = "no \"key_bytes\" (a diff file from an older tandem-migrate: run validate again)";
+        return std::nullopt;
+    }
+    d.table = table;
+    d.kind = kind;
+    for (auto v : key_bytes) {
+        if (v.is_null()) {
+            d.key.emplace_back();
+            continue;
+        }
+        std::string_view hex;
+        std::optional<std::string> bytes;
+        if (v.get(hex) || !(bytes = from_hex(hex))) {
+            error = "\"key_bytes\" holds something other than hex strings and nulls";
+            return std::nullopt;
+        }
+        d.key.push_back(std::move(bytes));
+    }
+    simdjson::dom::array columns;
+    if (!doc["columns"].get(columns)) {
+        for (auto c : columns) {
+            std::string_view name;
+            if (!c.get(name)) d.columns.emplace_back(name);
+        }
+    }
+    return d;
+}
+
+}  // namespace tandem::core::migrate
