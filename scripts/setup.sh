@@ -13,6 +13,7 @@ packages=(
   python3-cassandra python3-lz4 python3-snappy
   golang-go golang-github-gocql-gocql-dev
   haproxy gnuplot-nox
+  python3-yaml ansible ansible-lint prometheus lintian help2man fakeroot systemd
 )
 
 missing=()

@@ -18,6 +18,7 @@ import unittest
 from cassandra.cluster import Cluster
 
 CQLSIM = MIGRATE = CQLBENCH = TANDEM = None
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIG = 100000
 
 
@@ -267,6 +268,77 @@ class migrate(unittest.TestCase):
                 total += summary["rows_read"]
             self.assertEqual(total, len(snapshot(self.o, "app")["wide"]))
             self.assertEqual(snapshot(s, "app")["wide"], snapshot(self.o, "app")["wide"])
+        finally:
+            fresh.stop()
+
+    def settings_file(self, target):
+        path = os.path.join(self.dir, "tandem-%d.yml" % target.port)
+        with open(path, "w") as f:
+            f.write("origin_contact_points: %s\norigin_port: %d\ntarget_contact_points: %s\ntarget_port: %d\n"
+                    % (self.origin.address, self.origin.port, target.address, target.port))
+        return path
+
+    def test_3b_the_kubernetes_indexed_job_copies_everything_once(self):
+        """The shipped manifest's command, run as Kubernetes runs it: one process per completion index."""
+        import yaml
+        with open(os.path.join(ROOT, "deploy", "kubernetes", "tandem-migrate-job.yaml")) as f:
+            job = yaml.safe_load(f)
+        spec = job["spec"]
+        self.assertEqual(spec["completionMode"], "Indexed")
+        container = spec["template"]["spec"]["containers"][0]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        self.assertEqual(int(env["SHARDS"]), spec["completions"])
+        self.assertEqual(spec["parallelism"], spec["completions"])
+        fresh = sim("127.0.10.2")
+        state = tempfile.mkdtemp()
+        try:
+            create_schema(fresh.session(), "app")
+            env["KEYSPACE"] = "app"
+            script = " ".join(container["command"][2:] + container["args"])
+            script = script.replace("/etc/tandem/tandem.yml", self.settings_file(fresh)).replace("/var/lib/tandem-migrate", state)
+            procs = []
+            for i in range(spec["completions"]):
+                e = dict(os.environ, JOB_COMPLETION_INDEX=str(i), PATH=os.path.dirname(os.path.abspath(MIGRATE)) + ":" + os.environ["PATH"], **env)
+                procs.append(subprocess.Popen(container["command"][:2] + [script], env=e, stderr=subprocess.PIPE, text=True))
+            for p in procs:
+                _, err = p.communicate(timeout=120)
+                self.assertEqual(p.returncode, 0, err)
+            read = 0
+            for i in range(spec["completions"]):
+                with open(os.path.join(state, "app.shard%d.json" % i)) as f:
+                    read += json.load(f)["rows_read"]
+            a, b = snapshot(self.o, "app"), snapshot(fresh.session(), "app")
+            self.assertEqual(read, sum(len(a[t]) for t in ("kv", "wide", "shapes", "cnt")))
+            self.assertEqual(a["wide"], b["wide"])
+            self.assertEqual(a["cnt"], b["cnt"])  # counters are increments: copied twice would double
+            self.assertTrue(same_with_ttl_slack(a["kv"], b["kv"]))
+        finally:
+            fresh.stop()
+
+    def test_3c_the_ansible_playbook_runs_one_shard_per_host(self):
+        fresh = sim("127.0.10.3")
+        state = tempfile.mkdtemp()
+        try:
+            create_schema(fresh.session(), "app")
+            inventory = os.path.join(state, "inventory.ini")
+            with open(inventory, "w") as f:
+                f.write("[tandem_migrate]\n" + "".join("shard-%d ansible_connection=local\n" % i for i in range(3)) +
+                        "[tandem_migrate:vars]\nansible_python_interpreter=/usr/bin/python3\n")
+            extra = {"migrate_keyspace": "app", "migrate_binary": os.path.abspath(MIGRATE), "migrate_config": self.settings_file(fresh),
+                     "migrate_state_dir": state, "migrate_extra_args": ["--table", "wide", "--consistency", "ONE"]}
+            env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=os.path.join(state, "tmp"), ANSIBLE_HOME=os.path.join(state, "home"))
+            p = subprocess.run(["ansible-playbook", "-i", inventory, os.path.join(ROOT, "deploy", "ansible", "migrate.yml"), "-e", json.dumps(extra)],
+                               capture_output=True, text=True, timeout=300, env=env)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertIn("shard 2/3", p.stdout)
+            self.assertEqual(snapshot(fresh.session(), "app")["wide"], snapshot(self.o, "app")["wide"])
+            extra["migrate_command"] = "validate"
+            fresh.session().execute("INSERT INTO app.wide (p, c, v) VALUES (12345, 1, 'target only')")
+            p = subprocess.run(["ansible-playbook", "-i", inventory, os.path.join(ROOT, "deploy", "ansible", "migrate.yml"), "-e", json.dumps(extra)],
+                               capture_output=True, text=True, timeout=300, env=env)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("differences found", p.stdout)
+            self.assertEqual(p.stdout.count("extra 1,"), 1, p.stdout)  # one shard owns that row
         finally:
             fresh.stop()
 
