@@ -23,7 +23,7 @@ std::string admin_server::start(const std::string& address, uint16_t port) {
     _server->set_write_timeout(5, 0);
     _server->set_payload_max_length(1 << 20);
     auto serve = [this](const httplib::Request& req, httplib::Response& res) {
-        http_request r{req.method, req.path, req.body, req.get_header_value("Authorization")};
+        http_request r{req.method, req.path, req.body, req.get_header_value("Authorization"), req.remote_addr + ":" + std::to_string(req.remote_port)};
         http_response out = _handler(r);
         res.status = out.status;
         res.set_content(std::move(out.body), out.content_type.c_str());

@@ -22,6 +22,7 @@ struct http_request {
     std::string path;    // without the query string
     std::string body;
     std::string authorization;  // the Authorization header, or empty
+    std::string remote;         // the caller's address, for logs
 };
 
 struct http_response {

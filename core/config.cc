@@ -251,6 +251,7 @@ std::vector<setting> make_settings() {
     s.push_back(str("metrics_address", [](config& c) -> std::string& { return c.metrics_address; }));
     s.push_back(integer("metrics_port", [](config& c) -> int64_t& { return c.metrics_port; }, 0, 65535));
     s.push_back(str("metrics_prefix", [](config& c) -> std::string& { return c.metrics_prefix; }));
+    s.push_back(str("admin_token", [](config& c) -> std::string& { return c.admin_token; }, true));
     s.push_back(buckets("metrics_origin_latency_buckets_ms", [](config& c) -> std::vector<double>& { return c.metrics_origin_latency_buckets_ms; }));
     s.push_back(buckets("metrics_target_latency_buckets_ms", [](config& c) -> std::vector<double>& { return c.metrics_target_latency_buckets_ms; }));
     s.push_back(buckets("metrics_async_read_latency_buckets_ms", [](config& c) -> std::vector<double>& { return c.metrics_async_read_latency_buckets_ms; }));
@@ -432,6 +433,13 @@ std::optional<config_error> validate(const config& c) {
     if (c.proxy_tls_require_client_auth && c.proxy_tls_ca_path.empty()) {
         return config_error{"proxy_tls_ca_path", "proxy_tls_require_client_auth needs proxy_tls_ca_path"};
     }
+    return std::nullopt;
+}
+
+std::optional<std::string> set_setting(config& c, const std::string& key, const std::string& value) {
+    const setting* s = find(key);
+    if (!s) return "unknown setting '" + key + "'";
+    if (auto err = s->set(c, value)) return "invalid value for " + key + ": " + *err;
     return std::nullopt;
 }
 

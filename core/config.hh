@@ -65,6 +65,7 @@ struct config {
     std::string metrics_address = "localhost";
     int64_t metrics_port = 14001;
     std::string metrics_prefix = "zdm";
+    std::string admin_token;  // when set, /api/* needs "Authorization: Bearer <token>"
     std::vector<double> metrics_origin_latency_buckets_ms, metrics_target_latency_buckets_ms,
         metrics_async_read_latency_buckets_ms;
 
@@ -97,6 +98,8 @@ std::optional<config_error> validate(const config& c);
 
 // The effective settings as YAML lines, passwords redacted (for the start-up log).
 std::string describe(const config& c);
+// Sets one setting from its text form, as the YAML file would; an error text names the key.
+std::optional<std::string> set_setting(config& c, const std::string& key, const std::string& value);
 // Every YAML key, in documentation order.
 std::vector<std::string> setting_keys();
 

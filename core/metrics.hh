@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/status.hh"
+
 namespace tandem::core {
 
 // Counters with one writer (their worker) and readers elsewhere (the metrics endpoint): a plain
@@ -61,6 +63,7 @@ struct proxy_counters {
     std::atomic<uint64_t> unprepared_healed{0};
     std::atomic<uint64_t> unrecognized_statements{0};  // routed to both as writes (lexed as "other")
     std::atomic<int64_t> inflight{0};
+    recent_latency recent;  // every request, for /api/v1/status's last minute
 };
 
 // The zdm_<cluster>_* series of one node (R10.1, R4.19), per worker.

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <stdexcept>
 
 #include "core/client_session.hh"
+#include "core/json.hh"
 #include "core/worker_state.hh"
 
 namespace tandem::core {
@@ -20,7 +22,8 @@ proxy::proxy(config cfg, proxy_options opts)
       _opts(opts),
       _prepared(opts.prepared_capacity),
       _primary(static_cast<uint8_t>(_cfg.primary_cluster)),
-      _read_mode(static_cast<uint8_t>(_cfg.read)) {
+      _read_mode(static_cast<uint8_t>(_cfg.read)),
+      _log_level(_cfg.log_level) {
     auto t = make_proxy_topology(_cfg.proxy_topology_addresses, _cfg.proxy_topology_index, _cfg.proxy_topology_num_tokens,
                                  _cfg.proxy_listen_address, static_cast<uint16_t>(_cfg.proxy_listen_port));
     if (auto* err = std::get_if<std::string>(&t)) throw std::runtime_error(*err);
@@ -266,6 +269,7 @@ void proxy::shutdown(uint32_t deadline_ms) {
 }
 
 std::string proxy::apply_live(const config& c) {
+    std::lock_guard g(_live_lock);
     std::string changed;
     if (c.primary_cluster != primary()) {
         _primary.store(static_cast<uint8_t>(c.primary_cluster));
@@ -275,10 +279,80 @@ std::string proxy::apply_live(const config& c) {
         _read_mode.store(static_cast<uint8_t>(c.read));
         changed += std::string("read_mode=") + (c.read == read_mode::primary_only ? "PRIMARY_ONLY" : "DUAL_ASYNC_ON_SECONDARY") + " ";
     }
-    if (c.log_level != _cfg.log_level) {
+    if (c.log_level != _log_level) {
+        _log_level = c.log_level;
         changed += "log_level=" + c.log_level + " ";
     }
+    if (!changed.empty()) changed.pop_back();
     return changed;
+}
+
+config proxy::live_settings() const {
+    config c = _cfg;
+    c.primary_cluster = primary();
+    c.read = mode();
+    std::lock_guard g(_live_lock);
+    c.log_level = _log_level;
+    return c;
+}
+
+status_sample proxy::sample_status(double at_s) const {
+    status_sample s;
+    s.at_s = at_s;
+    for (const auto& c : _ctx) {
+        const auto& k = c->metrics.counters;
+        s.requests += k.requests.load(std::memory_order_relaxed);
+        for (const auto* e : {&k.reads_failed_origin, &k.reads_failed_target, &k.writes_failed_origin, &k.writes_failed_target,
+                              &k.writes_failed_both, &k.timeouts}) {
+            s.errors += e->load(std::memory_order_relaxed);
+        }
+        s.add(k.recent);
+    }
+    return s;
+}
+
+// GET /api/v1/status: what an operator (and tandemctl) needs to see one instance at a glance.
+std::string proxy::status_json(const std::string& version, const window_summary& w) const {
+    const config live = live_settings();
+    std::string addresses;
+    for (const auto& a : _cfg.proxy_topology_addresses) addresses += (addresses.empty() ? "" : ", ") + json_string(a);
+    std::string clusters;
+    for (int i = 0; i < 2; ++i) {
+        const char* name = i == 0 ? "origin" : "target";
+        auto v = view(i == 0 ? cluster_role::origin : cluster_role::target);
+        const int64_t failures = _cc[i] ? _cc[i]->failures() : 0;
+        const char* state = !v ? "CONNECTING" : failures >= _cfg.heartbeat_failure_threshold ? "DOWN" : "UP";
+        std::string nodes;
+        if (v) {
+            for (const auto& h : v->hosts) {
+                nodes += fmt::format("{}{{\"endpoint\": {}, \"datacenter\": {}, \"rack\": {}, \"host_id\": {}, \"up\": {}}}",
+                                     nodes.empty() ? "" : ", ", json_string(h.endpoint()), json_string(h.datacenter), json_string(h.rack),
+                                     json_string(h.host_id), h.up ? "true" : "false");
+            }
+        }
+        clusters += fmt::format(
+            "{}{}: {{\"state\": \"{}\", \"connected\": {}, \"failures\": {}, \"last_error\": {}, \"protocol_version\": {}, "
+            "\"local_datacenter\": {}, \"nodes\": [{}]}}",
+            i ? ", " : "", json_string(name), state, json_string(v ? v->connected : ""), failures,
+            json_string(_cc[i] ? _cc[i]->last_error() : ""), v ? v->version & 0x7f : 0, json_string(v ? v->local_datacenter : ""), nodes);
+    }
+    const auto t = totals();
+    const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - _created).count();
+    return fmt::format(
+        "{{\"version\": {}, \"instance\": {{\"index\": {}, \"addresses\": [{}], \"listen\": {}, \"workers\": {}}}, "
+        "\"primary_cluster\": \"{}\", \"read_mode\": \"{}\", \"log_level\": {}, \"uptime_s\": {:.1f}, \"started\": {}, "
+        "\"client_connections\": {}, \"max_client_connections\": {}, \"inflight\": {}, \"clusters\": {{{}}}, "
+        "\"requests\": {}, \"errors\": {}, \"last_minute\": {{\"seconds\": {:.1f}, \"requests\": {}, \"errors\": {}, "
+        "\"requests_per_s\": {:.1f}, \"errors_per_s\": {:.2f}, \"p50_ms\": {:.3f}, \"p99_ms\": {:.3f}}}}}",
+        json_string(version), _cfg.proxy_topology_index, addresses,
+        json_string(_cfg.proxy_listen_address + ":" + std::to_string(_port ? _port : _cfg.proxy_listen_port)), _opts.workers,
+        live.primary_cluster == cluster_role::origin ? "ORIGIN" : "TARGET",
+        live.read == read_mode::primary_only ? "PRIMARY_ONLY" : "DUAL_ASYNC_ON_SECONDARY", json_string(live.log_level), uptime,
+        _started.load() ? "true" : "false", _clients.load(), _cfg.proxy_max_client_connections, t.at("inflight"), clusters,
+        t.at("requests"),
+        t.at("failed_reads_origin") + t.at("failed_reads_target") + t.at("failed_writes_origin") + t.at("failed_writes_target") +
+            t.at("failed_writes_both") + t.at("timeouts"),
+        w.seconds, w.requests, w.errors, w.requests_per_s, w.errors_per_s, w.p50_ms, w.p99_ms);
 }
 
 }  // namespace tandem::core

@@ -10,6 +10,8 @@
 // worker's cache).
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -23,6 +25,7 @@
 #include "core/control.hh"
 #include "core/metrics.hh"
 #include "core/prepared.hh"
+#include "core/status.hh"
 #include "net/tls.hh"
 #include "core/virtual_tables.hh"
 #include "net/worker.hh"
@@ -65,8 +68,16 @@ public:
     uint16_t port() const { return _port; }
     bool stopping() const { return _stopping.load(); }
 
-    // Live settings (SIGHUP): primary_cluster, read_mode, log_level. Returns what changed.
+    // Live settings (SIGHUP, PUT /api/v1/settings): primary_cluster, read_mode, log_level.
+    // Returns what changed ("key=VALUE ...", empty when nothing did). Serialized.
     std::string apply_live(const config& c);
+    // The live settings now, in a copy of the start-up settings.
+    config live_settings() const;
+
+    // /api/v1/status: `window` is the last minute's rates and quantiles.
+    std::string status_json(const std::string& version, const window_summary& window) const;
+    // Cumulative counts, summed over workers, for the status window.
+    status_sample sample_status(double at_s) const;
 
     // For sessions ----------------------------------------------------------------------------
     const config& cfg() const { return _cfg; }
@@ -102,6 +113,9 @@ private:
     prepared_store _prepared;
     std::atomic<uint8_t> _primary;
     std::atomic<uint8_t> _read_mode;
+    mutable std::mutex _live_lock;  // apply_live: one at a time; _log_level
+    std::string _log_level;
+    std::chrono::steady_clock::time_point _created = std::chrono::steady_clock::now();
     std::atomic<int64_t> _clients{0};
     std::atomic<bool> _stopping{false};
     std::atomic<bool> _started{false};

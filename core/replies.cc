@@ -310,6 +310,7 @@ void client_session::record_node(node_metrics& m, const pending& p, const inboun
 // included (R4.16).
 void client_session::record_duration(const pending& p, uint64_t now_ns) {
     uint64_t ns = now_ns - p.started_ns;
+    _w.counters.recent.record(ns);
     if (p.write) {
         _w.counters.writes.record(ns);
     } else if (p.expect.has(target_side)) {

@@ -39,23 +39,6 @@ std::optional<std::string> from_hex(std::string_view hex) {
 
 }  // namespace
 
-std::string json_string(std::string_view s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out + "\"";
-}
-
 std::string diff_line(const table_schema& t, const std::string& kind, const key_values& row, const std::vector<std::string>& columns) {
     std::string line = "{\"table\": " + json_string(t.keyspace + "." + t.name) + ", \"kind\": " + json_string(kind) + ", \"key\": {";
     std::string bytes;

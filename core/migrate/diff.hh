@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/json.hh"
 #include "core/migrate/schema.hh"
 
 namespace tandem::core::migrate {
@@ -31,7 +32,6 @@ std::string diff_line(const table_schema& t, const std::string& kind, const key_
 // Reads one line back; nullopt with `error` set when it is not such a line.
 std::optional<difference> parse_diff_line(std::string_view line, std::string& error);
 
-// A string as a JSON string literal.
-std::string json_string(std::string_view s);
+using core::json_string;
 
 }  // namespace tandem::core::migrate

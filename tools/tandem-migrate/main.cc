@@ -13,10 +13,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "core/client/settings.hh"
 #include "core/config.hh"
 #include "core/migrate/job.hh"
 #include "core/migrate/ranges.hh"
-#include "net/tls.hh"
 
 using namespace tandem;
 
@@ -24,75 +24,6 @@ namespace {
 
 std::atomic<bool> interrupted{false};
 void on_signal(int) { interrupted.store(true); }
-
-struct cluster_args {
-    std::string address;  // HOST[:PORT]
-    std::string username, password;
-    std::string tls_server_ca_path, tls_client_cert_path, tls_client_key_path;
-};
-
-// HOST, HOST:PORT or [IPv6]:PORT; the port defaults to `port`.
-bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
-    if (s.empty()) return false;
-    if (s.front() == '[') {
-        auto close = s.find(']');
-        if (close == std::string::npos) return false;
-        host = s.substr(1, close - 1);
-        if (close + 1 < s.size()) {
-            if (s[close + 1] != ':') return false;
-            port = static_cast<uint16_t>(std::stoul(s.substr(close + 2)));
-        }
-        return true;
-    }
-    auto colon = s.rfind(':');
-    if (colon != std::string::npos && s.find(':') == colon) {
-        host = s.substr(0, colon);
-        try {
-            port = static_cast<uint16_t>(std::stoul(s.substr(colon + 1)));
-        } catch (const std::exception&) {
-            return false;
-        }
-        return true;
-    }
-    host = s;
-    return true;
-}
-
-// The cluster's connection settings: --config's, overridden by the command line.
-std::string cluster_options_for(const char* name, const cluster_args& a, const core::config::cluster_settings* from_config,
-                                core::client::cluster_options& out) {
-    std::string address = a.address;
-    out.port = 9042;
-    if (from_config) {
-        if (!from_config->secure_connect_bundle_path.empty()) return std::string(name) + ": secure connect bundles are not supported by tandem-migrate yet";
-        if (address.empty() && !from_config->contact_points.empty()) address = from_config->contact_points.front();
-        out.port = static_cast<uint16_t>(from_config->port);
-        out.connection.username = from_config->username;
-        out.connection.password = from_config->password;
-        out.local_datacenter = from_config->local_datacenter;
-    }
-    if (address.empty()) return std::string("--") + name + " (or --config with " + name + "_contact_points) is required";
-    if (!split_host_port(address, out.host, out.port)) return std::string("--") + name + ": cannot read '" + address + "' as HOST[:PORT]";
-    if (!a.username.empty()) out.connection.username = a.username;
-    if (!a.password.empty()) out.connection.password = a.password;
-    out.connection.username_setting = std::string("--") + name + "-username";
-    std::string ca = a.tls_server_ca_path, cert = a.tls_client_cert_path, key = a.tls_client_key_path;
-    if (from_config) {
-        if (ca.empty()) ca = from_config->tls_server_ca_path;
-        if (cert.empty()) cert = from_config->tls_client_cert_path;
-        if (key.empty()) key = from_config->tls_client_key_path;
-    }
-    if (!ca.empty()) {
-        auto t = net::tls_context::make_client(ca, cert, key);
-        if (auto* err = std::get_if<std::string>(&t)) return std::string(name) + " TLS: " + *err;
-        out.connection.tls = std::get<std::shared_ptr<net::tls_context>>(t);
-    }
-    // v4 for the bulk connections: v5 frames add a CRC32 per frame (a tenth of the copy's CPU,
-    // measured with perf) and nothing a copy needs.
-    out.connection.max_version = 4;
-    out.connections_per_node = 2;
-    return {};
-}
 
 bool parse_consistency(const std::string& name, cql::consistency& out) {
     for (uint16_t v = 0; v <= 0x000A; ++v) {
@@ -124,7 +55,7 @@ void print_table(const core::migrate::job_result& r) {
 int main(int argc, char** argv) {
     CLI::App app{"tandem-migrate: copy, validate and repair the data that existed before dual writes began (origin -> target)"};
     std::string command, config_path, shard = "0/1", json_path, consistency = "LOCAL_QUORUM";
-    cluster_args origin, target;
+    core::client::cluster_overrides origin, target;
     core::migrate::job_options o;
     int64_t writetime_since = -1;
     app.add_option("command", command, "copy, validate or repair")->required()->check(CLI::IsMember({"copy", "validate", "repair"}));
@@ -181,8 +112,18 @@ int main(int argc, char** argv) {
         if (auto* e = std::get_if<core::config_error>(&c)) return usage(config_path + ": " + e->message);
         cfg = std::get<core::config>(std::move(c));
     }
-    if (auto e = cluster_options_for("origin", origin, cfg ? &cfg->origin : nullptr, o.origin); !e.empty()) return usage(e);
-    if (auto e = cluster_options_for("target", target, cfg ? &cfg->target : nullptr, o.target); !e.empty()) return usage(e);
+    for (auto* c : {&o.origin, &o.target}) {
+        const bool is_origin = c == &o.origin;
+        if (auto e = core::client::cluster_options_for(is_origin ? "origin" : "target", is_origin ? origin : target,
+                                                       cfg ? (is_origin ? &cfg->origin : &cfg->target) : nullptr, *c);
+            !e.empty()) {
+            return usage(e);
+        }
+        // v4 for the bulk connections: v5 frames add a CRC32 per frame (a tenth of the copy's
+        // CPU, measured with perf) and nothing a copy needs.
+        c->connection.max_version = 4;
+        c->connections_per_node = 2;
+    }
     o.log = [](const std::string& line) { std::fprintf(stderr, "tandem-migrate: %s\n", line.c_str()); };
     if (isatty(STDERR_FILENO)) {
         o.bar = [](const std::string& line) {

@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/admin.hh"
+#include "core/admin_api.hh"
 #include "core/config.hh"
 #include "core/proxy.hh"
 
@@ -62,7 +63,8 @@ int main(int argc, char** argv) {
                  "Settings: a YAML file (--config) or, without one, the ZDM_* environment variables\n"
                  "(the same keys and defaults as ZDM Proxy; see README.md).\n"
                  "Signals: SIGHUP re-reads --config and applies primary_cluster, read_mode and log_level\n"
-                 "live; SIGINT/SIGTERM stop accepting, finish in-flight requests, and exit 0."};
+                 "live (as PUT /api/v1/settings does); SIGINT/SIGTERM stop accepting, finish in-flight\n"
+                 "requests, and exit 0."};
     std::string config_path;
     size_t workers = std::max(1u, std::thread::hardware_concurrency());
     bool show_version = false;
@@ -113,38 +115,21 @@ int main(int argc, char** argv) {
     }
 
     // The HTTP endpoint starts first (R1.3): readiness says STARTUP until the clusters answered.
-    core::admin_server admin([&](const core::http_request& req) {
-        const std::string& path = req.path;
-        core::http_response r;
-        if (path == "/health/liveness") {
-            r.body = "OK";
-        } else if (path == "/health/readiness" && req.method == "GET") {
-            auto [status, body] = proxy->readiness();
-            r.status = status;
-            r.content_type = "application/json";
-            r.body = body;
-        } else if (path == "/metrics") {
-            if (!cfg.metrics_enabled) {
-                r.status = 404;
-                r.body = "Metrics are disabled on this proxy instance.";
-            } else if (!proxy->started()) {
-                r.status = 503;
-                r.body = "Proxy metrics haven't been initialized yet.";
-            } else {
-                r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-                r.body = proxy->metrics_text();
-            }
-        } else {
-            r.status = 404;
-            r.body = "404 page not found\n";
-        }
-        return r;
-    });
+    core::admin_api::options api_options;
+    api_options.version = TANDEM_VERSION;
+    api_options.token = cfg.admin_token;
+    api_options.loopback_listener = core::is_loopback(cfg.metrics_address);
+    api_options.metrics_enabled = cfg.metrics_enabled;
+    core::admin_api api(*proxy, api_options, [](const std::string& level) { spdlog::set_level(level_of(level)); });
+    core::admin_server admin([&](const core::http_request& req) { return api.handle(req); });
     if (auto err = admin.start(cfg.metrics_address, static_cast<uint16_t>(cfg.metrics_port)); !err.empty()) {
         spdlog::error("metrics and health endpoint not started: {}", err);
     } else {
-        spdlog::info("metrics and health on http://{}:{}/ (/metrics, /health/liveness, /health/readiness)", cfg.metrics_address,
-                     admin.port());
+        spdlog::info("metrics, health and admin API on http://{}:{}/ (/metrics, /health/liveness, /health/readiness, "
+                     "/api/v1/status, /api/v1/settings; {})", cfg.metrics_address, admin.port(),
+                     !cfg.admin_token.empty() ? "/api/* needs the admin token"
+                     : api_options.loopback_listener ? "no admin_token: changes accepted from this machine only"
+                                                     : "no admin_token: /api/* is read-only");
         std::printf("tandem: http on %s:%u\n", cfg.metrics_address.c_str(), admin.port());
         std::fflush(stdout);
     }
