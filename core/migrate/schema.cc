@@ -32,6 +32,47 @@ bool table_schema::counters() const {
 
 std::string table_schema::qualified() const { return quoted(keyspace) + "." + quoted(name); }
 
+namespace {
+
+// One system_schema.columns row (table_name, column_name, clustering_order, kind, position,
+// type) into its table.
+void add_column(std::map<std::string, table_schema>& tables, const std::string& keyspace, const std::vector<std::optional<std::string>>& row) {
+    auto& t = tables[text_of(row[0])];
+    t.keyspace = keyspace;
+    t.name = text_of(row[0]);
+    column c;
+    c.name = text_of(row[1]);
+    c.descending = text_of(row[2]) == "desc";
+    const std::string kind = text_of(row[3]);
+    c.position = int_of(row[4]);
+    c.type = text_of(row[5]);
+    auto parsed = cql::parse_cql_type(c.type);
+    const bool frozen = c.type.rfind("frozen<", 0) == 0;
+    c.multi_cell = !frozen && parsed && (parsed->is_collection() || parsed->id == cql::type_id::udt);
+    c.counter = c.type == "counter";
+    if (kind == "partition_key") {
+        c.kind = column_kind::partition_key;
+        t.partition_key.push_back(c);
+    } else if (kind == "clustering") {
+        c.kind = column_kind::clustering;
+        t.clustering.push_back(c);
+    } else {
+        c.kind = kind == "static" ? column_kind::static_ : column_kind::regular;
+        t.cells.push_back(c);
+    }
+}
+
+void sort_columns(std::map<std::string, table_schema>& tables) {
+    auto by_position = [](const column& a, const column& b) { return a.position < b.position; };
+    for (auto& [name, t] : tables) {
+        std::sort(t.partition_key.begin(), t.partition_key.end(), by_position);
+        std::sort(t.clustering.begin(), t.clustering.end(), by_position);
+        std::sort(t.cells.begin(), t.cells.end(), [](const column& a, const column& b) { return a.name < b.name; });
+    }
+}
+
+}  // namespace
+
 std::map<std::string, table_schema> read_schema(client::blocking_session& s, const std::string& keyspace, std::string& error) {
     std::map<std::string, table_schema> out;
     auto r = s.query("SELECT table_name, column_name, clustering_order, kind, position, type FROM system_schema.columns WHERE keyspace_name = ?",
@@ -41,38 +82,27 @@ std::map<std::string, table_schema> read_schema(client::blocking_session& s, con
         return out;
     }
     for (const auto& row : r.rows.rows) {
-        if (row.size() < 6) continue;
-        auto& t = out[text_of(row[0])];
-        t.keyspace = keyspace;
-        t.name = text_of(row[0]);
-        column c;
-        c.name = text_of(row[1]);
-        c.descending = text_of(row[2]) == "desc";
-        const std::string kind = text_of(row[3]);
-        c.position = int_of(row[4]);
-        c.type = text_of(row[5]);
-        auto parsed = cql::parse_cql_type(c.type);
-        const bool frozen = c.type.rfind("frozen<", 0) == 0;
-        c.multi_cell = !frozen && parsed && (parsed->is_collection() || parsed->id == cql::type_id::udt);
-        c.counter = c.type == "counter";
-        if (kind == "partition_key") {
-            c.kind = column_kind::partition_key;
-            t.partition_key.push_back(c);
-        } else if (kind == "clustering") {
-            c.kind = column_kind::clustering;
-            t.clustering.push_back(c);
-        } else {
-            c.kind = kind == "static" ? column_kind::static_ : column_kind::regular;
-            t.cells.push_back(c);
-        }
+        if (row.size() >= 6) add_column(out, keyspace, row);
     }
-    auto by_position = [](const column& a, const column& b) { return a.position < b.position; };
-    for (auto& [name, t] : out) {
-        std::sort(t.partition_key.begin(), t.partition_key.end(), by_position);
-        std::sort(t.clustering.begin(), t.clustering.end(), by_position);
-        std::sort(t.cells.begin(), t.cells.end(), [](const column& a, const column& b) { return a.name < b.name; });
-    }
+    sort_columns(out);
     if (out.empty()) error = "keyspace " + keyspace + " has no tables (or does not exist)";
+    return out;
+}
+
+std::map<std::string, std::map<std::string, table_schema>> read_all_schemas(client::blocking_session& s, std::string& error) {
+    std::map<std::string, std::map<std::string, table_schema>> out;
+    auto r = s.query("SELECT keyspace_name, table_name, column_name, clustering_order, kind, position, type FROM system_schema.columns", {},
+                     cql::consistency::one);
+    if (!r.ok()) {
+        error = "cannot read system_schema.columns: " + r.error;
+        return out;
+    }
+    for (const auto& row : r.rows.rows) {
+        if (row.size() < 7) continue;
+        const std::string ks = text_of(row[0]);
+        add_column(out[ks], ks, std::vector<std::optional<std::string>>(row.begin() + 1, row.end()));
+    }
+    for (auto& [ks, tables] : out) sort_columns(tables);
     return out;
 }
 

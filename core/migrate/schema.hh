@@ -35,6 +35,8 @@ struct table_schema {
 
 // Every table of `keyspace`, by name; an error when the keyspace has none or cannot be read.
 std::map<std::string, table_schema> read_schema(client::blocking_session& s, const std::string& keyspace, std::string& error);
+// Every table of every keyspace, by keyspace then table (tandemctl preflight).
+std::map<std::string, std::map<std::string, table_schema>> read_all_schemas(client::blocking_session& s, std::string& error);
 
 // What keeps origin's rows from fitting target's table: a missing table or column, another
 // type, another key layout. Empty when they fit. Each line names the table and column.
