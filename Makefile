@@ -3,13 +3,14 @@
 #   make test     set up, build, and pass every test (ctest: unit, fuzz corpus replay, driver cross-check)
 #   make asan     the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz     each libFuzzer target for FUZZ_SECONDS (default 60)
+#   make package  the Debian package (build/tandem_VERSION_ARCH.deb)
 
 BUILD ?= build
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := envelope framing messages classifier values cqlsim_statement astra_metadata
 
-.PHONY: setup build run test asan fuzz bench ci clean
+.PHONY: setup build run test asan fuzz bench ci clean package
 
 setup:
 	@./scripts/setup.sh
@@ -39,6 +40,11 @@ fuzz: setup
 bench: build
 	@/usr/bin/python3 bench/e2e/compare.py $(BUILD) --seconds 3 --rounds 3 --idle 10000 \
 		--markdown bench/latest.md --plot bench/latency.png
+
+# The Debian package (build/tandem_VERSION_ARCH.deb): tandem, tandemctl, tandem-migrate, man pages,
+# tandem@.service, /etc/tandem/example.yml.
+package: build
+	@cd $(BUILD) && cpack -G DEB
 
 ci:
 	@./.ci/run

@@ -18,6 +18,10 @@
 #include "core/migrate/job.hh"
 #include "core/migrate/ranges.hh"
 
+#ifndef TANDEM_VERSION
+#define TANDEM_VERSION "0.0.0"
+#endif
+
 using namespace tandem;
 
 namespace {
@@ -54,6 +58,7 @@ void print_table(const core::migrate::job_result& r) {
 
 int main(int argc, char** argv) {
     CLI::App app{"tandem-migrate: copy, validate and repair the data that existed before dual writes began (origin -> target)"};
+    app.set_version_flag("--version", std::string("tandem-migrate version ") + TANDEM_VERSION);
     std::string command, config_path, shard = "0/1", json_path, consistency = "LOCAL_QUORUM";
     core::client::cluster_overrides origin, target;
     core::migrate::job_options o;
