@@ -88,7 +88,24 @@ proxy_gauges proxy::gauges() const {
 
 std::map<std::string, int64_t> proxy::totals() const { return metric_totals(worker_metrics_list(), gauges()); }
 
-std::string proxy::metrics_text() const { return prometheus_text(_cfg.metrics_prefix, worker_metrics_list(), gauges()); }
+// ZDM's series, then tandem's proxy-wide gauges: each control connection's state, the client
+// connection limit, the live settings (for alerts and dashboards).
+std::string proxy::metrics_text() const {
+    std::string out = prometheus_text(_cfg.metrics_prefix, worker_metrics_list(), gauges());
+    const std::string p = _cfg.metrics_prefix + "_tandem_";
+    out += "# HELP " + p + "control_connection_up 1 when the cluster's control connection is up (readiness counts it), else 0\n";
+    out += "# TYPE " + p + "control_connection_up gauge\n";
+    for (int i = 0; i < 2; ++i) {
+        const bool up = _cc[i] && _cc[i]->view() && _cc[i]->failures() < _cfg.heartbeat_failure_threshold;
+        out += p + "control_connection_up{cluster=\"" + (i == 0 ? "origin" : "target") + "\"} " + (up ? "1" : "0") + "\n";
+    }
+    out += "# HELP " + p + "max_client_connections proxy_max_client_connections\n# TYPE " + p + "max_client_connections gauge\n";
+    out += p + "max_client_connections " + std::to_string(_cfg.proxy_max_client_connections) + "\n";
+    out += "# HELP " + p + "live_settings_info The live primary cluster and read mode (value 1)\n# TYPE " + p + "live_settings_info gauge\n";
+    out += p + "live_settings_info{primary_cluster=\"" + (primary() == cluster_role::origin ? "ORIGIN" : "TARGET") + "\",read_mode=\"" +
+           (mode() == read_mode::primary_only ? "PRIMARY_ONLY" : "DUAL_ASYNC_ON_SECONDARY") + "\"} 1\n";
+    return out;
+}
 
 // R10.3: Go-style field names, UP only when both control connections are.
 std::pair<int, std::string> proxy::readiness() const {
