@@ -166,6 +166,8 @@ class tandemctl(clusters):
         with open(os.path.join(self.dir, "inventory.ini")) as f:
             inventory = f.read()
         self.assertIn("tandem-2 ansible_host=127.0.23.3 tandem_address=127.0.23.3", inventory)
+        with open(os.path.join(self.dir, "prometheus", "tandem.json")) as f:
+            self.assertEqual(json.load(f)[0]["targets"], ["%s:%d" % (a, self.metrics_port) for a in self.addresses])
         rc, out, err = ctl("status", "--config", self.settings[0], "--json")
         self.assertEqual(rc, 0, out + err)
         s = json.loads(out)
@@ -242,6 +244,30 @@ class tandemctl(clusters):
         rc, out, err = ctl("preflight", "--config", unreachable)
         self.assertEqual(rc, 1)
         self.assertIn("target: FAILED", out)
+
+
+class init_asks(unittest.TestCase):
+    def test_the_questions_write_the_same_files(self):
+        out_dir = tempfile.mkdtemp()
+        try:
+            answers = "\n".join(["10.0.0.1,10.0.0.2", "", "dc1", "cassandra", "pa ss", "", "10.1.0.1", "9142", "", "", "",
+                                  "10.2.0.1,10.2.0.2", "", "", out_dir]) + "\n"
+            p = subprocess.run([TANDEMCTL, "init"], input=answers, capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertIn("Origin cluster", p.stdout)
+            with open(os.path.join(out_dir, "settings", "tandem-1.yml")) as f:
+                text = f.read()
+            for line in ('origin_contact_points: "10.0.0.1,10.0.0.2"', "origin_local_datacenter: dc1", "origin_username: cassandra",
+                         'origin_password: "pa ss"', "target_port: 9142", "proxy_topology_index: 1",
+                         "proxy_topology_addresses: 10.2.0.1,10.2.0.2", "proxy_listen_address: 10.2.0.2"):
+                self.assertIn(line, text)
+            self.assertRegex(text, r"admin_token: [0-9a-f]{48}")
+            # Nothing to go on: a clear error, exit 2.
+            p = subprocess.run([TANDEMCTL, "init", "--non-interactive", "--output-dir", out_dir], capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("--origin-contact-points", p.stderr)
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -192,8 +192,13 @@ int run_init(init_options o) {
         start = end + 1;
     }
     if (!write_file(dir / "group_vars" / "tandem.yml", vars, error)) return fail(error);
-    std::printf("wrote %zu settings files in %s, %s and %s\n", addresses.size(), (dir / "settings").c_str(), (dir / "inventory.ini").c_str(),
-                (dir / "group_vars" / "tandem.yml").c_str());
+    // Prometheus file service discovery (deploy/monitoring/prometheus.yml reads targets/*.json).
+    std::string targets = "[{\"targets\": [";
+    for (size_t i = 0; i < addresses.size(); ++i) targets += (i ? ", " : "") + std::string("\"") + addresses[i] + ":" + o.metrics_port + "\"";
+    targets += "], \"labels\": {\"job\": \"tandem\"}}]\n";
+    if (!write_file(dir / "prometheus" / "tandem.json", targets, error)) return fail(error);
+    std::printf("wrote %zu settings files in %s, %s, %s and %s\n", addresses.size(), (dir / "settings").c_str(), (dir / "inventory.ini").c_str(),
+                (dir / "group_vars" / "tandem.yml").c_str(), (dir / "prometheus" / "tandem.json").c_str());
     std::printf("next: tandemctl preflight --config %s\n", (dir / "settings" / "tandem-0.yml").c_str());
     return 0;
 }
