@@ -90,14 +90,21 @@ class admin_api(clusters):
                 self.assertEqual(status, 400)
                 self.assertIn("proxy_listen_port", r["error"])
                 self.assertEqual(http(t.http_port, "/api/v1/status")[1]["primary_cluster"], "ORIGIN")
-                # The switch, live: the same client connection's reads reach target.
-                status, r = http(t.http_port, "/api/v1/settings", "PUT", {"primary_cluster": "TARGET"})
-                self.assertEqual(status, 200, r)
-                self.assertEqual(r["changed"], {"primary_cluster": "TARGET"})
-                marker = "admin-api-switch"
-                session.execute("SELECT v FROM app.kv WHERE k = 1 /* %s */" % marker)
-                self.assertEqual(self.origin.requests(marker), [])
-                self.assertEqual(len(self.target.requests(marker)), 1)
+                # The switch, live: connections opened before it, spread over tandem's two workers
+                # (SO_REUSEPORT), all read from target after it.
+                others = [t.connect() for _ in range(5)]
+                try:
+                    status, r = http(t.http_port, "/api/v1/settings", "PUT", {"primary_cluster": "TARGET"})
+                    self.assertEqual(status, 200, r)
+                    self.assertEqual(r["changed"], {"primary_cluster": "TARGET"})
+                    marker = "admin-api-switch"
+                    for _, other in [(c, session)] + others:
+                        other.execute("SELECT v FROM app.kv WHERE k = 1 /* %s */" % marker)
+                    self.assertEqual(self.origin.requests(marker), [])
+                    self.assertEqual(len(self.target.requests(marker)), 6)
+                finally:
+                    for oc, _ in others:
+                        oc.shutdown()
                 status, r = http(t.http_port, "/api/v1/settings", "PUT", {"primary_cluster": "ORIGIN", "log_level": "DEBUG"})
                 self.assertEqual(r["changed"], {"primary_cluster": "ORIGIN", "log_level": "DEBUG"})
             finally:
