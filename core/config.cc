@@ -247,6 +247,7 @@ std::vector<setting> make_settings() {
     s.push_back(str("proxy_tls_cert_path", [](config& c) -> std::string& { return c.proxy_tls_cert_path; }));
     s.push_back(str("proxy_tls_key_path", [](config& c) -> std::string& { return c.proxy_tls_key_path; }));
     s.push_back(boolean("proxy_tls_require_client_auth", [](config& c) -> bool& { return c.proxy_tls_require_client_auth; }));
+    s.push_back(integer("proxy_busy_poll_us", [](config& c) -> int64_t& { return c.proxy_busy_poll_us; }, 0, 10000));
     s.push_back(boolean("metrics_enabled", [](config& c) -> bool& { return c.metrics_enabled; }));
     s.push_back(str("metrics_address", [](config& c) -> std::string& { return c.metrics_address; }));
     s.push_back(integer("metrics_port", [](config& c) -> int64_t& { return c.metrics_port; }, 0, 65535));

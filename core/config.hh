@@ -59,6 +59,7 @@ struct config {
     int64_t proxy_max_stream_ids = 2048;
     std::string proxy_tls_ca_path, proxy_tls_cert_path, proxy_tls_key_path;
     bool proxy_tls_require_client_auth = false;
+    int64_t proxy_busy_poll_us = 0;  // latency mode: each worker polls this long before sleeping
 
     // Metrics and health
     bool metrics_enabled = true;

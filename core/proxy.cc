@@ -172,7 +172,9 @@ void proxy::start() {
     }
     // Workers: the first binds (port 0 picks one), the others share its port (SO_REUSEPORT).
     for (size_t i = 0; i < std::max<size_t>(_opts.workers, 1); ++i) {
-        auto w = std::make_unique<net::worker>();
+        net::worker_config wc;
+        wc.busy_poll_us = static_cast<uint32_t>(_cfg.proxy_busy_poll_us);
+        auto w = std::make_unique<net::worker>(wc);
         auto* wp = w.get();
         _workers.push_back(std::move(w));
         _ctx.push_back(std::make_unique<worker_state>(*this, *wp));

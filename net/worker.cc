@@ -717,6 +717,30 @@ void worker::poll() {
     _timers->advance(now_ms());
 }
 
+// Submits what the turn queued, then asks the kernel for completions without waiting (with
+// DEFER_TASKRUN they are posted only when we enter the kernel) until one is there or
+// `limit_us` passed. True when completions are ready.
+bool worker::spin(uint64_t limit_us) {
+    ++_stats.spins;
+    const uint64_t start = monotonic_ns(), until = start + limit_us * 1000;
+    io_uring_submit(&_ring);
+    bool found = false;
+    for (uint64_t now = start;; now = monotonic_ns()) {
+        if (io_uring_cq_ready(&_ring) > 0) {
+            found = true;
+        } else if (now < until) {
+            io_uring_get_events(&_ring);
+            found = io_uring_cq_ready(&_ring) > 0;
+        }
+        if (found || now >= until) {
+            _stats.spin_ns += now - start;
+            break;
+        }
+    }
+    if (found) ++_stats.spin_hits;
+    return found;
+}
+
 void worker::run(const std::function<void(worker&)>& init) {
     setup_ring();
     arm_inbox();
@@ -756,17 +780,24 @@ void worker::run(const std::function<void(worker&)>& init) {
             if (want < wait_us) wait_us = want;
             end_of_turn();  // what the hook queued leaves in this turn's submit
         }
-        __kernel_timespec ts{};
-        ts.tv_sec = static_cast<long long>(wait_us / 1000000);
-        ts.tv_nsec = static_cast<long long>(wait_us % 1000000) * 1000;
-        io_uring_cqe* first = nullptr;
-        int rc = io_uring_submit_and_wait_timeout(&_ring, &first, 1, &ts, nullptr);
-        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
-            throw std::runtime_error("io_uring wait failed: " + errno_text(rc));
+        // Latency mode: traffic is flowing, so the next completion is likely soon; poll for it
+        // instead of paying a sleep and a wake-up.
+        const bool ready = _cfg.busy_poll_us > 0 && _last_turn_had_io && spin(std::min<uint64_t>(_cfg.busy_poll_us, wait_us));
+        if (!ready) {
+            __kernel_timespec ts{};
+            ts.tv_sec = static_cast<long long>(wait_us / 1000000);
+            ts.tv_nsec = static_cast<long long>(wait_us % 1000000) * 1000;
+            io_uring_cqe* first = nullptr;
+            int rc = io_uring_submit_and_wait_timeout(&_ring, &first, 1, &ts, nullptr);
+            if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
+                throw std::runtime_error("io_uring wait failed: " + errno_text(rc));
+            }
         }
         tick();
         unsigned n;
+        _last_turn_had_io = false;
         while ((n = io_uring_peek_batch_cqe(&_ring, batch.data(), static_cast<unsigned>(batch.size()))) > 0) {
+            _last_turn_had_io = true;
             for (unsigned i = 0; i < n; ++i) handle(batch[i]);
             io_uring_cq_advance(&_ring, n);
             if (n < batch.size()) break;

@@ -53,6 +53,11 @@ struct worker_config {
     uint32_t buffer_count = 1024;      // a power of two
     size_t send_queue_limit_bytes = 4 * 1024 * 1024;  // per connection; above it: over_limit()
     uint32_t max_iovecs = 64;          // pieces per gather write
+    // Latency mode: after a turn that handled completions, poll for the next ones for up to
+    // this long (no sleep, one io_uring_enter without waiting per poll) before sleeping. A
+    // wake-up costs more than the forwarding itself on these machines
+    // (../shared/reference/io-uring-here.md); an idle worker never spins. 0: off.
+    uint32_t busy_poll_us = 0;
 };
 
 // Callbacks of one connection, on the worker's thread.
@@ -201,6 +206,9 @@ struct worker_stats {
     uint64_t recv_enobufs = 0;  // times a connection's recv stopped for lack of buffers
     uint64_t sends = 0;         // gather writes submitted
     uint64_t loop_turns = 0;
+    uint64_t spins = 0;      // latency mode: polls begun
+    uint64_t spin_hits = 0;  // ... that found completions (a sleep and a wake-up saved)
+    uint64_t spin_ns = 0;    // time spent polling
 };
 
 // The in-memory transport: connections without sockets, so a benchmark or a test can drive the
@@ -329,6 +337,8 @@ private:
     size_t _open = 0;
     worker_stats _stats;
     bool _stopping = false;
+    bool _last_turn_had_io = false;
+    bool spin(uint64_t limit_us);
     uint32_t _ops_outside = 0;  // accept, inbox and cancel operations in flight
     timer _drain_timer;
     std::function<uint64_t()> _turn_hook;

@@ -2,6 +2,7 @@
 """The benchmark bench: the same cqlbench load against each target, interleaved, medians.
 
 Targets: "direct" (cqlbench -> cqlsim origin), "tandem" (-> tandem -> origin and target),
+"tandem-spin" (the same in latency mode, proxy_busy_poll_us = --spin-us),
 "haproxy" (-> HAProxy `mode tcp` -> origin: a forwarder that neither parses nor dual-writes, the
 floor for any proxy), and any extra proxy given as --extra NAME='command with {port} {origin_host}
 {origin_port} {target_host} {target_port}' (it must listen on {port}).
@@ -192,6 +193,8 @@ def main():
     ap.add_argument("--idle", type=int, default=0, help="client connections for the memory check (0: skip)")
     ap.add_argument("--extra", action="append", default=[], help="NAME=COMMAND of another proxy to compare")
     ap.add_argument("--protocol", type=int, choices=(4, 5), default=4, help="native protocol version cqlbench speaks")
+    ap.add_argument("--spin-us", type=int, default=50,
+                    help="also measure tandem in latency mode (proxy_busy_poll_us) as target tandem-spin (0: skip)")
     args = ap.parse_args()
     global PROTOCOL
     PROTOCOL = args.protocol
@@ -211,6 +214,14 @@ def main():
         pin_tree(t.proc.proc.pid, 1)
         proxies["tandem"] = t
         endpoints["tandem"] = ("127.0.0.1", t.port, t.proc.proc.pid)
+        spin = None
+        if args.spin_us:
+            spin = h.tandem(os.path.join(args.build, "tools/tandem/tandem"), origin, target, workers=1,
+                            settings={"heartbeat_interval_ms": 30000, "proxy_max_client_connections": 100000,
+                                      "proxy_busy_poll_us": args.spin_us})
+            pin_tree(spin.proc.proc.pid, 1)
+            proxies["tandem-spin"] = spin
+            endpoints["tandem-spin"] = ("127.0.0.1", spin.port, spin.proc.proc.pid)
         if shutil.which("haproxy"):
             hp = haproxy(origin, h.free_port(), work)
             pin(hp.pid, 1)
@@ -236,6 +247,13 @@ def main():
             if pid:
                 for r in results[("throughput", name)]:
                     r["rss_peak_kb"] = status_kb(pid, "VmHWM")
+        idle_cpu = {}
+        for name in ("tandem", "tandem-spin"):  # an idle instance must not burn a core
+            if name in endpoints:
+                pid = endpoints[name][2]
+                c0 = cpu_seconds(pid)
+                time.sleep(5)
+                idle_cpu[name] = (cpu_seconds(pid) - c0) / 5 * 100
         if args.idle:
             # Each client connection holds three sockets in tandem (client, origin, target): past
             # the per-process open-files limit the connections are spread over more instances, as
@@ -298,6 +316,9 @@ def main():
         if pid:
             rss = med("throughput", name, lambda r: r.get("rss_peak_kb"))
             lines.append("- %s peak RSS (VmHWM) after the runs: %.1f MiB" % (name, rss / 1024))
+    for name, pct in idle_cpu.items():
+        lines.append("- %s idle (no client traffic, 5 s): %.2f%% of a core%s" % (
+            name, pct, " (latency mode: proxy_busy_poll_us %d)" % args.spin_us if name == "tandem-spin" else ""))
     if idle:
         before, after, instances, limit = idle
         spread = "" if instances == 1 else (" over %d tandem instances (this machine allows %d open files per process; "

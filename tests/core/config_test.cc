@@ -109,8 +109,8 @@ TEST(config, environment_variables) {
 
 TEST(config, keys_match_zdm_reference_count) {
     // Every ZDM 2.x setting (zdm-spec.md §9): 15 general and topology, 11 per cluster, 9 listener, 7 metrics,
-    // 5 heartbeat, 13 tuning; and tandem's own: admin_token.
-    EXPECT_EQ(setting_keys().size(), 15u + 22u + 9u + 7u + 5u + 13u + 1u);
+    // 5 heartbeat, 13 tuning; and tandem's own: admin_token, proxy_busy_poll_us.
+    EXPECT_EQ(setting_keys().size(), 15u + 22u + 9u + 7u + 5u + 13u + 2u);
     const auto keys = setting_keys();
     EXPECT_NE(std::find(keys.begin(), keys.end(), "admin_token"), keys.end());
     config c;
@@ -118,6 +118,7 @@ TEST(config, keys_match_zdm_reference_count) {
     EXPECT_NE(describe(c).find("admin_token: <redacted>"), std::string::npos) << "the token never reaches the start-up log";
     EXPECT_EQ(*set_setting(c, "read_mode", "x"), "invalid value for read_mode: 'x'; possible values are: PRIMARY_ONLY and DUAL_ASYNC_ON_SECONDARY");
     EXPECT_EQ(*set_setting(c, "nope", "x"), "unknown setting 'nope'");
+    EXPECT_EQ(*set_setting(c, "proxy_busy_poll_us", "20000"), "invalid value for proxy_busy_poll_us: 20000 is out of range [0, 10000]");
 }
 
 }  // namespace

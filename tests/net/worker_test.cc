@@ -126,6 +126,40 @@ TEST(worker, echo_with_every_split_and_tiny_buffers) {
     ::close(fd);
 }
 
+TEST(worker, latency_mode_polls_while_traffic_flows_and_sleeps_when_idle) {
+    worker_config cfg;
+    cfg.busy_poll_us = 2000;  // long enough that a ping-pong's next request arrives within it
+    server s(cfg, [](connection&) { return std::make_unique<echo>(); });
+    int fd = connect_client(s.port);
+    ASSERT_GE(fd, 0);
+    for (int i = 0; i < 200; ++i) {
+        std::string msg = pattern(64, static_cast<unsigned>(i));
+        ASSERT_TRUE(write_all(fd, msg));
+        ASSERT_EQ(read_exactly(fd, msg.size()), msg) << i;
+    }
+    auto busy = s.on_worker([&] { return s.w.stats(); });
+    EXPECT_GT(busy.spins, 100u);
+    EXPECT_GT(busy.spin_hits, 100u) << "most requests of a ping-pong arrive while the worker polls";
+    // Idle: at most the poll that followed the last request, then sleep (no CPU burnt).
+    std::this_thread::sleep_for(300ms);
+    auto idle = s.on_worker([&] { return s.w.stats(); });
+    EXPECT_LE(idle.spins - busy.spins, 2u);
+    EXPECT_LE(idle.spin_ns - busy.spin_ns, 2u * 2000 * 1000 + 1000 * 1000);
+    ::close(fd);
+}
+
+TEST(worker, without_latency_mode_no_poll) {
+    server s(worker_config{}, [](connection&) { return std::make_unique<echo>(); });
+    int fd = connect_client(s.port);
+    ASSERT_GE(fd, 0);
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_TRUE(write_all(fd, "ping"));
+        ASSERT_EQ(read_exactly(fd, 4), "ping");
+    }
+    EXPECT_EQ(s.on_worker([&] { return s.w.stats().spins; }), 0u);
+    ::close(fd);
+}
+
 // Holds received buffers until the ring is empty (or 5 ms have passed, for the tail of the
 // stream), then copies and releases them all: a fast sender finds the ring dry again and again.
 struct hoarder : connection_handler {
