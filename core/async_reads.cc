@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/client_session.hh"
+#include "core/consistency.hh"
 #include "core/proxy.hh"
 #include "cql/query.hh"
 #include "cql/startup.hh"
@@ -50,6 +51,19 @@ void client_session::send_async(const envelope_header& h, std::string_view body)
     std::string tmp;
     auto plain = _codec.plain(h, body, tmp);
     if (!plain) return;
+    if (const auto& cl = _w.consistency_override[secondary()]) {
+        // The secondary's consistency override applies to the reads mirrored to it.
+        auto parts = cql::split_body(h, *plain);
+        std::optional<std::string> changed;
+        if (parts) changed = with_consistency(h.op, parts->message, cql::effective_version(h.version), *cl);
+        if (changed) {
+            std::string b(plain->substr(0, plain->size() - parts->message.size()));  // the custom payload, as it came
+            b.append(*changed);
+            l->request({stream_ids::async, 0}, out, b);
+            bump(_w.counters.async_sent);
+            return;
+        }
+    }
     l->request({stream_ids::async, 0}, out, *plain);
     bump(_w.counters.async_sent);
 }
@@ -108,6 +122,7 @@ void client_session::on_async_result(cluster_link& l, const inbound_envelope& en
     if (!plain) return;
     if (l.metrics) l.metrics->count_error(plain->size() >= 4 ? static_cast<int32_t>(cql::load_be32(plain->data())) : 0);
     auto e = error_message::decode(*plain, cql::effective_version(env.header.version));
+    if (e) spdlog::debug("client {}: a read mirrored to the secondary failed: {}", _peer, e->message);
     if (!e || e->code != error_code::unprepared) return;
     std::string origin_id = e->unprepared_id;
     if (secondary() == target_side) {

@@ -113,6 +113,7 @@ private:
     void answer_intercepted_prepare(const cql::envelope_header& h, system_table table, std::string_view query, std::string_view ks);
     cluster_role system_cluster() const { return _system_cluster; }
     void forward(const inbound_envelope& env, pending& p, destinations to, outbound out = outbound::as_received());
+    void override_consistency(const cql::envelope_header& h, pending& p, destinations to, outbound& out);
     void send_to(pending& p, int side, const inbound_envelope& env, const outbound& out);
     void keep_request(pending& p, const inbound_envelope& env);
     std::string with_prefix(std::string body) const {

@@ -1,5 +1,7 @@
 #include "core/config.hh"
 
+#include "core/consistency.hh"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -246,6 +248,22 @@ std::vector<setting> make_settings() {
     s.push_back(str("proxy_tls_ca_path", [](config& c) -> std::string& { return c.proxy_tls_ca_path; }));
     s.push_back(str("proxy_tls_cert_path", [](config& c) -> std::string& { return c.proxy_tls_cert_path; }));
     s.push_back(str("proxy_tls_key_path", [](config& c) -> std::string& { return c.proxy_tls_key_path; }));
+    for (const char* name : {"origin", "target"}) {
+        const bool origin = std::string(name) == "origin";
+        s.push_back({std::string(name) + "_consistency_level",
+                     [origin](config& c, const std::string& v) -> std::optional<std::string> {
+                         if (!v.empty()) {
+                             auto cl = consistency_named(v);
+                             if (!cl) return "'" + v + "' is not a consistency level (ANY, ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM, LOCAL_ONE)";
+                             if (*cl == cql::consistency::serial || *cl == cql::consistency::local_serial) {
+                                 return "'" + v + "' is a serial level, for the conditions of lightweight transactions only";
+                             }
+                         }
+                         (origin ? c.origin_consistency_level : c.target_consistency_level) = v.empty() ? v : std::string(cql::to_string(*consistency_named(v)));
+                         return std::nullopt;
+                     },
+                     [origin](const config& c) { return origin ? c.origin_consistency_level : c.target_consistency_level; }});
+    }
     s.push_back(boolean("proxy_tls_require_client_auth", [](config& c) -> bool& { return c.proxy_tls_require_client_auth; }));
     s.push_back(integer("proxy_busy_poll_us", [](config& c) -> int64_t& { return c.proxy_busy_poll_us; }, 0, 10000));
     s.push_back(boolean("metrics_enabled", [](config& c) -> bool& { return c.metrics_enabled; }));

@@ -31,6 +31,9 @@ struct config {
     int64_t tracing_rate_limit = 0;
     std::string tracing_request_id_key = "request-id";
     std::string system_queries_mode = "ORIGIN";
+    // Consistency overrides: QUERY, EXECUTE and BATCH sent to that cluster carry this level
+    // instead of the client's (empty: the client's). SERIAL levels of conditional reads stay.
+    std::string origin_consistency_level, target_consistency_level;
     bool forward_client_credentials_to_origin = false;
 
     // Proxy topology (system.local / system.peers virtualization)

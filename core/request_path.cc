@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "core/client_session.hh"
+#include "core/consistency.hh"
 #include "core/proxy.hh"
 #include "core/routing.hh"
 #include "cql/query.hh"
@@ -436,6 +437,7 @@ void client_session::forward(const inbound_envelope& env, pending& p, destinatio
         }
     }
     if (!_request_id.empty()) p.request_id = _request_id;
+    override_consistency(env.header, p, to, out);
     for (int s : {origin_side, target_side}) {
         auto* l = _links[s];
         if (to.has(s) && (!l || !l->usable() || !l->has_free_id())) {
@@ -448,6 +450,25 @@ void client_session::forward(const inbound_envelope& env, pending& p, destinatio
         if (to.has(s)) send_to(p, s, env, out);
     }
     arm_timeout(p);
+}
+
+// origin_consistency_level / target_consistency_level: the side's body, with the cluster's level,
+// in the slot's own string (kept for healing too). Nothing is copied without an override.
+void client_session::override_consistency(const envelope_header& h, pending& p, destinations to, outbound& out) {
+    if (h.op != opcode::query && h.op != opcode::execute && h.op != opcode::batch) return;
+    for (int s : {origin_side, target_side}) {
+        const auto& cl = _w.consistency_override[s];
+        if (!cl || !to.has(s)) continue;
+        const std::string_view message = out.rewritten[s] ? out.body[s].substr(_req_prefix.size()) : std::string_view(_req_message);
+        auto changed = with_consistency(h.op, message, cql::effective_version(h.version), *cl);
+        if (!changed) continue;
+        std::string body = _req_prefix;
+        body.append(*changed);
+        p.side_body[s] = std::move(body);
+        p.side_rewritten[s] = true;
+        out.body[s] = p.side_body[s];
+        out.rewritten[s] = true;
+    }
 }
 
 void client_session::send_to(pending& p, int side, const inbound_envelope& env, const outbound& out) {

@@ -1,5 +1,7 @@
 #include "core/worker_state.hh"
 
+#include "core/consistency.hh"
+
 #include <algorithm>
 #include <chrono>
 
@@ -12,7 +14,10 @@ worker_state::worker_state(proxy& px, net::worker& wk)
       w(wk),
       cache(px.prepared(), 10000),
       metrics(bucket_settings{px.cfg().metrics_origin_latency_buckets_ms, px.cfg().metrics_target_latency_buckets_ms,
-                              px.cfg().metrics_async_read_latency_buckets_ms}) {}
+                              px.cfg().metrics_async_read_latency_buckets_ms}) {
+    consistency_override[0] = consistency_named(px.cfg().origin_consistency_level);
+    consistency_override[1] = consistency_named(px.cfg().target_consistency_level);
+}
 
 bool worker_state::take_tracing_token() {
     int64_t limit = p.cfg().tracing_rate_limit;

@@ -5,6 +5,7 @@
 // endpoint reads (metrics.hh).
 
 #include <cstdint>
+#include <optional>
 #include <unordered_set>
 #include <vector>
 
@@ -32,6 +33,8 @@ public:
     bool draining = false;           // shutting down: new requests get OVERLOADED (R11.1)
     std::unordered_set<client_session*> sessions;
     timeuuid_generator uuids;
+    // origin_consistency_level, target_consistency_level (by side); none: the client's.
+    std::optional<cql::consistency> consistency_override[2];
 
     // Writers with v5 frames to send this turn; flushed by the turn hook.
     std::vector<envelope_writer*> flush_list;

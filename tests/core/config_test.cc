@@ -109,8 +109,17 @@ TEST(config, environment_variables) {
 
 TEST(config, keys_match_zdm_reference_count) {
     // Every ZDM 2.x setting (zdm-spec.md §9): 15 general and topology, 11 per cluster, 9 listener, 7 metrics,
-    // 5 heartbeat, 13 tuning; and tandem's own: admin_token, proxy_busy_poll_us.
-    EXPECT_EQ(setting_keys().size(), 15u + 22u + 9u + 7u + 5u + 13u + 2u);
+    // 5 heartbeat, 13 tuning; and tandem's own: admin_token, proxy_busy_poll_us,
+    // origin/target_consistency_level.
+    EXPECT_EQ(setting_keys().size(), 15u + 22u + 9u + 7u + 5u + 13u + 4u);
+    config cl;
+    ASSERT_FALSE(set_setting(cl, "target_consistency_level", "local_one"));
+    EXPECT_EQ(cl.target_consistency_level, "LOCAL_ONE");
+    EXPECT_NE(set_setting(cl, "origin_consistency_level", "MOSTLY")->find("origin_consistency_level"), std::string::npos);
+    EXPECT_NE(set_setting(cl, "origin_consistency_level", "SERIAL")->find("lightweight transactions"), std::string::npos);
+    auto bad = load_yaml_text("origin_contact_points: a\ntarget_contact_points: b\ntarget_consistency_level: TWOISH\n");
+    ASSERT_TRUE(std::holds_alternative<config_error>(bad));
+    EXPECT_EQ(std::get<config_error>(bad).key, "target_consistency_level");
     const auto keys = setting_keys();
     EXPECT_NE(std::find(keys.begin(), keys.end(), "admin_token"), keys.end());
     config c;

@@ -506,6 +506,51 @@ class primary_target_at_start(base):
             self.assertEqual(len(cl.execute("SELECT * FROM app.kv WHERE k = 1")), 1)
 
 
+class consistency_overrides(base):
+    settings = {"target_consistency_level": "LOCAL_ONE", "read_mode": "DUAL_ASYNC_ON_SECONDARY"}
+
+    def levels(self, cluster, marker):
+        rows = cluster.execute("SELECT opcode, statement, consistency FROM cqlsim.requests")
+        return sorted((r.opcode, r.consistency, r.statement) for r in rows if marker in (r.statement or ""))
+
+    def test_target_gets_its_level_origin_the_clients(self):
+        from cassandra import ConsistencyLevel
+        c, s = self.tandem.connect()
+        marker = "cl-%s" % uuid.uuid4().hex[:8]
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            s.execute(SimpleStatement("INSERT INTO app.kv (k, v) VALUES (1, 'a') /* %s */" % marker,
+                                      consistency_level=ConsistencyLevel.QUORUM))
+            ins = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, ?) /* %s */" % marker)
+            ins.consistency_level = ConsistencyLevel.QUORUM
+            s.execute(ins, (2, "b"))
+            b = BatchStatement(consistency_level=ConsistencyLevel.ALL)
+            b.add(ins, (3, "c"))
+            s.execute(b)
+            # A conditional write: its serial level is untouched, its commit level overridden.
+            lwt = SimpleStatement("INSERT INTO app.kv (k, v) VALUES (4, 'd') IF NOT EXISTS /* %s */" % marker,
+                                  consistency_level=ConsistencyLevel.QUORUM, serial_consistency_level=ConsistencyLevel.SERIAL)
+            s.execute(lwt)
+            # A read mirrored to target (async dual reads, once the session's async connection is
+            # up) carries target's level too.
+            read = SimpleStatement("SELECT v FROM app.kv WHERE k = 1 /* %s */" % marker, consistency_level=ConsistencyLevel.QUORUM)
+            deadline = time.time() + 10
+            while True:
+                self.assertEqual(s.execute(read).one().v, "a")
+                if any(op == "QUERY" and "SELECT" in st for op, _, st in self.levels(self.target, marker)) or time.time() > deadline:
+                    break
+                time.sleep(0.2)
+        finally:
+            c.shutdown()
+        origin, target = self.levels(self.origin, marker), self.levels(self.target, marker)
+        reads = len([1 for op, _, st in origin if st.startswith("SELECT")])
+        self.assertEqual({cl for op, cl, _ in origin if op != "PREPARE"}, {"ALL", "QUORUM"}, origin)
+        self.assertEqual(len([1 for op, cl, _ in origin if op != "PREPARE"]), 4 + reads)
+        self.assertGreaterEqual(len([1 for op, _, st in target if st.startswith("SELECT")]), 1, target)
+        self.assertEqual({cl for op, cl, _ in target if op != "PREPARE"}, {"LOCAL_ONE"}, target)
+
+
 class credentials_forwarded_to_origin(base):
     origin_auth = ("olduser", "oldpass")
     target_auth = ("newuser", "newpass")

@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""The soak: tandem under 80% of its measured maximum for 10 minutes, watched every 10 s.
+
+One cqlsim node per cluster, tandem with one worker (pinned to CPU 1; clusters and cqlbench to
+CPU 0, as in compare.py). First the maximum: cqlbench closed loop, 64 connections, mixed
+workload, for --probe seconds. Then cqlbench open loop at --load (default 0.8) of it, 64
+connections, for --seconds, while this script samples tandem's RSS (VmRSS), open fds, CPU
+(/proc) and the last minute's p99 and errors (its admin API, /api/v1/status) every --every
+seconds. Verdict: after the first minute RSS stays within 5% and fds within 2 of their first
+values, and neither cqlbench nor tandem counted an error. Writes --markdown and --plot.
+
+Usage: soak.py <build dir> [--seconds 600] [--every 10] [--probe 10] [--load 0.8] [--markdown F] [--plot F]
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "e2e"))
+import tandem_harness as h  # noqa: E402
+from compare import cpu_seconds, pin, pin_tree, status_kb  # noqa: E402
+
+
+def bench_argv(build, port, seconds, rate=None, schema=False):
+    argv = [os.path.join(build, "tools/cqlbench/cqlbench"), "--host", "127.0.0.1", "--port", str(port), "--routing", "contact-point",
+            "--workload", "mixed", "--connections", "64", "--depth", "8", "--duration", str(seconds), "--warmup", "1",
+            "--keys", "100000", "--json"]
+    if rate:
+        argv += ["--rate", str(rate)]
+    if not schema:
+        argv.append("--no-schema")
+    return argv
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("build")
+    ap.add_argument("--seconds", type=float, default=600)
+    ap.add_argument("--every", type=float, default=10)
+    ap.add_argument("--probe", type=float, default=10)
+    ap.add_argument("--load", type=float, default=0.8)
+    ap.add_argument("--markdown")
+    ap.add_argument("--plot")
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="tandem-soak-")
+    cqlsim = os.path.join(args.build, "tools/cqlsim/cqlsim")
+    origin = h.cluster(cqlsim, "origin", "127.0.1.1", nodes=1)
+    target = h.cluster(cqlsim, "target", "127.0.2.1", nodes=1)
+    for c in (origin, target):
+        pin(c.proc.proc.pid, 0)
+    t = h.tandem(os.path.join(args.build, "tools/tandem/tandem"), origin, target, workers=1, directory=work,
+                 settings={"proxy_max_client_connections": 100000})
+    pid = t.proc.proc.pid
+    pin_tree(pid, 1)
+    samples = []
+    try:
+        p = subprocess.run(bench_argv(args.build, t.port, args.probe, schema=True), capture_output=True, text=True, timeout=args.probe * 4 + 60)
+        assert p.returncode == 0, p.stderr
+        maximum = json.loads(p.stdout.strip().splitlines()[-1])["throughput"]
+        rate = int(maximum * args.load)
+        print("maximum %.0f req/s; soaking at %d req/s for %.0f s" % (maximum, rate, args.seconds), flush=True)
+        load = subprocess.Popen(bench_argv(args.build, t.port, args.seconds, rate=rate), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pin(load.pid, 0)
+        start = time.time()
+        cpu0 = cpu_seconds(pid)
+        while load.poll() is None:
+            time.sleep(args.every)
+            if load.poll() is not None:
+                break
+            with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/status" % t.http_port, timeout=5) as r:
+                s = json.loads(r.read().decode())
+            cpu = cpu_seconds(pid)
+            samples.append({"t": time.time() - start, "rss_kb": status_kb(pid, "VmRSS"), "fds": len(os.listdir("/proc/%d/fd" % pid)),
+                            "cpu_pct": (cpu - cpu0) / args.every * 100, "p99_ms": s["last_minute"]["p99_ms"],
+                            "req_s": s["last_minute"]["requests_per_s"], "errors": s["errors"]})
+            cpu0 = cpu
+            print("%6.0f s  rss %6.1f MiB  fds %4d  cpu %5.1f%%  p99 %6.3f ms  %8.0f req/s  errors %d" % (
+                samples[-1]["t"], samples[-1]["rss_kb"] / 1024, samples[-1]["fds"], samples[-1]["cpu_pct"], samples[-1]["p99_ms"],
+                samples[-1]["req_s"], samples[-1]["errors"]), flush=True)
+        out, err = load.communicate()
+        assert load.returncode == 0, err
+        summary = json.loads(out.strip().splitlines()[-1])
+    finally:
+        t.stop()
+        origin.stop()
+        target.stop()
+
+    settled = [s for s in samples if s["t"] >= 60] or samples
+    rss0, fds0 = settled[0]["rss_kb"], settled[0]["fds"]
+    rss_drift = max(abs(s["rss_kb"] - rss0) / rss0 for s in settled)
+    fds_drift = max(abs(s["fds"] - fds0) for s in settled)
+    errors = summary["errors"] + samples[-1]["errors"]
+    ok = rss_drift <= 0.05 and fds_drift <= 2 and errors == 0
+    lines = ["Soak: %.0f s at %d req/s (%.0f%% of the %.0f req/s measured first), cqlbench open loop, 64 connections, mixed "
+             "workload (50%% SELECT / 50%% INSERT, 100,000 keys), tandem with one worker pinned to CPU 1." % (
+                 args.seconds, rate, args.load * 100, maximum),
+             "",
+             "- cqlbench: %d requests, %.0f req/s, p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs, %d errors" % (
+                 summary["requests"], summary["throughput"], summary["latency_us"]["p50"], summary["latency_us"]["p99"],
+                 summary["latency_us"]["p99.9"], summary["errors"]),
+             "- tandem RSS after the first minute: %.1f MiB first, %.1f-%.1f MiB (drift %.1f%%); fds %d first, %d-%d" % (
+                 rss0 / 1024, min(s["rss_kb"] for s in settled) / 1024, max(s["rss_kb"] for s in settled) / 1024, rss_drift * 100, fds0,
+                 min(s["fds"] for s in settled), max(s["fds"] for s in settled)),
+             "- tandem CPU %.0f-%.0f%% of a core; last-minute p99 %.2f-%.2f ms; errors counted by tandem: %d" % (
+                 min(s["cpu_pct"] for s in samples), max(s["cpu_pct"] for s in samples), min(s["p99_ms"] for s in settled),
+                 max(s["p99_ms"] for s in settled), samples[-1]["errors"]),
+             "- verdict: %s" % ("PASS (RSS within 5%, fds flat, no error)" if ok else "FAIL")]
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text + "\n")
+    if args.plot and shutil.which("gnuplot"):
+        dat = os.path.join(work, "soak.dat")
+        with open(dat, "w") as f:
+            for s in samples:
+                f.write("%.0f %.2f %d %.3f %.1f\n" % (s["t"], s["rss_kb"] / 1024, s["fds"], s["p99_ms"], s["cpu_pct"]))
+        script = os.path.join(work, "soak.gp")
+        with open(script, "w") as f:
+            f.write('set terminal pngcairo size 900,540\nset output "%s"\n' % args.plot)
+            f.write('set title "tandem soak: %d req/s for %.0f s"\nset xlabel "seconds"\nset grid\n' % (rate, args.seconds))
+            f.write('set ylabel "RSS (MiB), fds"\nset y2label "p99 (ms), CPU (%% of a core / 100)"\nset ytics nomirror\nset y2tics\n')
+            f.write('plot "%s" using 1:2 with lines title "RSS MiB", "%s" using 1:3 with lines title "open fds", '
+                    '"%s" using 1:4 axes x1y2 with lines title "p99 ms", "%s" using 1:($5/100) axes x1y2 with lines title "CPU"\n'
+                    % (dat, dat, dat, dat))
+        subprocess.run(["gnuplot", script], check=True)
+    shutil.rmtree(work, ignore_errors=True)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+#include "core/consistency.hh"
+
+#include <cctype>
+
+#include "cql/query.hh"
+
+namespace tandem::core {
+
+std::optional<cql::consistency> consistency_named(std::string_view name) {
+    std::string upper;
+    for (char c : name) upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    for (uint16_t v = 0; v <= 0x000A; ++v) {
+        const auto c = static_cast<cql::consistency>(v);
+        if (cql::to_string(c) == upper) return c;
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+bool serial(cql::consistency c) { return c == cql::consistency::serial || c == cql::consistency::local_serial; }
+
+// The consistency at `at` replaced in a copy, unless it is already `cl` or a serial level.
+std::optional<std::string> patched(std::string_view message, size_t at, cql::consistency cl) {
+    if (at + 2 > message.size()) return std::nullopt;
+    const auto now = static_cast<cql::consistency>(cql::load_be16(message.data() + at));
+    if (now == cl || serial(now)) return std::nullopt;
+    std::string out(message);
+    cql::store_be16(out.data() + at, static_cast<uint16_t>(cl));
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::string> with_consistency(cql::opcode op, std::string_view message, uint8_t version, cql::consistency cl) {
+    switch (op) {
+        case cql::opcode::query: {  // [long string query][consistency]...
+            if (message.size() < 4) return std::nullopt;
+            const auto len = static_cast<int32_t>(cql::load_be32(message.data()));
+            if (len < 0) return std::nullopt;
+            return patched(message, 4 + static_cast<size_t>(len), cl);
+        }
+        case cql::opcode::execute: {  // [short bytes id][v5: short bytes result metadata id][consistency]...
+            size_t at = 0;
+            for (int i = 0; i < (version >= 5 ? 2 : 1); ++i) {
+                if (at + 2 > message.size()) return std::nullopt;
+                at += 2 + cql::load_be16(message.data() + at);
+            }
+            return patched(message, at, cl);
+        }
+        case cql::opcode::batch: {  // the consistency follows the children: decode and encode again
+            auto m = cql::batch_message::decode(message, version);
+            if (!m || m->cl == cl || serial(m->cl)) return std::nullopt;
+            m->cl = cl;
+            std::string out;
+            m->encode(out, version);
+            return out;
+        }
+        default: return std::nullopt;
+    }
+}
+
+}  // namespace tandem::core

@@ -1,0 +1,25 @@
+#pragma once
+// Consistency overrides (origin_consistency_level, target_consistency_level): a cluster may be
+// written and read at another consistency than the client asked for (a target in another
+// region at LOCAL_ONE while origin keeps LOCAL_QUORUM). Pure functions.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "cql/primitives.hh"
+#include "cql/envelope.hh"
+
+namespace tandem::core {
+
+// A consistency by its CQL name (any case); nullopt for another word. SERIAL and LOCAL_SERIAL
+// are names too: the caller decides whether they fit.
+std::optional<cql::consistency> consistency_named(std::string_view name);
+
+// `message` (the body of a QUERY, EXECUTE or BATCH without its custom-payload prefix, protocol
+// `version`) with its consistency replaced by `cl`. Nullopt when nothing changes: another
+// opcode, the same level already, a SERIAL or LOCAL_SERIAL level (a conditional read's, left
+// alone), or a body too short to hold one (the cluster will answer it as it would have).
+std::optional<std::string> with_consistency(cql::opcode op, std::string_view message, uint8_t version, cql::consistency cl);
+
+}  // namespace tandem::core

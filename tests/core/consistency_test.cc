@@ -1,0 +1,91 @@
+// Consistency overrides: the level is replaced in QUERY, EXECUTE (v4 and v5) and BATCH bodies,
+// byte for byte everywhere else; serial levels and other opcodes are left alone.
+#include "core/consistency.hh"
+
+#include <gtest/gtest.h>
+
+#include "cql/query.hh"
+
+namespace tandem::core {
+namespace {
+
+using cql::consistency;
+
+TEST(consistency, names) {
+    EXPECT_EQ(consistency_named("local_quorum"), consistency::local_quorum);
+    EXPECT_EQ(consistency_named("LOCAL_ONE"), consistency::local_one);
+    EXPECT_EQ(consistency_named("SERIAL"), consistency::serial);
+    EXPECT_FALSE(consistency_named("MOSTLY"));
+    EXPECT_FALSE(consistency_named(""));
+}
+
+TEST(consistency, a_query_gets_the_clusters_level) {
+    cql::query_message q;
+    q.query = "INSERT INTO ks.t (k) VALUES (1)";
+    q.params.cl = consistency::local_quorum;
+    q.params.serial_consistency = consistency::local_serial;
+    std::string body;
+    q.encode(body, 4);
+    auto out = with_consistency(cql::opcode::query, body, 4, consistency::one);
+    ASSERT_TRUE(out);
+    auto back = cql::query_message::decode(*out, 4);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->params.cl, consistency::one);
+    EXPECT_EQ(back->params.serial_consistency, consistency::local_serial) << "the LWT's serial level stays";
+    EXPECT_EQ(back->query, q.query);
+    EXPECT_EQ(out->size(), body.size());
+    EXPECT_FALSE(with_consistency(cql::opcode::query, body, 4, consistency::local_quorum)) << "already that level";
+    q.params.cl = consistency::serial;  // a conditional read at SERIAL
+    body.clear();
+    q.encode(body, 4);
+    EXPECT_FALSE(with_consistency(cql::opcode::query, body, 4, consistency::one));
+}
+
+TEST(consistency, execute_in_v4_and_v5) {
+    for (uint8_t v : {4, 5}) {
+        const std::string id("\x01\x02\x03\x04", 4), metadata_id("\x09\x08", 2);  // the message holds views
+        cql::execute_message m;
+        m.id = id;
+        if (v >= 5) m.result_metadata_id = metadata_id;
+        m.params.cl = consistency::quorum;
+        std::string body;
+        m.encode(body, v);
+        auto out = with_consistency(cql::opcode::execute, body, v, consistency::local_one);
+        ASSERT_TRUE(out) << int(v);
+        auto back = cql::execute_message::decode(*out, v);
+        ASSERT_TRUE(back);
+        EXPECT_EQ(back->params.cl, consistency::local_one);
+        EXPECT_EQ(back->id, m.id);
+        EXPECT_EQ(back->result_metadata_id, m.result_metadata_id);
+    }
+}
+
+TEST(consistency, a_batch) {
+    cql::batch_message b;
+    std::string storage;
+    std::vector<cql::batch_child> children(2);
+    children[0].query_or_id = "INSERT INTO ks.t (k) VALUES (1)";
+    children[1].query_or_id = "INSERT INTO ks.t (k) VALUES (2)";
+    b.children = cql::batch_children::build(children, storage);
+    b.cl = consistency::all;
+    std::string body;
+    b.encode(body, 4);
+    auto out = with_consistency(cql::opcode::batch, body, 4, consistency::two);
+    ASSERT_TRUE(out);
+    auto back = cql::batch_message::decode(*out, 4);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->cl, consistency::two);
+    EXPECT_EQ(back->children.count, 2u);
+}
+
+TEST(consistency, other_bodies_are_left_alone) {
+    EXPECT_FALSE(with_consistency(cql::opcode::prepare, "anything", 4, consistency::one));
+    EXPECT_FALSE(with_consistency(cql::opcode::query, "", 4, consistency::one));
+    EXPECT_FALSE(with_consistency(cql::opcode::query, std::string("\0\0\0\x10short", 9), 4, consistency::one));
+    EXPECT_FALSE(with_consistency(cql::opcode::query, std::string("\xff\xff\xff\xff\0\1", 6), 4, consistency::one));
+    EXPECT_FALSE(with_consistency(cql::opcode::execute, std::string("\0\x09", 2), 4, consistency::one));
+    EXPECT_FALSE(with_consistency(cql::opcode::batch, "\x09", 4, consistency::one));
+}
+
+}  // namespace
+}  // namespace tandem::core
