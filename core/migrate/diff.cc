@@ -2,42 +2,11 @@
 
 #include <simdjson.h>
 
-#include <cstdio>
+#include "cql/primitives.hh"
+
 
 namespace tandem::core::migrate {
 
-namespace {
-
-std::string to_hex(std::string_view bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (unsigned char c : bytes) {
-        out += digits[c >> 4];
-        out += digits[c & 15];
-    }
-    return out;
-}
-
-std::optional<std::string> from_hex(std::string_view hex) {
-    if (hex.size() % 2) return std::nullopt;
-    auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
-    std::string out;
-    out.reserve(hex.size() / 2);
-    for (size_t i = 0; i < hex.size(); i += 2) {
-        const int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
-        if (hi < 0 || lo < 0) return std::nullopt;
-        out += static_cast<char>(hi << 4 | lo);
-    }
-    return out;
-}
-
-}  // namespace
 
 std::string diff_line(const table_schema& t, const std::string& kind, const key_values& row, const std::vector<std::string>& columns) {
     std::string line = "{\"table\": " + json_string(t.keyspace + "." + t.name) + ", \"kind\": " + json_string(kind) + ", \"key\": {";
@@ -47,7 +16,7 @@ std::string diff_line(const table_schema& t, const std::string& kind, const key_
         for (const auto& c : *keys) {
             const std::optional<std::string> v = i < row.size() ? row[i] : std::nullopt;
             line += (i ? ", " : "") + json_string(c.name) + ": " + json_string(display_value(c.type, v));
-            bytes += (i ? ", " : "") + (v ? "\"" + to_hex(*v) + "\"" : std::string("null"));
+            bytes += (i ? ", " : "") + (v ? "\"" + cql::to_hex(*v) + "\"" : std::string("null"));
             ++i;
         }
     }
@@ -83,7 +52,7 @@ std::optional<difference> parse_diff_line(std::string_view line, std::string& er
         }
         std::string_view hex;
         std::optional<std::string> bytes;
-        if (v.get(hex) || !(bytes = from_hex(hex))) {
+        if (v.get(hex) || !(bytes = cql::from_hex(hex))) {
             error = "\"key_bytes\" holds something other than hex strings and nulls";
             return std::nullopt;
         }

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "core/config.hh"
+#include "cql/primitives.hh"
 
 namespace tandem::tandemctl {
 
@@ -83,13 +84,7 @@ std::string cluster_settings(const char* p, const cluster_answers& c) {
 std::string random_token() {
     unsigned char b[24];
     if (RAND_bytes(b, sizeof b) != 1) return {};
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string t;
-    for (unsigned char c : b) {
-        t += digits[c >> 4];
-        t += digits[c & 15];
-    }
-    return t;
+    return cql::to_hex(std::string_view(reinterpret_cast<const char*>(b), sizeof b));
 }
 
 bool write_file(const std::filesystem::path& p, const std::string& text, std::string& error) {
@@ -162,6 +157,7 @@ int run_init(init_options o) {
     const auto addresses = split(o.instances);
     if (addresses.empty()) return fail("the instances' addresses are needed (--instances A,B,C)");
     if (o.admin_token.empty()) o.admin_token = random_token();
+    if (o.admin_token.empty()) return fail("cannot draw a random admin token (OpenSSL RAND_bytes failed); give one with --admin-token");
     // Every file is checked by tandem's own settings loader before anything is written.
     for (size_t i = 0; i < addresses.size(); ++i) {
         auto c = core::load_yaml_text(instance_settings(o, addresses, i));
