@@ -20,7 +20,8 @@ peak RSS (VmHWM), each as a ratio to direct and to HAProxy from the same invocat
 the table to --markdown, the percentile curves to --plot (gnuplot), and with --idle N the
 resident memory of tandem holding N idle client connections.
 
-Usage: compare.py <build dir> [--seconds S] [--rounds N] [--rate R] [--markdown F] [--plot F] [--idle N]
+Usage: compare.py <build dir> [--seconds S] [--rounds N] [--rate R] [--markdown F] [--plot F] [--idle N] [--spin-us N]
+       compare.py <build dir> --workers 1,2,4 [--seconds S] [--rounds N] [--markdown F]   (the scaling table only)
 """
 import argparse
 import json
@@ -85,6 +86,8 @@ def cqlbench(build, host, port, shape, seconds, rate, schema):
             "--duration", str(seconds), "--warmup", "0.5", "--keys", "10000", "--json"]
     if shape == "latency":
         argv += ["--connections", "1", "--depth", "1"]
+    elif shape.startswith("throughput-"):  # the scaling table: connections scale with workers
+        argv += ["--connections", shape.split("-")[1], "--depth", "32"]
     elif shape == "rate":
         argv += ["--connections", "4", "--depth", "64", "--rate", str(rate)]
     else:
@@ -93,7 +96,10 @@ def cqlbench(build, host, port, shape, seconds, rate, schema):
         argv.append("--no-schema")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    pin(p.pid, 0)
+    if shape.startswith("throughput-") and os.cpu_count() > 2:
+        os.sched_setaffinity(p.pid, list(range(os.cpu_count() // 2)))
+    else:
+        pin(p.pid, 0)
     out, err = p.communicate(timeout=seconds * 4 + 60)
     if p.returncode != 0:
         raise RuntimeError("cqlbench against %s:%d failed: %s%s" % (host, port, out, err))
@@ -182,6 +188,58 @@ def idle_connections_rss(instances, count):
     return before, after
 
 
+def scaling(args, counts):
+    """Requests/s and CPU per request of tandem with each worker count, the same load on each,
+    interleaved rounds, medians. On 2 cores tandem shares CPU 1 (1 worker) or both CPUs (more)
+    with the clusters and cqlbench; on a larger machine the clusters and cqlbench get the first
+    half of the CPUs and tandem the rest."""
+    cqlsim = os.path.join(args.build, "tools/cqlsim/cqlsim")
+    cpus = os.cpu_count()
+    bench_cpus = list(range(cpus // 2)) if cpus > 2 else [0]
+    proxy_cpus = list(range(cpus // 2, cpus)) if cpus > 2 else [1]
+    origin = h.cluster(cqlsim, "origin", "127.0.1.1", nodes=1)
+    target = h.cluster(cqlsim, "target", "127.0.2.1", nodes=1)
+    for c in (origin, target):
+        os.sched_setaffinity(c.proc.proc.pid, bench_cpus)
+    instances = {}
+    results = {}
+    try:
+        for n in counts:
+            t = h.tandem(os.path.join(args.build, "tools/tandem/tandem"), origin, target, workers=n,
+                         settings={"heartbeat_interval_ms": 30000, "proxy_max_client_connections": 100000})
+            for tid in os.listdir("/proc/%d/task" % t.proc.proc.pid):
+                os.sched_setaffinity(int(tid), proxy_cpus if n > 1 or cpus > 2 else [1])
+            instances[n] = t
+        cqlbench(args.build, "127.0.0.1", instances[counts[0]].port, "latency", 0.2, args.rate, True)
+        for _ in range(args.rounds):
+            for n, t in instances.items():
+                pid = t.proc.proc.pid
+                c0 = cpu_seconds(pid)
+                r = cqlbench(args.build, "127.0.0.1", t.port, "throughput-%d" % (8 * n), args.seconds, args.rate, False)
+                r["cpu_per_100k"] = (cpu_seconds(pid) - c0) / max(r["requests"], 1) * 100000
+                results.setdefault(n, []).append(r)
+    finally:
+        for t in instances.values():
+            t.stop()
+        origin.stop()
+        target.stop()
+    lines = ["Scaling with workers: %d CPUs, tandem on CPUs %s, clusters and cqlbench on %s; throughput shape "
+             "(8 connections per worker x 32 in flight), medians of %d rounds of %.0f s." % (
+                 cpus, proxy_cpus, bench_cpus, args.rounds, args.seconds), "",
+             "| workers | req/s | vs 1 worker | p50 µs | p99 µs | tandem CPU s / 100k req |", "|---|---|---|---|---|---|"]
+    base = statistics.median(r["throughput"] for r in results[counts[0]])
+    for n in counts:
+        tp = statistics.median(r["throughput"] for r in results[n])
+        lines.append("| %d | %.0f | %.2fx | %.0f | %.0f | %.2f |" % (
+            n, tp, tp / base, statistics.median(r["latency_us"]["p50"] for r in results[n]),
+            statistics.median(r["latency_us"]["p99"] for r in results[n]), statistics.median(r["cpu_per_100k"] for r in results[n])))
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("build")
@@ -193,12 +251,16 @@ def main():
     ap.add_argument("--idle", type=int, default=0, help="client connections for the memory check (0: skip)")
     ap.add_argument("--extra", action="append", default=[], help="NAME=COMMAND of another proxy to compare")
     ap.add_argument("--protocol", type=int, choices=(4, 5), default=4, help="native protocol version cqlbench speaks")
+    ap.add_argument("--workers", help="comma-separated worker counts: only the scaling table (throughput shape, "
+                                       "tandem with each count, unpinned on a machine with more cores than 2)")
     ap.add_argument("--spin-us", type=int, default=50,
                     help="also measure tandem in latency mode (proxy_busy_poll_us) as target tandem-spin (0: skip)")
     args = ap.parse_args()
     global PROTOCOL
     PROTOCOL = args.protocol
     work = tempfile.mkdtemp(prefix="tandem-bench-")
+    if args.workers:
+        return scaling(args, [int(n) for n in args.workers.split(",")])
     cqlsim = os.path.join(args.build, "tools/cqlsim/cqlsim")
     origin = h.cluster(cqlsim, "origin", "127.0.1.1", nodes=1)
     target = h.cluster(cqlsim, "target", "127.0.2.1", nodes=1)
