@@ -208,7 +208,7 @@ def scaling(args, counts):
             t = h.tandem(os.path.join(args.build, "tools/tandem/tandem"), origin, target, workers=n,
                          settings={"heartbeat_interval_ms": 30000, "proxy_max_client_connections": 100000})
             for tid in os.listdir("/proc/%d/task" % t.proc.proc.pid):
-                os.sched_setaffinity(int(tid), proxy_cpus if n > 1 or cpus > 2 else [1])
+                os.sched_setaffinity(int(tid), proxy_cpus if cpus > 2 else [1] if n == 1 else [0, 1])
             instances[n] = t
         cqlbench(args.build, "127.0.0.1", instances[counts[0]].port, "latency", 0.2, args.rate, True)
         for _ in range(args.rounds):
@@ -223,9 +223,10 @@ def scaling(args, counts):
             t.stop()
         origin.stop()
         target.stop()
-    lines = ["Scaling with workers: %d CPUs, tandem on CPUs %s, clusters and cqlbench on %s; throughput shape "
-             "(8 connections per worker x 32 in flight), medians of %d rounds of %.0f s." % (
-                 cpus, proxy_cpus, bench_cpus, args.rounds, args.seconds), "",
+    where = ("tandem on CPUs %s, clusters and cqlbench on %s" % (proxy_cpus, bench_cpus) if cpus > 2 else
+             "1 worker on CPU 1, more on both CPUs; clusters and cqlbench on CPU 0")
+    lines = ["Scaling with workers: %d CPUs, %s; throughput shape (8 connections per worker x 32 in flight), "
+             "medians of %d rounds of %.0f s." % (cpus, where, args.rounds, args.seconds), "",
              "| workers | req/s | vs 1 worker | p50 µs | p99 µs | tandem CPU s / 100k req |", "|---|---|---|---|---|---|"]
     base = statistics.median(r["throughput"] for r in results[counts[0]])
     for n in counts:
