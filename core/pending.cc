@@ -1,5 +1,8 @@
 #include "core/pending.hh"
 
+#include <algorithm>
+#include <functional>
+
 namespace tandem::core {
 
 void pending::hold(int side, const inbound_envelope& e, bool buffers_plentiful) {
@@ -42,12 +45,14 @@ void pending::reset() {
 pending& pending_table::take(request_kind k, int16_t stream) {
     uint32_t i;
     if (!_free.empty()) {
+        std::pop_heap(_free.begin(), _free.end(), std::greater<>());
         i = _free.back();
         _free.pop_back();
     } else {
         i = static_cast<uint32_t>(_slots.size());
         _slots.push_back(std::make_unique<pending>());
         _slots.back()->index = i;
+        _slots.back()->gen = _gen_base;
     }
     pending& p = *_slots[i];
     p.used = true;
@@ -63,6 +68,31 @@ void pending_table::release(pending& p) {
     p.reset();
     p.used = false;
     _free.push_back(p.index);
+    std::push_heap(_free.begin(), _free.end(), std::greater<>());
+}
+
+void pending_table::maybe_trim() {
+    if (_slots.size() > 64 && ++_calls % 1024 == 0 && in_use() * 2 < _slots.size()) trim();
+}
+
+void pending_table::trim(size_t keep, size_t max_string) {
+    bool dropped = false;
+    while (_slots.size() > keep && !_slots.back()->used) {
+        _gen_base = std::max(_gen_base, _slots.back()->gen + 1);
+        _slots.pop_back();
+        dropped = true;
+    }
+    if (dropped) {
+        _free.erase(std::remove_if(_free.begin(), _free.end(), [&](uint32_t i) { return i >= _slots.size(); }), _free.end());
+        std::make_heap(_free.begin(), _free.end(), std::greater<>());
+    }
+    auto shrink = [&](std::string& s) {
+        if (s.capacity() > max_string) std::string().swap(s);
+    };
+    for (uint32_t i : _free) {
+        pending& p = *_slots[i];
+        for (auto* s : {&p.first_copy, &p.req_copy, &p.side_body[0], &p.side_body[1], &p.query, &p.cluster_query}) shrink(*s);
+    }
 }
 
 void pending_table::mark_stream(int16_t stream, bool busy) {

@@ -99,6 +99,16 @@ public:
     }
     bool stream_busy(int16_t stream) const;
     size_t in_use() const { return _slots.size() - _free.size(); }
+    size_t size() const { return _slots.size(); }
+    // Gives back what a burst left behind (a stalled cluster can put thousands of requests in
+    // flight on one connection): free slots past the last used one beyond `keep`, and string
+    // capacity above `max_string` in free slots. A slot made
+    // again later starts past every generation its index had, so a late reply for a trimmed
+    // slot never matches a new request.
+    void trim(size_t keep = 64, size_t max_string = 64 * 1024);
+    // trim() once every 1024 calls while the table is large and mostly free. Call it where no
+    // reference to a free slot is held (the session's entry points from the worker).
+    void maybe_trim();
 
     template <class Fn>
     void for_each_used(Fn&& fn) {
@@ -110,7 +120,10 @@ public:
 private:
     void mark_stream(int16_t stream, bool busy);
     std::vector<std::unique_ptr<pending>> _slots;  // stable addresses (timers point at them)
-    std::vector<uint32_t> _free;
+    std::vector<uint32_t> _free;  // a min-heap: the lowest free index is taken first, so a burst's
+                                  // slots end up at the tail, where trim() can drop them
+    uint32_t _gen_base = 0;       // above every generation of a trimmed slot
+    uint32_t _calls = 0;
     std::vector<uint64_t> _busy_streams;  // grown to the highest client stream id seen
 };
 

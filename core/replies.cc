@@ -34,6 +34,7 @@ std::string unprepared_text(std::string_view id) {
 }
 
 void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_envelope&& env) {
+    _slots.maybe_trim();  // an entry point: no slot is referenced here
     pending* p = _slots.find(idx, gen);
     if (!p || !p->mark_answered(side)) return;
     switch (p->kind) {

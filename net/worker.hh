@@ -95,12 +95,14 @@ class connection {
             return *this;
         }
     };
-    // The send queue: a ring that keeps its capacity, so a connection in the steady state
+    // The send queue: a ring that keeps its capacity (up to 1024 pieces; a larger one is given
+    // back once drained), so a connection in the steady state
     // queues and sends without allocating (a std::deque allocates and frees a block every few
     // pieces). Pieces of a send in flight must not move (the kernel reads a short string inside
     // its piece): when the ring is full during a send, pieces wait in `_later`, and join the ring
     // at the next flush, with no send in flight.
     class piece_ring {
+        static constexpr size_t shrink_above = 1024;  // pieces
         std::vector<piece> _v;  // capacity: 0 or a power of two
         size_t _head = 0, _n = 0;
         std::vector<piece> _later;
@@ -134,12 +136,22 @@ class connection {
         // No send in flight: the waiting pieces join the ring, in order.
         void settle() {
             for (auto& p : _later) append(std::move(p));
-            _later.clear();
+            if (_later.capacity() > shrink_above) {
+                std::vector<piece>().swap(_later);
+            } else {
+                _later.clear();
+            }
         }
         void pop_front() {
             front() = piece{};  // releases the received buffer or string it held
             _head = (_head + 1) & (_v.size() - 1);
             --_n;
+            if (_n == 0 && _v.size() > shrink_above) {
+                // A burst (a stalled peer) grew the ring far past what steady traffic needs:
+                // give it back once it has drained.
+                std::vector<piece>().swap(_v);
+                _head = 0;
+            }
         }
         void clear() {
             while (_n > 0) pop_front();

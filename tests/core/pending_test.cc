@@ -66,5 +66,62 @@ TEST(pending, a_held_reply_outside_a_receive_buffer_is_copied) {
     EXPECT_EQ(p.first_side, target_side);
 }
 
+TEST(pending, a_burst_is_given_back_and_late_replies_stay_late) {
+    pending_table t;
+    std::vector<std::pair<uint32_t, uint32_t>> burst;  // (index, generation) of each request
+    std::vector<pending*> held;
+    for (int i = 0; i < 3000; ++i) {
+        pending& p = t.take(request_kind::plain, static_cast<int16_t>(i));
+        p.req_copy.assign(100 * 1024, 'x');  // a large request copy
+        burst.emplace_back(p.index, p.gen);
+        held.push_back(&p);
+    }
+    EXPECT_EQ(t.size(), 3000u);
+    // Requests complete out of order; two stay in flight, one of them at a low index.
+    for (size_t i = 0; i < held.size(); ++i) {
+        if (i != 5 && i != 40) t.release(*held[i]);
+    }
+    t.trim();
+    EXPECT_EQ(t.size(), 64u) << "free slots past the last used one beyond 64 are gone";
+    EXPECT_EQ(t.in_use(), 2u);
+    EXPECT_TRUE(t.find(burst[5].first, burst[5].second)) << "requests in flight are kept";
+    EXPECT_FALSE(t.find(burst[2000].first, burst[2000].second));
+    // New requests take the lowest free indexes, and a slot made again at a trimmed index never
+    // matches the generation a late reply carries.
+    std::vector<pending*> again;
+    for (int i = 0; i < 3000; ++i) again.push_back(&t.take(request_kind::plain, static_cast<int16_t>(i + 3000 % 30000)));
+    for (const auto& [index, gen] : burst) {
+        if (index == burst[5].first || index == burst[40].first) continue;
+        EXPECT_FALSE(t.find(index, gen)) << index;
+    }
+    std::vector<std::pair<uint32_t, pending*>> slots;
+    for (auto* p : again) {
+        p->req_copy.assign(100 * 1024, 'y');
+        slots.emplace_back(p->index, p);
+        t.release(*p);
+    }
+    t.trim(64, 64 * 1024);
+    size_t big = 0, kept = 0;
+    for (const auto& [index, p] : slots) {
+        if (index >= t.size()) continue;  // dropped (the pointer is gone with it)
+        big += p->req_copy.capacity() > 64 * 1024;
+        ++kept;
+    }
+    EXPECT_EQ(kept, 62u);  // the 64 kept slots less the two still in flight
+    EXPECT_EQ(big, 0u) << "large strings of free slots are given back";
+}
+
+TEST(pending, a_steady_load_keeps_its_slots) {
+    pending_table t;
+    for (int round = 0; round < 5000; ++round) {
+        pending& a = t.take(request_kind::plain, 1);
+        pending& b = t.take(request_kind::plain, 2);
+        t.release(a);
+        t.release(b);
+        t.maybe_trim();
+    }
+    EXPECT_EQ(t.size(), 2u) << "the lowest indexes are reused: the table stays as small as the load";
+}
+
 }  // namespace
 }  // namespace tandem::core
