@@ -45,7 +45,7 @@ void pending::reset() {
 pending& pending_table::take(request_kind k, int16_t stream) {
     uint32_t i;
     if (!_free.empty()) {
-        std::pop_heap(_free.begin(), _free.end(), std::greater<>());
+        if (_slots.size() > small) std::pop_heap(_free.begin(), _free.end(), std::greater<>());
         i = _free.back();
         _free.pop_back();
     } else {
@@ -68,11 +68,11 @@ void pending_table::release(pending& p) {
     p.reset();
     p.used = false;
     _free.push_back(p.index);
-    std::push_heap(_free.begin(), _free.end(), std::greater<>());
+    if (_slots.size() > small) std::push_heap(_free.begin(), _free.end(), std::greater<>());
 }
 
 void pending_table::maybe_trim() {
-    if (_slots.size() > 64 && ++_calls % 1024 == 0 && in_use() * 2 < _slots.size()) trim();
+    if (_slots.size() > small && ++_calls % 1024 == 0 && in_use() * 2 < _slots.size()) trim();
 }
 
 void pending_table::trim(size_t keep, size_t max_string) {

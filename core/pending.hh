@@ -105,7 +105,7 @@ public:
     // capacity above `max_string` in free slots. A slot made
     // again later starts past every generation its index had, so a late reply for a trimmed
     // slot never matches a new request.
-    void trim(size_t keep = 64, size_t max_string = 64 * 1024);
+    void trim(size_t keep = small, size_t max_string = 64 * 1024);
     // trim() once every 1024 calls while the table is large and mostly free. Call it where no
     // reference to a free slot is held (the session's entry points from the worker).
     void maybe_trim();
@@ -120,8 +120,12 @@ public:
 private:
     void mark_stream(int16_t stream, bool busy);
     std::vector<std::unique_ptr<pending>> _slots;  // stable addresses (timers point at them)
-    std::vector<uint32_t> _free;  // a min-heap: the lowest free index is taken first, so a burst's
-                                  // slots end up at the tail, where trim() can drop them
+    // Free slots. Up to `small` slots, a stack (the last freed is taken first: no ordering cost
+    // in the steady state); past it, a min-heap: the lowest free index is taken first, so a
+    // burst's slots end up at the tail, where trim() can drop them. (A table grows past `small`
+    // only when nothing is free, so the heap starts empty and valid.)
+    static constexpr size_t small = 64;
+    std::vector<uint32_t> _free;
     uint32_t _gen_base = 0;       // above every generation of a trimmed slot
     uint32_t _calls = 0;
     std::vector<uint64_t> _busy_streams;  // grown to the highest client stream id seen

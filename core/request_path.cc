@@ -437,7 +437,7 @@ void client_session::forward(const inbound_envelope& env, pending& p, destinatio
         }
     }
     if (!_request_id.empty()) p.request_id = _request_id;
-    override_consistency(env.header, p, to, out);
+    if (_w.consistency_override[0] || _w.consistency_override[1]) override_consistency(env.header, p, to, out);
     for (int s : {origin_side, target_side}) {
         auto* l = _links[s];
         if (to.has(s) && (!l || !l->usable() || !l->has_free_id())) {
