@@ -60,4 +60,86 @@ std::optional<std::string> with_consistency(cql::opcode op, std::string_view mes
     }
 }
 
+namespace {
+
+// Whether the query parameters at `at` carry a timestamp (flag 0x20; the flags are a byte before
+// v5, an int from v5 on). Nullopt when the body is too short to say.
+std::optional<bool> timestamp_flag(std::string_view message, size_t at, uint8_t version) {
+    at += 2;  // the consistency
+    if (version >= 5) {
+        if (at + 4 > message.size()) return std::nullopt;
+        return (cql::load_be32(message.data() + at) & cql::query_flags::default_timestamp) != 0;
+    }
+    if (at + 1 > message.size()) return std::nullopt;
+    return (static_cast<uint8_t>(message[at]) & cql::query_flags::default_timestamp) != 0;
+}
+
+}  // namespace
+
+bool needs_timestamp(cql::opcode op, std::string_view message, uint8_t version) {
+    switch (op) {
+        case cql::opcode::query: {
+            if (message.size() < 4) return false;
+            const auto len = static_cast<int32_t>(cql::load_be32(message.data()));
+            if (len < 0) return false;
+            auto flag = timestamp_flag(message, 4 + static_cast<size_t>(len), version);
+            return flag && !*flag;
+        }
+        case cql::opcode::execute: {
+            size_t at = 0;
+            for (int i = 0; i < (version >= 5 ? 2 : 1); ++i) {
+                if (at + 2 > message.size()) return false;
+                at += 2 + cql::load_be16(message.data() + at);
+            }
+            auto flag = timestamp_flag(message, at, version);
+            return flag && !*flag;
+        }
+        case cql::opcode::batch: {
+            auto m = cql::batch_message::decode(message, version);
+            return m && !m->timestamp;
+        }
+        default: return false;
+    }
+}
+
+std::optional<std::string> with_timestamp(cql::opcode op, std::string_view message, uint8_t version, int64_t micros) {
+    std::string out;
+    switch (op) {
+        case cql::opcode::query: {
+            if (message.size() < 4) return std::nullopt;
+            const auto len = static_cast<int32_t>(cql::load_be32(message.data()));
+            if (len < 0) return std::nullopt;
+            auto flag = timestamp_flag(message, 4 + static_cast<size_t>(len), version);
+            if (!flag || *flag) return std::nullopt;  // the common case: no decoding
+            auto m = cql::query_message::decode(message, version);
+            if (!m) return std::nullopt;
+            m->params.timestamp = micros;
+            m->encode(out, version);
+            return out;
+        }
+        case cql::opcode::execute: {
+            size_t at = 0;
+            for (int i = 0; i < (version >= 5 ? 2 : 1); ++i) {
+                if (at + 2 > message.size()) return std::nullopt;
+                at += 2 + cql::load_be16(message.data() + at);
+            }
+            auto flag = timestamp_flag(message, at, version);
+            if (!flag || *flag) return std::nullopt;
+            auto m = cql::execute_message::decode(message, version);
+            if (!m) return std::nullopt;
+            m->params.timestamp = micros;
+            m->encode(out, version);
+            return out;
+        }
+        case cql::opcode::batch: {
+            auto m = cql::batch_message::decode(message, version);
+            if (!m || m->timestamp) return std::nullopt;
+            m->timestamp = micros;
+            m->encode(out, version);
+            return out;
+        }
+        default: return std::nullopt;
+    }
+}
+
 }  // namespace tandem::core

@@ -1,7 +1,10 @@
 #pragma once
-// Consistency overrides (origin_consistency_level, target_consistency_level): a cluster may be
-// written and read at another consistency than the client asked for (a target in another
-// region at LOCAL_ONE while origin keeps LOCAL_QUORUM). Pure functions.
+// Request parameters tandem sets per cluster. Consistency overrides (origin_consistency_level,
+// target_consistency_level): a cluster may be written and read at another consistency than the
+// client asked for (a target in another region at LOCAL_ONE while origin keeps LOCAL_QUORUM).
+// Write timestamps: a write sent to both clusters without a client timestamp gets one from
+// tandem, the same for both, so both hold identical cells (each cluster would otherwise stamp
+// it with its own clock). Pure functions.
 
 #include <optional>
 #include <string>
@@ -21,5 +24,12 @@ std::optional<cql::consistency> consistency_named(std::string_view name);
 // opcode, the same level already, a SERIAL or LOCAL_SERIAL level (a conditional read's, left
 // alone), or a body too short to hold one (the cluster will answer it as it would have).
 std::optional<std::string> with_consistency(cql::opcode op, std::string_view message, uint8_t version, cql::consistency cl);
+
+// `message` (QUERY, EXECUTE or BATCH, without its custom-payload prefix) with `micros` as its
+// default timestamp. Nullopt when it has one already (the client's: kept), for another opcode,
+// or a body that does not decode (sent as it came; the cluster answers it).
+std::optional<std::string> with_timestamp(cql::opcode op, std::string_view message, uint8_t version, int64_t micros);
+// Whether with_timestamp would add one (read from the flags for QUERY and EXECUTE: no decoding).
+bool needs_timestamp(cql::opcode op, std::string_view message, uint8_t version);
 
 }  // namespace tandem::core

@@ -438,6 +438,7 @@ void client_session::forward(const inbound_envelope& env, pending& p, destinatio
     }
     if (!_request_id.empty()) p.request_id = _request_id;
     if (_w.consistency_override[0] || _w.consistency_override[1]) override_consistency(env.header, p, to, out);
+    if (p.write && to.has(origin_side) && to.has(target_side)) assign_timestamp(env.header, p, out);
     for (int s : {origin_side, target_side}) {
         auto* l = _links[s];
         if (to.has(s) && (!l || !l->usable() || !l->has_free_id())) {
@@ -462,6 +463,28 @@ void client_session::override_consistency(const envelope_header& h, pending& p, 
         const std::string_view message = out.rewritten[s] ? out.body[s].substr(_req_prefix.size()) : std::string_view(_req_message);
         auto changed = with_consistency(h.op, message, cql::effective_version(h.version), *cl);
         if (!changed) continue;
+        std::string body = _req_prefix;
+        body.append(*changed);
+        p.side_body[s] = std::move(body);
+        p.side_rewritten[s] = true;
+        out.body[s] = p.side_body[s];
+        out.rewritten[s] = true;
+    }
+}
+
+// A dual write without a client timestamp gets one, the same on both clusters, so both hold
+// identical cells. The common case (the driver sent one) is read from the flags, not decoded.
+void client_session::assign_timestamp(const envelope_header& h, pending& p, outbound& out) {
+    if (h.op != opcode::query && h.op != opcode::execute && h.op != opcode::batch) return;
+    const uint8_t ver = cql::effective_version(h.version);
+    auto message_of = [&](int s) {
+        return out.rewritten[s] ? out.body[s].substr(_req_prefix.size()) : std::string_view(_req_message);
+    };
+    if (!needs_timestamp(h.op, message_of(origin_side), ver)) return;
+    const int64_t ts = _w.next_write_timestamp();
+    for (int s : {origin_side, target_side}) {
+        auto changed = with_timestamp(h.op, message_of(s), ver, ts);
+        if (!changed) return;  // the client's timestamp (the same body for both sides)
         std::string body = _req_prefix;
         body.append(*changed);
         p.side_body[s] = std::move(body);

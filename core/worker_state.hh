@@ -35,6 +35,9 @@ public:
     timeuuid_generator uuids;
     // origin_consistency_level, target_consistency_level (by side); none: the client's.
     std::optional<cql::consistency> consistency_override[2];
+    // A write timestamp (microseconds since the epoch) for a dual write without one: the clock,
+    // or one past the last given, so this worker never hands out the same one twice.
+    int64_t next_write_timestamp();
 
     // Writers with v5 frames to send this turn; flushed by the turn hook.
     std::vector<envelope_writer*> flush_list;
@@ -53,6 +56,7 @@ public:
     void begin_drain();
 
 private:
+    int64_t _last_timestamp = 0;
     double _tracing_tokens = 0;
     uint64_t _tracing_refill_ns = 0;
 };

@@ -78,6 +78,59 @@ TEST(consistency, a_batch) {
     EXPECT_EQ(back->children.count, 2u);
 }
 
+TEST(write_timestamps, a_write_without_one_gets_tandems) {
+    for (uint8_t v : {4, 5}) {
+        cql::query_message q;
+        q.query = "INSERT INTO ks.t (k) VALUES (1)";
+        q.params.cl = consistency::quorum;
+        std::string body;
+        q.encode(body, v);
+        EXPECT_TRUE(needs_timestamp(cql::opcode::query, body, v));
+        auto out = with_timestamp(cql::opcode::query, body, v, 1700000000123456);
+        ASSERT_TRUE(out);
+        auto back = cql::query_message::decode(*out, v);
+        ASSERT_TRUE(back);
+        EXPECT_EQ(back->params.timestamp, 1700000000123456);
+        EXPECT_EQ(back->params.cl, consistency::quorum);
+        EXPECT_FALSE(needs_timestamp(cql::opcode::query, *out, v));
+        EXPECT_FALSE(with_timestamp(cql::opcode::query, *out, v, 1)) << "the client's timestamp is kept";
+
+        const std::string id("\x01\x02", 2), metadata_id("\x07", 1);
+        cql::execute_message e;
+        e.id = id;
+        if (v >= 5) e.result_metadata_id = metadata_id;
+        std::string value("\0\0\0\x2a", 4), storage;
+        cql::bound_value vals[1] = {{{}, cql::value_ref::of(value)}};
+        e.params.values = cql::value_list::build(vals, false, storage);
+        std::string eb;
+        e.encode(eb, v);
+        EXPECT_TRUE(needs_timestamp(cql::opcode::execute, eb, v));
+        auto eo = with_timestamp(cql::opcode::execute, eb, v, 42);
+        ASSERT_TRUE(eo);
+        auto eback = cql::execute_message::decode(*eo, v);
+        ASSERT_TRUE(eback);
+        EXPECT_EQ(eback->params.timestamp, 42);
+        EXPECT_EQ(eback->params.values.count, 1u);
+        e.params.timestamp = 7;
+        eb.clear();
+        e.encode(eb, v);
+        EXPECT_FALSE(needs_timestamp(cql::opcode::execute, eb, v));
+    }
+    cql::batch_message b;
+    std::string storage;
+    std::vector<cql::batch_child> children(1);
+    children[0].query_or_id = "INSERT INTO ks.t (k) VALUES (1)";
+    b.children = cql::batch_children::build(children, storage);
+    std::string body;
+    b.encode(body, 4);
+    EXPECT_TRUE(needs_timestamp(cql::opcode::batch, body, 4));
+    auto out = with_timestamp(cql::opcode::batch, body, 4, 99);
+    ASSERT_TRUE(out);
+    EXPECT_EQ(cql::batch_message::decode(*out, 4)->timestamp, 99);
+    EXPECT_FALSE(needs_timestamp(cql::opcode::prepare, "x", 4));
+    EXPECT_FALSE(needs_timestamp(cql::opcode::query, std::string("\0\0\0\x09short", 9), 4));
+}
+
 TEST(consistency, other_bodies_are_left_alone) {
     EXPECT_FALSE(with_consistency(cql::opcode::prepare, "anything", 4, consistency::one));
     EXPECT_FALSE(with_consistency(cql::opcode::query, "", 4, consistency::one));

@@ -551,6 +551,34 @@ class consistency_overrides(base):
         self.assertEqual({cl for op, cl, _ in target if op != "PREPARE"}, {"LOCAL_ONE"}, target)
 
 
+class write_timestamps(base):
+    def test_a_write_without_a_client_timestamp_has_the_same_writetime_on_both(self):
+        c, s = self.tandem.connect()
+        try:
+            s.use_client_timestamp = False  # as cqlsh and some drivers' settings do
+            s.execute(KS)
+            s.execute(TABLE)
+            ins = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, ?)")
+            for k in range(700, 710):
+                s.execute(ins, (k, "no client timestamp"))
+            s.execute("INSERT INTO app.kv (k, v) VALUES (710, 'simple')")
+            b = BatchStatement()
+            b.add(ins, (711, "batched"))
+            s.execute(b)
+            s.use_client_timestamp = True
+            s.execute("INSERT INTO app.kv (k, v) VALUES (712, 'with a client timestamp')")
+        finally:
+            c.shutdown()
+        times = {}
+        for cl in (self.origin, self.target):
+            times[cl.name] = {r.k: r.wt for r in cl.execute("SELECT k, writetime(v) AS wt FROM app.kv") if 700 <= r.k <= 712}
+        self.assertEqual(len(times["origin"]), 13)
+        self.assertEqual(times["origin"], times["target"], "each cell has the same write time on both clusters")
+        self.assertEqual(len(set(times["origin"].values())), 13, "tandem never hands out one timestamp twice")
+        now_us = time.time() * 1e6
+        self.assertTrue(all(abs(t - now_us) < 60e6 for t in times["origin"].values()))
+
+
 class credentials_forwarded_to_origin(base):
     origin_auth = ("olduser", "oldpass")
     target_auth = ("newuser", "newpass")
