@@ -192,6 +192,7 @@ private:
     bool _prefix_changed = false;
     std::string _request_id;  // hex, when tracing gave the request one
     std::string _prefixed;    // _req_prefix + _req_message, when the prefix changed
+    std::string _timestamped;  // assign_timestamp: a message with tandem's timestamp
 };
 
 }  // namespace tandem::core

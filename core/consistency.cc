@@ -102,43 +102,32 @@ bool needs_timestamp(cql::opcode op, std::string_view message, uint8_t version) 
     }
 }
 
-std::optional<std::string> with_timestamp(cql::opcode op, std::string_view message, uint8_t version, int64_t micros) {
-    std::string out;
+bool with_timestamp(cql::opcode op, std::string_view message, uint8_t version, int64_t micros, std::string& out) {
+    if (!needs_timestamp(op, message, version)) return false;
+    out.clear();
     switch (op) {
         case cql::opcode::query: {
-            if (message.size() < 4) return std::nullopt;
-            const auto len = static_cast<int32_t>(cql::load_be32(message.data()));
-            if (len < 0) return std::nullopt;
-            auto flag = timestamp_flag(message, 4 + static_cast<size_t>(len), version);
-            if (!flag || *flag) return std::nullopt;  // the common case: no decoding
             auto m = cql::query_message::decode(message, version);
-            if (!m) return std::nullopt;
+            if (!m) return false;
             m->params.timestamp = micros;
             m->encode(out, version);
-            return out;
+            return true;
         }
         case cql::opcode::execute: {
-            size_t at = 0;
-            for (int i = 0; i < (version >= 5 ? 2 : 1); ++i) {
-                if (at + 2 > message.size()) return std::nullopt;
-                at += 2 + cql::load_be16(message.data() + at);
-            }
-            auto flag = timestamp_flag(message, at, version);
-            if (!flag || *flag) return std::nullopt;
             auto m = cql::execute_message::decode(message, version);
-            if (!m) return std::nullopt;
+            if (!m) return false;
             m->params.timestamp = micros;
             m->encode(out, version);
-            return out;
+            return true;
         }
         case cql::opcode::batch: {
             auto m = cql::batch_message::decode(message, version);
-            if (!m || m->timestamp) return std::nullopt;
+            if (!m) return false;
             m->timestamp = micros;
             m->encode(out, version);
-            return out;
+            return true;
         }
-        default: return std::nullopt;
+        default: return false;
     }
 }
 

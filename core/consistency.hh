@@ -26,9 +26,10 @@ std::optional<cql::consistency> consistency_named(std::string_view name);
 std::optional<std::string> with_consistency(cql::opcode op, std::string_view message, uint8_t version, cql::consistency cl);
 
 // `message` (QUERY, EXECUTE or BATCH, without its custom-payload prefix) with `micros` as its
-// default timestamp. Nullopt when it has one already (the client's: kept), for another opcode,
-// or a body that does not decode (sent as it came; the cluster answers it).
-std::optional<std::string> with_timestamp(cql::opcode op, std::string_view message, uint8_t version, int64_t micros);
+// default timestamp, written to `out` (its capacity reused: no allocation in the steady state).
+// False, `out` unspecified, when it has one already (the client's: kept), for another opcode, or
+// a body that does not decode (sent as it came; the cluster answers it).
+bool with_timestamp(cql::opcode op, std::string_view message, uint8_t version, int64_t micros, std::string& out);
 // Whether with_timestamp would add one (read from the flags for QUERY and EXECUTE: no decoding).
 bool needs_timestamp(cql::opcode op, std::string_view message, uint8_t version);
 

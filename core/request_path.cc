@@ -483,11 +483,11 @@ void client_session::assign_timestamp(const envelope_header& h, pending& p, outb
     if (!needs_timestamp(h.op, message_of(origin_side), ver)) return;
     const int64_t ts = _w.next_write_timestamp();
     for (int s : {origin_side, target_side}) {
-        auto changed = with_timestamp(h.op, message_of(s), ver, ts);
-        if (!changed) return;  // the client's timestamp (the same body for both sides)
-        std::string body = _req_prefix;
-        body.append(*changed);
-        p.side_body[s] = std::move(body);
+        // Encoded into the session's scratch (the message may lie in the slot's string), then
+        // copied into the slot's string: both keep their capacity.
+        if (!with_timestamp(h.op, message_of(s), ver, ts, _timestamped)) return;
+        p.side_body[s].assign(_req_prefix);
+        p.side_body[s].append(_timestamped);
         p.side_rewritten[s] = true;
         out.body[s] = p.side_body[s];
         out.rewritten[s] = true;
