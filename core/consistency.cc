@@ -102,31 +102,30 @@ bool needs_timestamp(cql::opcode op, std::string_view message, uint8_t version) 
     }
 }
 
+namespace {
+
+// Decodes a message of type M, sets its timestamp (`field` picks where M keeps it), encodes it.
+template <class M, class Field>
+bool stamped(std::string_view message, uint8_t version, int64_t micros, std::string& out, Field field) {
+    auto m = M::decode(message, version);
+    if (!m) return false;
+    field(*m) = micros;
+    m->encode(out, version);
+    return true;
+}
+
+}  // namespace
+
 bool with_timestamp(cql::opcode op, std::string_view message, uint8_t version, int64_t micros, std::string& out) {
     if (!needs_timestamp(op, message, version)) return false;
     out.clear();
     switch (op) {
-        case cql::opcode::query: {
-            auto m = cql::query_message::decode(message, version);
-            if (!m) return false;
-            m->params.timestamp = micros;
-            m->encode(out, version);
-            return true;
-        }
-        case cql::opcode::execute: {
-            auto m = cql::execute_message::decode(message, version);
-            if (!m) return false;
-            m->params.timestamp = micros;
-            m->encode(out, version);
-            return true;
-        }
-        case cql::opcode::batch: {
-            auto m = cql::batch_message::decode(message, version);
-            if (!m) return false;
-            m->timestamp = micros;
-            m->encode(out, version);
-            return true;
-        }
+        case cql::opcode::query:
+            return stamped<cql::query_message>(message, version, micros, out, [](auto& m) -> auto& { return m.params.timestamp; });
+        case cql::opcode::execute:
+            return stamped<cql::execute_message>(message, version, micros, out, [](auto& m) -> auto& { return m.params.timestamp; });
+        case cql::opcode::batch:
+            return stamped<cql::batch_message>(message, version, micros, out, [](auto& m) -> auto& { return m.timestamp; });
         default: return false;
     }
 }
