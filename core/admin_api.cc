@@ -27,6 +27,13 @@ double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock:
 
 }  // namespace
 
+std::string describe_changes(const std::vector<std::pair<std::string, std::string>>& changed) {
+    if (changed.empty()) return "no live setting changed";
+    std::string out = "now";
+    for (const auto& [key, value] : changed) out += " " + key + "=" + value;
+    return out;
+}
+
 bool is_loopback(const std::string& address) {
     if (address == "localhost") return true;
     in_addr v4{};
@@ -128,24 +135,17 @@ http_response admin_api::put_settings(const http_request& r) {
         return *refused;
     }
     const config& c = std::get<config>(next);
-    const std::string changed = _proxy.apply_live(c);
-    if (changed.find("log_level=") != std::string::npos) _on_log_level(c.log_level);
-    spdlog::info("admin API: PUT /api/v1/settings from {}: {}", r.remote, changed.empty() ? "no live setting changed" : "now " + changed);
+    const auto changed = _proxy.apply_live(c);
     std::string changed_json;
-    size_t start = 0;
-    while (start < changed.size()) {  // "key=VALUE key=VALUE"
-        size_t end = changed.find(' ', start);
-        if (end == std::string::npos) end = changed.size();
-        const std::string item = changed.substr(start, end - start);
-        const size_t eq = item.find('=');
-        changed_json += (changed_json.empty() ? "" : ", ") + json_string(item.substr(0, eq)) + ": " + json_string(item.substr(eq + 1));
-        start = end + 1;
+    for (const auto& [key, value] : changed) {
+        if (key == "log_level") _on_log_level(value);
+        changed_json += (changed_json.empty() ? "" : ", ") + json_string(key) + ": " + json_string(value);
     }
+    spdlog::info("admin API: PUT /api/v1/settings from {}: {}", r.remote, describe_changes(changed));
     const config now = _proxy.live_settings();
-    return json_reply(200, "{\"changed\": {" + changed_json + "}, \"primary_cluster\": \"" +
-                               (now.primary_cluster == cluster_role::origin ? "ORIGIN" : "TARGET") + "\", \"read_mode\": \"" +
-                               (now.read == read_mode::primary_only ? "PRIMARY_ONLY" : "DUAL_ASYNC_ON_SECONDARY") +
-                               "\", \"log_level\": " + json_string(now.log_level) + "}");
+    return json_reply(200, "{\"changed\": {" + changed_json + "}, \"primary_cluster\": " + json_string(get_setting(now, "primary_cluster")) +
+                               ", \"read_mode\": " + json_string(get_setting(now, "read_mode")) + ", \"log_level\": " +
+                               json_string(now.log_level) + "}");
 }
 
 }  // namespace tandem::core

@@ -15,7 +15,9 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <variant>
+#include <vector>
 
 #include "core/admin.hh"
 #include "core/config.hh"
@@ -31,6 +33,10 @@ std::optional<http_response> authorize(const http_request& r, const std::string&
 // A PUT /api/v1/settings body applied to a copy of the live settings: the new settings, or a
 // 400 naming the key (nothing applied). Only primary_cluster, read_mode and log_level are live.
 std::variant<config, http_response> settings_from_json(const config& live, std::string_view body);
+
+// What apply_live changed, for a log line: "now primary_cluster=TARGET read_mode=..." or
+// "no live setting changed".
+std::string describe_changes(const std::vector<std::pair<std::string, std::string>>& changed);
 
 // Whether `address` (metrics_address) is a loopback address (127.0.0.0/8, ::1, localhost).
 bool is_loopback(const std::string& address);

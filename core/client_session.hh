@@ -115,6 +115,7 @@ private:
     void forward(const inbound_envelope& env, pending& p, destinations to, outbound out = outbound::as_received());
     void override_consistency(const cql::envelope_header& h, pending& p, destinations to, outbound& out);
     void assign_timestamp(const cql::envelope_header& h, pending& p, outbound& out);
+    void rewrite_side(pending& p, outbound& out, int side, std::string_view message);
     void send_to(pending& p, int side, const inbound_envelope& env, const outbound& out);
     void keep_request(pending& p, const inbound_envelope& env);
     std::string with_prefix(std::string body) const {

@@ -462,6 +462,11 @@ std::optional<std::string> set_setting(config& c, const std::string& key, const 
     return std::nullopt;
 }
 
+std::string get_setting(const config& c, const std::string& key) {
+    const setting* s = find(key);
+    return s ? s->get(c) : std::string();
+}
+
 std::string describe(const config& c) {
     std::string out;
     for (auto& s : settings()) {

@@ -104,6 +104,8 @@ std::optional<config_error> validate(const config& c);
 std::string describe(const config& c);
 // Sets one setting from its text form, as the YAML file would; an error text names the key.
 std::optional<std::string> set_setting(config& c, const std::string& key, const std::string& value);
+// A setting's value in its text form (as the start-up log shows it; "" for an unknown key).
+std::string get_setting(const config& c, const std::string& key);
 // Every YAML key, in documentation order.
 std::vector<std::string> setting_keys();
 

@@ -71,10 +71,6 @@ void pending_table::release(pending& p) {
     if (_slots.size() > small) std::push_heap(_free.begin(), _free.end(), std::greater<>());
 }
 
-void pending_table::maybe_trim() {
-    if (_slots.size() > small && ++_calls % 1024 == 0 && in_use() * 2 < _slots.size()) trim();
-}
-
 void pending_table::trim(size_t keep, size_t max_string) {
     bool dropped = false;
     while (_slots.size() > keep && !_slots.back()->used) {

@@ -108,7 +108,9 @@ public:
     void trim(size_t keep = small, size_t max_string = 64 * 1024);
     // trim() once every 1024 calls while the table is large and mostly free. Call it where no
     // reference to a free slot is held (the session's entry points from the worker).
-    void maybe_trim();
+    void maybe_trim() {
+        if (_slots.size() > small && ++_calls % 1024 == 0 && in_use() * 2 < _slots.size()) trim();
+    }
 
     template <class Fn>
     void for_each_used(Fn&& fn) {

@@ -287,22 +287,21 @@ void proxy::shutdown(uint32_t deadline_ms) {
     }
 }
 
-std::string proxy::apply_live(const config& c) {
+proxy::setting_changes proxy::apply_live(const config& c) {
     std::lock_guard g(_live_lock);
-    std::string changed;
+    setting_changes changed;
     if (c.primary_cluster != primary()) {
         _primary.store(static_cast<uint8_t>(c.primary_cluster));
-        changed += std::string("primary_cluster=") + (c.primary_cluster == cluster_role::origin ? "ORIGIN" : "TARGET") + " ";
+        changed.emplace_back("primary_cluster", get_setting(c, "primary_cluster"));
     }
     if (c.read != mode()) {
         _read_mode.store(static_cast<uint8_t>(c.read));
-        changed += std::string("read_mode=") + (c.read == read_mode::primary_only ? "PRIMARY_ONLY" : "DUAL_ASYNC_ON_SECONDARY") + " ";
+        changed.emplace_back("read_mode", get_setting(c, "read_mode"));
     }
     if (c.log_level != _log_level) {
         _log_level = c.log_level;
-        changed += "log_level=" + c.log_level + " ";
+        changed.emplace_back("log_level", c.log_level);
     }
-    if (!changed.empty()) changed.pop_back();
     return changed;
 }
 
@@ -365,8 +364,7 @@ std::string proxy::status_json(const std::string& version, const window_summary&
         "\"requests_per_s\": {:.1f}, \"errors_per_s\": {:.2f}, \"p50_ms\": {:.3f}, \"p99_ms\": {:.3f}}}}}",
         json_string(version), _cfg.proxy_topology_index, addresses,
         json_string(_cfg.proxy_listen_address + ":" + std::to_string(_port ? _port : _cfg.proxy_listen_port)), _opts.workers,
-        live.primary_cluster == cluster_role::origin ? "ORIGIN" : "TARGET",
-        live.read == read_mode::primary_only ? "PRIMARY_ONLY" : "DUAL_ASYNC_ON_SECONDARY", json_string(live.log_level), uptime,
+        get_setting(live, "primary_cluster"), get_setting(live, "read_mode"), json_string(live.log_level), uptime,
         _started.load() ? "true" : "false", _clients.load(), _cfg.proxy_max_client_connections, t.at("inflight"), clusters,
         t.at("requests"),
         t.at("failed_reads_origin") + t.at("failed_reads_target") + t.at("failed_writes_origin") + t.at("failed_writes_target") +

@@ -69,8 +69,9 @@ public:
     bool stopping() const { return _stopping.load(); }
 
     // Live settings (SIGHUP, PUT /api/v1/settings): primary_cluster, read_mode, log_level.
-    // Returns what changed ("key=VALUE ...", empty when nothing did). Serialized.
-    std::string apply_live(const config& c);
+    // Returns what changed, as (key, value now); empty when nothing did. Serialized.
+    using setting_changes = std::vector<std::pair<std::string, std::string>>;
+    setting_changes apply_live(const config& c);
     // The live settings now, in a copy of the start-up settings.
     config live_settings() const;
 

@@ -462,14 +462,18 @@ void client_session::override_consistency(const envelope_header& h, pending& p, 
         if (!cl || !to.has(s)) continue;
         const std::string_view message = out.rewritten[s] ? out.body[s].substr(_req_prefix.size()) : std::string_view(_req_message);
         auto changed = with_consistency(h.op, message, cql::effective_version(h.version), *cl);
-        if (!changed) continue;
-        std::string body = _req_prefix;
-        body.append(*changed);
-        p.side_body[s] = std::move(body);
-        p.side_rewritten[s] = true;
-        out.body[s] = p.side_body[s];
-        out.rewritten[s] = true;
+        if (changed) rewrite_side(p, out, s, *changed);
     }
+}
+
+// The slot's own string (its capacity kept) holds what cluster `s` gets: the prefix, then
+// `message` (which must not lie in that string).
+void client_session::rewrite_side(pending& p, outbound& out, int s, std::string_view message) {
+    p.side_body[s].assign(_req_prefix);
+    p.side_body[s].append(message);
+    p.side_rewritten[s] = true;
+    out.body[s] = p.side_body[s];
+    out.rewritten[s] = true;
 }
 
 // A dual write without a client timestamp gets one, the same on both clusters, so both hold
@@ -486,11 +490,7 @@ void client_session::assign_timestamp(const envelope_header& h, pending& p, outb
         // Encoded into the session's scratch (the message may lie in the slot's string), then
         // copied into the slot's string: both keep their capacity.
         if (!with_timestamp(h.op, message_of(s), ver, ts, _timestamped)) return;
-        p.side_body[s].assign(_req_prefix);
-        p.side_body[s].append(_timestamped);
-        p.side_rewritten[s] = true;
-        out.body[s] = p.side_body[s];
-        out.rewritten[s] = true;
+        rewrite_side(p, out, s, _timestamped);
     }
 }
 

@@ -188,6 +188,27 @@ def idle_connections_rss(instances, count):
     return before, after
 
 
+def publish(text, markdown):
+    """Prints a report and writes it to `markdown` when given."""
+    print(text)
+    if markdown:
+        with open(markdown, "w") as f:
+            f.write(text + "\n")
+
+
+def gnuplot(work, png, rows, commands):
+    """Writes `rows` (lines of numbers) as data.dat in `work` and draws `png` with gnuplot;
+    `commands` (after the terminal settings) may name the data file as {dat}."""
+    dat = os.path.join(work, "data.dat")
+    with open(dat, "w") as f:
+        f.write("".join(row + "\n" for row in rows))
+    script = os.path.join(work, "plot.gp")
+    with open(script, "w") as f:
+        f.write('set terminal pngcairo size 900,540\nset output "%s"\n' % png)
+        f.write(commands.replace("{dat}", dat))
+    subprocess.run(["gnuplot", script], check=True)
+
+
 def scaling(args, counts):
     """Requests/s and CPU per request of tandem with each worker count, the same load on each,
     interleaved rounds, medians. On 2 cores tandem shares CPU 1 (1 worker) or both CPUs (more)
@@ -234,11 +255,7 @@ def scaling(args, counts):
         lines.append("| %d | %.0f | %.2fx | %.0f | %.0f | %.2f |" % (
             n, tp, tp / base, statistics.median(r["latency_us"]["p50"] for r in results[n]),
             statistics.median(r["latency_us"]["p99"] for r in results[n]), statistics.median(r["cpu_per_100k"] for r in results[n])))
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+    publish("\n".join(lines), args.markdown)
 
 
 def main():
@@ -394,26 +411,15 @@ def main():
     lines.append("- cqlbench's own CPU under the throughput load: %.2f s per 100k requests (tandem: %.2f, so one core of "
                  "cqlbench drives %.1fx what one core of tandem forwards; it includes warm-up)" % (
                      bench_cpu, tandem_cpu, tandem_cpu / bench_cpu if bench_cpu else 0))
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+    publish("\n".join(lines), args.markdown)
     if args.plot and shutil.which("gnuplot"):
-        dat = os.path.join(work, "latency.dat")
-        with open(dat, "w") as f:
-            f.write("# percentile " + " ".join(endpoints) + "\n")
-            for i, p in enumerate(PERCENTILES):
-                f.write("%d %s\n" % (i, " ".join("%.1f" % med("rate", n, lambda r, p=p: r["latency_us"][p]) for n in endpoints)))
-        script = os.path.join(work, "plot.gp")
-        with open(script, "w") as f:
-            f.write('set terminal pngcairo size 900,540\nset output "%s"\n' % args.plot)
-            f.write('set title "Latency at %d requests/s (open loop, from the intended send time)"\n' % args.rate)
-            f.write('set ylabel "latency (µs)"\nset logscale y\nset grid\nset key left top\n')
-            f.write("set xtics (%s)\n" % ", ".join('"%s" %d' % (p, i) for i, p in enumerate(PERCENTILES)))
-            f.write("plot " + ", ".join('"%s" using 1:%d with linespoints title "%s"' % (dat, i + 2, n)
-                                         for i, n in enumerate(endpoints)) + "\n")
-        subprocess.run(["gnuplot", script], check=True)
+        rows = ["%d %s" % (i, " ".join("%.1f" % med("rate", n, lambda r, p=p: r["latency_us"][p]) for n in endpoints))
+                for i, p in enumerate(PERCENTILES)]
+        gnuplot(work, args.plot, rows,
+                'set title "Latency at %d requests/s (open loop, from the intended send time)"\n' % args.rate +
+                'set ylabel "latency (µs)"\nset logscale y\nset grid\nset key left top\n' +
+                "set xtics (%s)\n" % ", ".join('"%s" %d' % (p, i) for i, p in enumerate(PERCENTILES)) +
+                "plot " + ", ".join('"{dat}" using 1:%d with linespoints title "%s"' % (i + 2, n) for i, n in enumerate(endpoints)) + "\n")
         print("plot: %s" % args.plot)
     shutil.rmtree(work, ignore_errors=True)
 

@@ -23,7 +23,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "e2e"))
 import tandem_harness as h  # noqa: E402
-from compare import cpu_seconds, pin, pin_tree, status_kb  # noqa: E402
+from compare import cpu_seconds, gnuplot, pin, pin_tree, publish, status_kb  # noqa: E402
 
 
 def bench_argv(build, port, seconds, rate=None, schema=False):
@@ -110,25 +110,14 @@ def main():
                  min(s["cpu_pct"] for s in samples), max(s["cpu_pct"] for s in samples), min(s["p99_ms"] for s in settled),
                  max(s["p99_ms"] for s in settled), samples[-1]["errors"]),
              "- verdict: %s" % ("PASS (RSS within 5%, fds flat, no error)" if ok else "FAIL")]
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+    publish("\n".join(lines), args.markdown)
     if args.plot and shutil.which("gnuplot"):
-        dat = os.path.join(work, "soak.dat")
-        with open(dat, "w") as f:
-            for s in samples:
-                f.write("%.0f %.2f %d %.3f %.1f\n" % (s["t"], s["rss_kb"] / 1024, s["fds"], s["p99_ms"], s["cpu_pct"]))
-        script = os.path.join(work, "soak.gp")
-        with open(script, "w") as f:
-            f.write('set terminal pngcairo size 900,540\nset output "%s"\n' % args.plot)
-            f.write('set title "tandem soak: %d req/s for %.0f s"\nset xlabel "seconds"\nset grid\n' % (rate, args.seconds))
-            f.write('set ylabel "RSS (MiB), fds"\nset y2label "p99 (ms), CPU (%% of a core / 100)"\nset ytics nomirror\nset y2tics\n')
-            f.write('plot "%s" using 1:2 with lines title "RSS MiB", "%s" using 1:3 with lines title "open fds", '
-                    '"%s" using 1:4 axes x1y2 with lines title "p99 ms", "%s" using 1:($5/100) axes x1y2 with lines title "CPU"\n'
-                    % (dat, dat, dat, dat))
-        subprocess.run(["gnuplot", script], check=True)
+        rows = ["%.0f %.2f %d %.3f %.1f" % (s["t"], s["rss_kb"] / 1024, s["fds"], s["p99_ms"], s["cpu_pct"]) for s in samples]
+        gnuplot(work, args.plot, rows,
+                'set title "tandem soak: %d req/s for %.0f s"\nset xlabel "seconds"\nset grid\n' % (rate, args.seconds) +
+                'set ylabel "RSS (MiB), fds"\nset y2label "p99 (ms), CPU (% of a core / 100)"\nset ytics nomirror\nset y2tics\n'
+                'plot "{dat}" using 1:2 with lines title "RSS MiB", "{dat}" using 1:3 with lines title "open fds", '
+                '"{dat}" using 1:4 axes x1y2 with lines title "p99 ms", "{dat}" using 1:($5/100) axes x1y2 with lines title "CPU"\n')
     shutil.rmtree(work, ignore_errors=True)
     sys.exit(0 if ok else 1)
 

@@ -152,9 +152,9 @@ int main(int argc, char** argv) {
                     continue;
                 }
                 auto& c = std::get<core::config>(next);
-                std::string changed = proxy->apply_live(c);
+                const auto changed = proxy->apply_live(c);
                 spdlog::set_level(level_of(c.log_level));
-                spdlog::info("SIGHUP: re-read {}; {}", config_path, changed.empty() ? "no live setting changed" : "now " + changed);
+                spdlog::info("SIGHUP: re-read {}; {}", config_path, core::describe_changes(changed));
                 continue;
             }
             spdlog::info("{} received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");

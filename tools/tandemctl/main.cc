@@ -133,8 +133,7 @@ int run_set(fleet_args a, const std::string& what, const std::string& value, boo
     const std::string& key = k->second;
     core::config probe;
     if (auto err = core::set_setting(probe, key, value)) return usage("set " + what + ": " + *err);
-    const std::string wanted = core::describe(probe).substr(core::describe(probe).find(key + ": ") + key.size() + 2);
-    const std::string normalized = wanted.substr(0, wanted.find('\n'));
+    const std::string normalized = core::get_setting(probe, key);  // as tandem spells it (TARGET, not target)
     std::vector<core::fleet::instance> instances;
     std::string error;
     if (!resolve(a, instances, error)) return usage(error);
