@@ -204,6 +204,38 @@ void client_session::on_link_closed(int side, int error) {
         return;
     }
     if (!l) return;
+    if (_phase == phase::ready && _w.journal && _w.p.writes() == write_mode::dual_async_on_secondary && side == secondary()) {
+        // write_mode DUAL_ASYNC_ON_SECONDARY: the primary serves on; journaled writes waiting for
+        // this cluster are kept for the replayer, later ones go to the journal alone.
+        spdlog::warn("client {}: lost its connection to {} node {}{}; writes for it go to the write journal until the client reconnects",
+                     _peer, side_name(side), l->endpoint, error ? std::string(" (") + std::strerror(-error) + ")" : "");
+        _slots.for_each_used([&](pending& p) {
+            if (!p.waits_for(side)) return;
+            if (p.journal_id != 0) {
+                _w.journal->settle(p.journal_id, false);
+                bump(_w.counters.journal_secondary_failed);
+                p.expect = p.expect.without(side);
+                p.proxy_stream[side] = -1;
+                if (p.answered) release(p);
+                return;
+            }
+            if (!p.write && p.got.has(other_side(side)) && p.first_side >= 0) {
+                envelope_header h = p.first_h;
+                p.expect = p.expect.without(side);
+                deliver(p, p.first_side, h, p.first_body, p.first_owner.empty() ? nullptr : &p.first_owner);
+                return;
+            }
+            if (!p.write && !p.got.has(other_side(side))) {
+                p.expect = p.expect.without(side);  // the primary's reply will be the answer
+                p.proxy_stream[side] = -1;
+                return;
+            }
+            answer_error(p.client_stream, error_message::server(std::string("tandem lost its connection to ") + side_name(side) + " node " +
+                                                               l->endpoint + " before it answered"));
+            release(p);
+        });
+        return;
+    }
     // Every request still waiting for this cluster gets an error now (ZDM leaves them to time
     // out, W5), then the client connection closes (R11.3): drivers reconnect elsewhere.
     std::string why = std::string("tandem lost its connection to ") + side_name(side) + " node " + l->endpoint +
@@ -299,11 +331,22 @@ pending& client_session::alloc(request_kind k, int16_t stream) {
 }
 
 void client_session::release(pending& p) {
+    if (p.journal_id != 0 && p.waits_for(other_side(side_of(p.primary)))) {
+        _w.journal->settle(p.journal_id, false);  // no answer from the secondary: replayed later
+    }
     for (int s : {origin_side, target_side}) {
         if (p.proxy_stream[s] >= 0 && !p.got.has(s) && _links[s]) _links[s]->abandon(p.proxy_stream[s]);
     }
     _slots.release(p);
     drop(_w.counters.inflight);
+}
+
+void client_session::finish(pending& p) {
+    if (p.journal_id != 0 && p.waits_for(other_side(side_of(p.primary)))) {
+        _slots.detach_client(p);
+        return;
+    }
+    release(p);
 }
 
 void client_session::answer(int16_t stream, opcode op, std::string_view body) {

@@ -24,6 +24,7 @@
 
 #include "core/cluster_link.hh"
 #include "core/handshake.hh"
+#include "core/journal.hh"
 #include "core/pending.hh"
 #include "core/topology.hh"
 #include "core/sides.hh"
@@ -73,6 +74,8 @@ public:
     void on_event(int side, inbound_envelope&& env);
     void on_async_reply(inbound_envelope&& env);
     void on_link_closed(int side, int error);
+    // The journal record of slot `slot` is durable: its held primary reply goes to the client.
+    void on_durable(uint32_t slot, uint32_t gen);
     bool link_ready(const cluster_link& l) const;
     uint8_t protocol_version() const { return _version; }
     cql::compression compression() const { return _compression; }
@@ -91,6 +94,9 @@ private:
     void framing_lost(const envelope_reader::outcome& out);
     pending& alloc(request_kind k, int16_t stream);
     void release(pending& p);
+    // After the client's reply: the slot is released, or, when the secondary's journaled copy is
+    // still out, kept for it with the client's stream free.
+    void finish(pending& p);
     bool plentiful() const { return _w.w.buffers().available() > _w.w.buffers().count() / 2; }
     // A request body that does not decode gets PROTOCOL_ERROR on its stream (STYLE 12).
     template <typename R>
@@ -118,6 +124,11 @@ private:
     void rewrite_side(pending& p, outbound& out, int side, std::string_view message);
     void send_to(pending& p, int side, const inbound_envelope& env, const outbound& out);
     void keep_request(pending& p, const inbound_envelope& env);
+    // write_mode DUAL_ASYNC_ON_SECONDARY (journal.hh): the secondary's copy of a dual write goes
+    // to the journal; false when the secondary cannot be left out (the request fails).
+    bool journal_write(const cql::envelope_header& h, pending& p, destinations& to, const outbound& out);
+    void on_journaled_reply(pending& p, int side, inbound_envelope&& env);
+    bool writes_async() const;
     std::string with_prefix(std::string body) const {
         if (_req_prefix.empty()) return body;  // moved, not copied
         return _req_prefix + body;
@@ -194,6 +205,10 @@ private:
     std::string _request_id;  // hex, when tracing gave the request one
     std::string _prefixed;    // _req_prefix + _req_message, when the prefix changed
     std::string _timestamped;  // assign_timestamp: a message with tandem's timestamp
+    // The request being routed, for the journal: whether replaying it is safe, and the prepared
+    // statements it names (the secondary's ids).
+    bool _replayable = false;
+    std::vector<journal_prepared_view> _journal_refs;
 };
 
 }  // namespace tandem::core

@@ -170,6 +170,18 @@ std::vector<setting> make_settings() {
                      return std::nullopt;
                  },
                  [](const config& c) { return std::string(c.read == read_mode::primary_only ? "PRIMARY_ONLY" : "DUAL_ASYNC_ON_SECONDARY"); }});
+    s.push_back({"write_mode",
+                 [](config& c, const std::string& v) -> std::optional<std::string> {
+                     auto u = upper(v);
+                     if (u == "DUAL_SYNC") c.write = write_mode::dual_sync;
+                     else if (u == "DUAL_ASYNC_ON_SECONDARY") c.write = write_mode::dual_async_on_secondary;
+                     else return "'" + v + "'; possible values are: DUAL_SYNC and DUAL_ASYNC_ON_SECONDARY";
+                     return std::nullopt;
+                 },
+                 [](const config& c) { return std::string(c.write == write_mode::dual_sync ? "DUAL_SYNC" : "DUAL_ASYNC_ON_SECONDARY"); }});
+    s.push_back(str("write_journal_dir", [](config& c) -> std::string& { return c.write_journal_dir; }));
+    s.push_back(integer("write_journal_max_bytes", [](config& c) -> int64_t& { return c.write_journal_max_bytes; }, 1 << 20, INT64_MAX));
+    s.push_back(integer("write_journal_sync_ms", [](config& c) -> int64_t& { return c.write_journal_sync_ms; }, 0, 1000));
     s.push_back(boolean("replace_cql_functions", [](config& c) -> bool& { return c.replace_cql_functions; }));
     s.push_back(integer("async_handshake_timeout_ms", [](config& c) -> int64_t& { return c.async_handshake_timeout_ms; }, 1, INT32_MAX));
     s.push_back({"log_level",
@@ -399,6 +411,11 @@ std::variant<config, config_error> load_environment(const std::function<const ch
 }
 
 std::optional<config_error> validate(const config& c) {
+    if (c.write == write_mode::dual_async_on_secondary && c.write_journal_dir.empty()) {
+        return config_error{"write_journal_dir", "write_mode DUAL_ASYNC_ON_SECONDARY needs write_journal_dir (" + env_name("write_journal_dir") +
+                                                     "): a directory on a local disk, one per tandem instance, where writes the secondary "
+                                                     "has not acknowledged are kept"};
+    }
     for (auto [name, cl] : {std::pair<const char*, const config::cluster_settings*>{"origin", &c.origin}, {"target", &c.target}}) {
         std::string p = name;
         bool points = !cl->contact_points.empty();

@@ -17,6 +17,7 @@ namespace tandem::core {
 
 enum class cluster_role : uint8_t { origin, target };
 enum class read_mode : uint8_t { primary_only, dual_async_on_secondary };
+enum class write_mode : uint8_t { dual_sync, dual_async_on_secondary };
 
 struct config {
     // Routing
@@ -35,6 +36,12 @@ struct config {
     // instead of the client's (empty: the client's). SERIAL levels of conditional reads stay.
     std::string origin_consistency_level, target_consistency_level;
     bool forward_client_credentials_to_origin = false;
+    // Writes (README, "Write modes"): DUAL_SYNC waits for both clusters; DUAL_ASYNC_ON_SECONDARY
+    // answers with the primary once the secondary's copy is in the journal.
+    write_mode write = write_mode::dual_sync;
+    std::string write_journal_dir;
+    int64_t write_journal_max_bytes = int64_t{1} << 30;
+    int64_t write_journal_sync_ms = 2;
 
     // Proxy topology (system.local / system.peers virtualization)
     int64_t proxy_topology_index = 0;

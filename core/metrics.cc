@@ -169,6 +169,15 @@ void tandem_series(exposition& x, workers_t workers) {
             [](auto& c) -> auto& { return c.unprepared_healed; });
     counter("tandem_intercepted_requests_total", "system.local / system.peers reads answered by tandem",
             [](auto& c) -> auto& { return c.intercepted; });
+    x.metric("tandem_journal_writes_total", "counter",
+             "write_mode DUAL_ASYNC_ON_SECONDARY: writes by outcome (journaled: answered after the primary and the journal; "
+             "secondary_failed: the secondary's copy failed or was not sent, kept for replay; full: sent as DUAL_SYNC, the journal "
+             "being full; synchronous: lightweight transactions and counter updates, always on both clusters)");
+    x.line("tandem_journal_writes_total", "outcome=\"journaled\"", sum(workers, [](auto& c) -> auto& { return c.journaled_writes; }));
+    x.line("tandem_journal_writes_total", "outcome=\"secondary_failed\"",
+           sum(workers, [](auto& c) -> auto& { return c.journal_secondary_failed; }));
+    x.line("tandem_journal_writes_total", "outcome=\"full\"", sum(workers, [](auto& c) -> auto& { return c.journal_full; }));
+    x.line("tandem_journal_writes_total", "outcome=\"synchronous\"", sum(workers, [](auto& c) -> auto& { return c.journal_sync_writes; }));
     x.metric("tandem_async_reads_total", "counter", "Reads mirrored to the secondary (read_mode DUAL_ASYNC_ON_SECONDARY), by outcome");
     x.line("tandem_async_reads_total", "outcome=\"sent\"", sum(workers, [](auto& c) -> auto& { return c.async_sent; }));
     x.line("tandem_async_reads_total", "outcome=\"ok\"", sum(workers, [](auto& c) -> auto& { return c.async_ok; }));
@@ -226,6 +235,10 @@ std::map<std::string, int64_t> metric_totals(workers_t workers, const proxy_gaug
     add("pscache_misses", [](auto& c) -> auto& { return c.pscache_misses; });
     add("intercepted", [](auto& c) -> auto& { return c.intercepted; });
     add("unrecognized_statements", [](auto& c) -> auto& { return c.unrecognized_statements; });
+    add("journaled_writes", [](auto& c) -> auto& { return c.journaled_writes; });
+    add("journal_secondary_failed", [](auto& c) -> auto& { return c.journal_secondary_failed; });
+    add("journal_full", [](auto& c) -> auto& { return c.journal_full; });
+    add("journal_sync_writes", [](auto& c) -> auto& { return c.journal_sync_writes; });
     int64_t inflight = 0;
     for (const auto* w : workers) inflight += w->counters.inflight.load(std::memory_order_relaxed);
     t["inflight"] = inflight;

@@ -62,6 +62,10 @@ struct proxy_counters {
     std::atomic<uint64_t> intercepted{0};
     std::atomic<uint64_t> unprepared_healed{0};
     std::atomic<uint64_t> unrecognized_statements{0};  // routed to both as writes (lexed as "other")
+    // write_mode DUAL_ASYNC_ON_SECONDARY: writes answered after the primary and the journal, the
+    // secondary's copy failed (kept for the replayer), writes sent as DUAL_SYNC because the
+    // journal was full, and writes that stay synchronous (lightweight transactions, counters).
+    std::atomic<uint64_t> journaled_writes{0}, journal_secondary_failed{0}, journal_full{0}, journal_sync_writes{0};
     std::atomic<int64_t> inflight{0};
     recent_latency recent;  // every request, for /api/v1/status's last minute
 };

@@ -39,6 +39,10 @@ void pending::reset() {
     expect = got = destinations::none();
     proxy_stream[0] = proxy_stream[1] = -1;
     auth_steps = 0;
+    journal_id = 0;
+    answered = false;
+    secondary_ok = false;
+    prep_replayable = false;
     timer.cancel();
 }
 

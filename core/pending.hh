@@ -62,6 +62,13 @@ struct pending {
     bool healed = false;
     std::string request_id;  // tracing (R3.14), hex
     int auth_steps = 0;      // secondary handshake round trips
+    // write_mode DUAL_ASYNC_ON_SECONDARY: the journal record of the secondary's copy (0: none),
+    // and whether the client has its reply already (the slot then waits for the secondary only,
+    // its client stream free again).
+    uint64_t journal_id = 0;
+    bool answered = false;
+    bool secondary_ok = false;  // the secondary has its copy: no need to wait for the disk
+    bool prep_replayable = false;  // PREPARE: a write the journal may replay (prepared_entry)
     net::timer timer;
 
     bool waits_for(int side) const { return expect.has(side) && !got.has(side); }
@@ -91,6 +98,13 @@ public:
     // A slot for a new request on the client's `stream` (marked busy until release).
     pending& take(request_kind k, int16_t stream);
     void release(pending& p);
+    // The client has its reply; the slot stays (waiting for the secondary) but its stream id is
+    // the client's again.
+    void detach_client(pending& p) {
+        mark_stream(p.client_stream, false);
+        p.client_stream = -1;
+        p.answered = true;
+    }
     // The slot `index` if it is still at generation `gen`.
     pending* find(uint32_t index, uint32_t gen) {
         if (index >= _slots.size()) return nullptr;

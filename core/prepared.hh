@@ -47,6 +47,9 @@ struct prepared_entry {
     // UNPREPARED by preparing again; the keyspace went in the v5 keyspace flag when set.
     std::string cluster_query;
     bool keyspace_flag = false;
+    // A write the journal may replay later (write_mode DUAL_ASYNC_ON_SECONDARY): not a
+    // lightweight transaction, not a counter or list update (journal_replayable).
+    bool replayable = false;
 };
 
 struct string_hash {

@@ -12,7 +12,9 @@
 #include <stdexcept>
 
 #include "core/client_session.hh"
+#include "core/journal.hh"
 #include "core/json.hh"
+#include "core/replayer.hh"
 #include "core/worker_state.hh"
 
 namespace tandem::core {
@@ -23,6 +25,7 @@ proxy::proxy(config cfg, proxy_options opts)
       _prepared(opts.prepared_capacity),
       _primary(static_cast<uint8_t>(_cfg.primary_cluster)),
       _read_mode(static_cast<uint8_t>(_cfg.read)),
+      _write_mode(static_cast<uint8_t>(_cfg.write)),
       _log_level(_cfg.log_level) {
     auto t = make_proxy_topology(_cfg.proxy_topology_addresses, _cfg.proxy_topology_index, _cfg.proxy_topology_num_tokens,
                                  _cfg.proxy_listen_address, static_cast<uint16_t>(_cfg.proxy_listen_port));
@@ -104,6 +107,37 @@ std::string proxy::metrics_text() const {
     out += "# HELP " + p + "live_settings_info The live primary cluster and read mode (value 1)\n# TYPE " + p + "live_settings_info gauge\n";
     out += p + "live_settings_info{primary_cluster=\"" + (primary() == cluster_role::origin ? "ORIGIN" : "TARGET") + "\",read_mode=\"" +
            (mode() == read_mode::primary_only ? "PRIMARY_ONLY" : "DUAL_ASYNC_ON_SECONDARY") + "\"} 1\n";
+    out += journal_metrics();
+    return out;
+}
+
+// The write journal's series (write_mode DUAL_ASYNC_ON_SECONDARY), when there is one.
+std::string proxy::journal_metrics() const {
+    if (!_journal) return {};
+    const auto c = _journal->counts();
+    const std::string p = _cfg.metrics_prefix + "_tandem_journal_";
+    std::string out;
+    auto series = [&](const char* name, const char* type, const char* help, double v, const std::string& labels = {}) {
+        out += fmt::format("# HELP {}{} {}\n# TYPE {}{} {}\n{}{}{} {}\n", p, name, help, p, name, type, p, name, labels, v);
+    };
+    series("pending_records", "gauge", "Records the cluster that owes them has not acknowledged yet", static_cast<double>(c.pending_records));
+    series("pending_bytes", "gauge", "Bytes of journal segments on disk", static_cast<double>(c.pending_bytes));
+    series("max_bytes", "gauge", "write_journal_max_bytes", static_cast<double>(_cfg.write_journal_max_bytes));
+    series("oldest_pending_seconds", "gauge", "Age of the oldest record not yet acknowledged", c.oldest_pending_s);
+    series("replay_queue_records", "gauge", "Records waiting for the replayer", static_cast<double>(c.kept));
+    series("appended_total", "counter", "Records appended", static_cast<double>(c.appended));
+    series("replayed_total", "counter", "Records the replayer delivered", static_cast<double>(c.replayed));
+    series("replay_failures_total", "counter", "Replay attempts that failed (the record stays)", static_cast<double>(c.replay_failures));
+    series("rejected_total", "counter", "Records refused for good, moved to rejected.journal", static_cast<double>(c.rejected));
+    series("full_total", "counter", "Appends refused because the journal was full (written as DUAL_SYNC)", static_cast<double>(c.full));
+    series("syncs_total", "counter", "Group commits (write and fdatasync)", static_cast<double>(c.syncs));
+    series("io_errors_total", "counter", "Journal writes that failed (the journal then stops taking records)", static_cast<double>(c.io_errors));
+    series("recovered_records", "gauge", "Records found on disk at start-up", static_cast<double>(c.recovered));
+    out += fmt::format("# HELP {0}replay_connected 1 while the replayer's connection to the cluster is up\n# TYPE {0}replay_connected gauge\n", p);
+    for (auto r : {cluster_role::origin, cluster_role::target}) {
+        out += fmt::format("{}replay_connected{{cluster=\"{}\"}} {}\n", p, r == cluster_role::origin ? "origin" : "target",
+                           _replayer && _replayer->connected(r) ? 1 : 0);
+    }
     return out;
 }
 
@@ -170,6 +204,16 @@ void proxy::start() {
             spdlog::warn("waiting for the {} cluster: {}", i == 0 ? "origin" : "target", _cc[i]->last_error());
         }
     }
+    if (!_cfg.write_journal_dir.empty()) {
+        journal_options jo;
+        jo.dir = _cfg.write_journal_dir;
+        jo.max_bytes = static_cast<uint64_t>(_cfg.write_journal_max_bytes);
+        jo.sync_ms = static_cast<uint32_t>(_cfg.write_journal_sync_ms);
+        _journal = std::make_unique<write_journal>(jo);
+        _replayer = std::make_unique<journal_replayer>(*_journal, _cfg);
+        spdlog::info("write journal in {} (at most {} bytes, group commit {} ms); write mode {}", jo.dir, jo.max_bytes, jo.sync_ms,
+                     get_setting(_cfg, "write_mode"));
+    }
     // Workers: the first binds (port 0 picks one), the others share its port (SO_REUSEPORT).
     for (size_t i = 0; i < std::max<size_t>(_opts.workers, 1); ++i) {
         net::worker_config wc;
@@ -179,6 +223,10 @@ void proxy::start() {
         _workers.push_back(std::move(w));
         _ctx.push_back(std::make_unique<worker_state>(*this, *wp));
         auto* ctx = _ctx.back().get();
+        if (_journal) {
+            ctx->journal = _journal.get();
+            ctx->journal_listener = _journal->add_listener([wp, ctx](uint64_t upto) { wp->post([ctx, upto] { ctx->on_journal_durable(upto); }); });
+        }
         auto bound = std::make_shared<std::promise<std::string>>();
         auto fut = bound->get_future();
         _threads.emplace_back([this, wp, ctx, bound] {
@@ -282,6 +330,10 @@ void proxy::shutdown(uint32_t deadline_ms) {
     for (auto& w : _workers) w->stop(500);
     for (auto& t : _threads) t.join();
     _threads.clear();
+    // The journal last: what the workers settled is in it; a clean stop with nothing owed
+    // leaves no segment behind.
+    _replayer.reset();
+    _journal.reset();
     for (auto& cc : _cc) {
         if (cc) cc->stop();
     }
@@ -298,6 +350,14 @@ proxy::setting_changes proxy::apply_live(const config& c) {
         _read_mode.store(static_cast<uint8_t>(c.read));
         changed.emplace_back("read_mode", get_setting(c, "read_mode"));
     }
+    if (c.write != writes()) {
+        if (!_journal) {
+            spdlog::warn("write_mode {} needs write_journal_dir, set when tandem starts: restart tandem to change it", get_setting(c, "write_mode"));
+        } else {
+            _write_mode.store(static_cast<uint8_t>(c.write));
+            changed.emplace_back("write_mode", get_setting(c, "write_mode"));
+        }
+    }
     if (c.log_level != _log_level) {
         _log_level = c.log_level;
         changed.emplace_back("log_level", c.log_level);
@@ -309,6 +369,7 @@ config proxy::live_settings() const {
     config c = _cfg;
     c.primary_cluster = primary();
     c.read = mode();
+    c.write = writes();
     std::lock_guard g(_live_lock);
     c.log_level = _log_level;
     return c;

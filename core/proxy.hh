@@ -39,6 +39,8 @@ struct proxy_options {
 };
 
 class worker_state;
+class write_journal;
+class journal_replayer;
 
 class proxy {
 public:
@@ -85,6 +87,9 @@ public:
     const proxy_options& options() const { return _opts; }
     cluster_role primary() const { return static_cast<cluster_role>(_primary.load(std::memory_order_relaxed)); }
     read_mode mode() const { return static_cast<read_mode>(_read_mode.load(std::memory_order_relaxed)); }
+    write_mode writes() const { return static_cast<write_mode>(_write_mode.load(std::memory_order_relaxed)); }
+    // The write journal (write_journal_dir set), or null.
+    write_journal* journal() const { return _journal.get(); }
     std::shared_ptr<const cluster_view> view(cluster_role r) const;
     prepared_store& prepared() { return _prepared; }
     const proxy_topology& topology() const { return _topology; }
@@ -114,6 +119,10 @@ private:
     prepared_store _prepared;
     std::atomic<uint8_t> _primary;
     std::atomic<uint8_t> _read_mode;
+    std::atomic<uint8_t> _write_mode;
+    std::unique_ptr<write_journal> _journal;
+    std::unique_ptr<journal_replayer> _replayer;
+    std::string journal_metrics() const;
     mutable std::mutex _live_lock;  // apply_live: one at a time; _log_level
     std::string _log_level;
     std::chrono::steady_clock::time_point _created = std::chrono::steady_clock::now();

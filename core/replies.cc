@@ -49,6 +49,14 @@ void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_enve
     }
     if (p->counted && _links[side] && _links[side]->metrics) record_node(*_links[side]->metrics, *p, env, _w.w.now_ns());
     if (env.header.op == opcode::error && !p->healed && !p->req_body.empty() && try_heal(*p, side, env)) return;
+    if (p->journal_id != 0) {
+        on_journaled_reply(*p, side, std::move(env));
+        return;
+    }
+    if (p->kind == request_kind::prepare && p->expect == destinations::only(side) && env.header.op == opcode::result &&
+        store_prepared(*p, side, env)) {
+        return;  // the secondary was gone (write_mode DUAL_ASYNC_ON_SECONDARY): prepared on the primary alone
+    }
     if (p->expect == destinations::only(side)) {
         if (env.header.op == opcode::error && p->counted && !p->write) {
             bump(side == origin_side ? _w.counters.reads_failed_origin : _w.counters.reads_failed_target);
@@ -94,8 +102,10 @@ void client_session::merge_replies(pending& p, int side, inbound_envelope&& env)
 // reply went out).
 bool client_session::store_prepared(pending& p, int side, const inbound_envelope& env) {
     std::string t1, t2;
-    auto o_plain = side == origin_side ? _codec.plain(env.header, env.body, t1) : _codec.plain(p.first_h, p.first_body, t1);
-    auto t_plain = side == target_side ? _codec.plain(env.header, env.body, t2) : _codec.plain(p.first_h, p.first_body, t2);
+    // One cluster only (the other gone): its id stands for both; the other heals on UNPREPARED.
+    const bool single = p.expect == destinations::only(side);
+    auto o_plain = side == origin_side || single ? _codec.plain(env.header, env.body, t1) : _codec.plain(p.first_h, p.first_body, t1);
+    auto t_plain = side == target_side || single ? _codec.plain(env.header, env.body, t2) : _codec.plain(p.first_h, p.first_body, t2);
     if (!o_plain || !t_plain) return false;
     auto read_id = [](std::string_view b) -> std::optional<std::string> {
         cql::reader r(b);
@@ -118,6 +128,7 @@ bool client_session::store_prepared(pending& p, int side, const inbound_envelope
         e->generated_named = p.generated_named;
         e->cluster_query = p.cluster_query.empty() ? p.query : p.cluster_query;
         e->keyspace_flag = p.keyspace_flag;
+        e->replayable = p.prep_replayable;
         _w.cache.put(std::move(e));
     }
     if (p.generated.empty()) return false;
@@ -129,7 +140,7 @@ bool client_session::store_prepared(pending& p, int side, const inbound_envelope
     strip_generated(r->prepared, p.generated);
     std::string body;
     r->encode(body, ver);
-    envelope_header oh = side == origin_side ? env.header : p.first_h;
+    envelope_header oh = side == origin_side || single ? env.header : p.first_h;
     oh.flags &= static_cast<uint8_t>(~cql::envelope_flags::compression);
     deliver(p, origin_side, oh, body, nullptr);
     return true;
@@ -177,7 +188,45 @@ void client_session::deliver(pending& p, int side, const envelope_header& h_in, 
     } else {
         _writer.send(_client, h, body);
     }
-    release(p);
+    finish(p);
+}
+
+// write_mode DUAL_ASYNC_ON_SECONDARY: the client gets the primary's reply once the secondary's
+// copy is durable in the journal (or already on the secondary); the secondary's reply only
+// settles the record: released when it succeeded, kept for the replayer when it failed.
+void client_session::on_journaled_reply(pending& p, int side, inbound_envelope&& env) {
+    const int prim = side_of(p.primary);
+    if (side != prim) {
+        const bool ok = env.header.op != opcode::error;
+        _w.journal->settle(p.journal_id, ok);
+        if (ok) {
+            p.secondary_ok = true;
+        } else {
+            bump(_w.counters.journal_secondary_failed);
+            spdlog::debug("client {}: a write to the secondary ({}) failed; kept in the journal for replay", _peer, side_name(side));
+        }
+        if (p.answered) {
+            release(p);
+        } else if (p.first_side == prim) {
+            // The primary's reply waits for the disk; the secondary has it now: no need.
+            if (ok) on_durable(p.index, p.gen);
+        }
+        return;
+    }
+    if (env.header.op == opcode::error || p.secondary_ok || _w.journal->durable(p.journal_id)) {
+        if (env.header.op == opcode::error && p.counted) bump(prim == origin_side ? _w.counters.writes_failed_origin : _w.counters.writes_failed_target);
+        deliver(p, side, env.header, env.body, env.owner.empty() ? nullptr : &env.owner);
+        return;
+    }
+    p.hold(side, env, plentiful());
+    _w.wait_durable(p.journal_id, this, _alive, p.index, p.gen);
+}
+
+void client_session::on_durable(uint32_t slot, uint32_t gen) {
+    pending* p = _slots.find(slot, gen);
+    if (!p || p->answered || p->first_side < 0) return;
+    envelope_header h = p->first_h;
+    deliver(*p, p->first_side, h, p->first_body, p->first_owner.empty() ? nullptr : &p->first_owner);
 }
 
 // A cluster answered UNPREPARED for a statement tandem knows (it restarted, or evicted it):
@@ -264,6 +313,12 @@ void client_session::arm_timeout(pending& p) {
 // the id, and the cluster ids stay quarantined until their late replies (W5; ZDM answers
 // nothing, R4.16).
 void client_session::on_timeout(pending& p) {
+    if (p.answered) {
+        // Only the secondary's journaled copy was out: the record stays for the replayer.
+        bump(_w.counters.journal_secondary_failed);
+        release(p);
+        return;
+    }
     bump(_w.counters.timeouts);
     std::string missing;
     for (int s : {origin_side, target_side}) {

@@ -9,6 +9,7 @@
 
 #include "core/client_session.hh"
 #include "core/consistency.hh"
+#include "core/journal.hh"
 #include "core/proxy.hh"
 #include "core/routing.hh"
 #include "cql/query.hh"
@@ -75,6 +76,8 @@ void client_session::process(inbound_envelope&& env) {
     _req_prefix.assign(plain->substr(0, plain->size() - _req_message.size()));
     _prefix_changed = false;
     _request_id.clear();
+    _replayable = false;
+    _journal_refs.clear();
     if (h.op == opcode::query || h.op == opcode::prepare || h.op == opcode::execute || h.op == opcode::batch) {
         apply_tracing(env.header, *parts);
     }
@@ -183,6 +186,7 @@ void client_session::on_query(inbound_envelope&& env, std::string_view plain) {
     p.counted = true;
     p.cl = m->params.cl;
     p.write = d.write;
+    _replayable = d.write && d.route == query_route::both && writes_async() && journal_replayable(m->query, info);
     if (d.unrecognized) bump(_w.counters.unrecognized_statements);
     if (d.async) send_async(h, env.body);  // R4.12
     const destinations to = destinations_for(d.route, p.primary, system_cluster());
@@ -246,6 +250,7 @@ void client_session::on_prepare(inbound_envelope&& env, std::string_view plain) 
     auto d = decide(info, ks, _w.p.mode() == read_mode::dual_async_on_secondary);
     p.prep_route = d.route == query_route::system ? route::system : d.route == query_route::primary ? route::primary : route::both;
     p.prep_write = cql::is_write(info.kind);
+    p.prep_replayable = p.prep_write && journal_replayable(m->query, info);
     if (d.async && d.route == query_route::primary) send_async(h, env.body);
     if (_w.p.cfg().replace_cql_functions) {
         // R7.4: each volatile call becomes a bind marker; EXECUTE fills in the values.
@@ -285,6 +290,12 @@ void client_session::on_execute(inbound_envelope&& env, std::string_view plain) 
     p.counted = true;
     p.cl = m->params.cl;
     p.write = e->where == route::both;
+    if (p.write && e->replayable && writes_async()) {
+        _replayable = true;
+        const bool to_target = secondary() == target_side && !e->target_id.empty();
+        _journal_refs.push_back({to_target ? std::string_view(e->target_id) : std::string_view(e->origin_id),
+                                 e->cluster_query.empty() ? std::string_view(e->query) : std::string_view(e->cluster_query), e->keyspace});
+    }
     if (!e->generated.empty()) {
         // R7.5: fresh values per request, the same for both clusters.
         auto fv = _w.function_values_now();
@@ -339,6 +350,7 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
     // R5.4: every prepared child must be known; the target copy gets target ids.
     bool rewrite = false;
     bool values_changed = false;
+    bool replayable = m->type != cql::batch_type::counter;
     std::vector<cql::batch_child> children;
     std::vector<std::string> ids;
     ids.reserve(m->children.count);
@@ -357,6 +369,10 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
             }
             if (!e->target_id.empty() && e->target_id != e->origin_id) rewrite = true;
             ids.push_back(e->target_id.empty() ? e->origin_id : e->target_id);
+            if (!e->replayable) replayable = false;
+            const bool to_target = secondary() == target_side && !e->target_id.empty();
+            _journal_refs.push_back({to_target ? std::string_view(e->target_id) : std::string_view(e->origin_id),
+                                     e->cluster_query.empty() ? std::string_view(e->query) : std::string_view(e->cluster_query), e->keyspace});
             if (!e->generated.empty() && !c.values.named) {
                 // R5.4/R7.5: the child's generated values, the same on both clusters.
                 if (!fv) fv.emplace(_w.function_values_now());
@@ -366,7 +382,9 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
             }
         } else {
             ids.emplace_back();
-            auto cinfo = _w.p.cfg().replace_cql_functions ? cql::classify(c.query_or_id) : cql::statement_info{};
+            const bool journaling = writes_async();
+            auto cinfo = _w.p.cfg().replace_cql_functions || journaling ? cql::classify(c.query_or_id) : cql::statement_info{};
+            if (journaling && !journal_replayable(c.query_or_id, cinfo)) replayable = false;
             if (cinfo.call_count > 0) {
                 // R7.3: a simple child gets literals, as a QUERY does.
                 if (!fv) fv.emplace(_w.function_values_now());
@@ -382,6 +400,7 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
     p.counted = true;
     p.write = true;
     p.cl = m->cl;
+    _replayable = replayable && writes_async();
     if (values_changed) {
         std::string storage, body;
         cql::batch_message o = *m;
@@ -439,8 +458,15 @@ void client_session::forward(const inbound_envelope& env, pending& p, destinatio
     if (!_request_id.empty()) p.request_id = _request_id;
     if (_w.consistency_override[0] || _w.consistency_override[1]) override_consistency(env.header, p, to, out);
     if (p.write && to.has(origin_side) && to.has(target_side)) assign_timestamp(env.header, p, out);
+    if (p.counted && p.write && to == destinations::both() && writes_async() && !journal_write(env.header, p, to, out)) return;
     for (int s : {origin_side, target_side}) {
         auto* l = _links[s];
+        if (to.has(s) && !l && p.journal_id == 0 && writes_async() && s == secondary() && !p.write && _phase == phase::ready) {
+            // The secondary is gone (write_mode DUAL_ASYNC_ON_SECONDARY keeps the session): what
+            // is not a write is the primary's alone (USE, PREPARE, REGISTER, OPTIONS).
+            to = to.without(s);
+            continue;
+        }
         if (to.has(s) && (!l || !l->usable() || !l->has_free_id())) {
             answer_error(p.client_stream, error_message::overloaded(shutting_down));
             release(p);
@@ -492,6 +518,55 @@ void client_session::assign_timestamp(const envelope_header& h, pending& p, outb
         if (!with_timestamp(h.op, message_of(s), ver, ts, _timestamped)) return;
         rewrite_side(p, out, s, _timestamped);
     }
+}
+
+bool client_session::writes_async() const { return _w.journal && _w.p.writes() == write_mode::dual_async_on_secondary; }
+
+// A dual write in write_mode DUAL_ASYNC_ON_SECONDARY: the secondary's copy (with its ids and
+// tandem's timestamp) is appended to the journal; the client will be answered once the primary
+// answered and the record is durable (replies.cc). A secondary that cannot take it now (no
+// connection, no free stream id) does not get it: the record is kept for the replayer. Not
+// journaled: writes that are not safe to apply later (lightweight transactions, counters:
+// both clusters, synchronously) and writes arriving while the journal is full (as DUAL_SYNC).
+bool client_session::journal_write(const envelope_header& h, pending& p, destinations& to, const outbound& out) {
+    const int sec = other_side(side_of(p.primary));
+    auto* sl = _links[sec];
+    const bool sec_usable = sl && sl->usable() && sl->has_free_id();
+    const char* refused = nullptr;
+    if (!_replayable) {
+        bump(_w.counters.journal_sync_writes);
+        if (!sl) refused = "lightweight transactions, counter and list updates stay synchronous on both clusters";
+    } else {
+        const std::string_view message = out.rewritten[sec] ? out.body[sec].substr(_req_prefix.size()) : std::string_view(_req_message);
+        _w.journal_scratch.clear();
+        encode_journal_record(role_of(sec), cql::effective_version(h.version), h.op, _keyspace, _journal_refs.data(), _journal_refs.size(),
+                              message, _w.journal_scratch);
+        p.journal_id = _w.journal->append(_w.journal_listener, _w.journal_scratch);
+        if (p.journal_id == 0) {
+            bump(_w.counters.journal_full);
+            if (_w.journal_warning_due()) {
+                spdlog::warn("write journal {} is full (write_journal_max_bytes {}): writes wait for both clusters as in DUAL_SYNC until the "
+                             "replayer catches up",
+                             _w.journal->dir(), _w.p.cfg().write_journal_max_bytes);
+            }
+            if (!sl) refused = "the write journal is full";
+        } else {
+            bump(_w.counters.journaled_writes);
+            if (!sec_usable) {
+                to = to.without(sec);
+                _w.journal->settle(p.journal_id, false);
+                bump(_w.counters.journal_secondary_failed);
+            }
+        }
+    }
+    if (refused) {
+        auto e = error_message::unavailable(p.cl, 1, 0);
+        e.message = std::string("tandem: the ") + side_name(sec) + " cluster is unreachable and " + refused;
+        answer_error(p.client_stream, e);
+        release(p);
+        return false;
+    }
+    return true;
 }
 
 void client_session::send_to(pending& p, int side, const inbound_envelope& env, const outbound& out) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/client_session.hh"
 #include "core/proxy.hh"
 
 namespace tandem::core {
@@ -23,6 +24,30 @@ int64_t worker_state::next_write_timestamp() {
     const auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     _last_timestamp = std::max<int64_t>(now, _last_timestamp + 1);
     return _last_timestamp;
+}
+
+void worker_state::on_journal_durable(uint64_t upto) {
+    // Replies arrive out of id order: every waiter is looked at, the rest kept in order.
+    std::vector<durable_waiter> due;
+    size_t kept = 0;
+    for (auto& wt : _waiters) {
+        if (wt.id <= upto) {
+            due.push_back(std::move(wt));
+        } else {
+            _waiters[kept++] = std::move(wt);
+        }
+    }
+    _waiters.resize(kept);
+    for (auto& wt : due) {
+        if (!wt.alive.expired()) wt.session->on_durable(wt.slot, wt.gen);
+    }
+}
+
+bool worker_state::journal_warning_due() {
+    const uint64_t now = w.now_ms();
+    if (_journal_warned_ms != 0 && now < _journal_warned_ms + 10000) return false;
+    _journal_warned_ms = now;
+    return true;
 }
 
 bool worker_state::take_tracing_token() {

@@ -5,7 +5,9 @@
 // endpoint reads (metrics.hh).
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <string>
 #include <unordered_set>
 #include <vector>
 
@@ -19,6 +21,7 @@ namespace tandem::core {
 
 class proxy;
 class client_session;
+class write_journal;
 
 class worker_state {
 public:
@@ -39,6 +42,26 @@ public:
     // or one past the last given, so this worker never hands out the same one twice.
     int64_t next_write_timestamp();
 
+    // write_mode DUAL_ASYNC_ON_SECONDARY: the journal (null without write_journal_dir), this
+    // worker's listener in it, and the replies waiting for their record to be durable.
+    write_journal* journal = nullptr;
+    size_t journal_listener = 0;
+    std::string journal_scratch;
+    struct durable_waiter {
+        uint64_t id;
+        client_session* session;
+        std::weak_ptr<bool> alive;
+        uint32_t slot, gen;
+    };
+    // A reply held until record `id` is durable; the session's on_durable() follows.
+    void wait_durable(uint64_t id, client_session* s, std::weak_ptr<bool> alive, uint32_t slot, uint32_t gen) {
+        _waiters.push_back({id, s, std::move(alive), slot, gen});
+    }
+    // From the journal (posted to this worker): records up to `upto` are on disk.
+    void on_journal_durable(uint64_t upto);
+    // A rate-limited warning (once per 10 s per worker) for the journal's state.
+    bool journal_warning_due();
+
     // Writers with v5 frames to send this turn; flushed by the turn hook.
     std::vector<envelope_writer*> flush_list;
     void flush_writers() {
@@ -57,6 +80,8 @@ public:
 
 private:
     int64_t _last_timestamp = 0;
+    std::vector<durable_waiter> _waiters;
+    uint64_t _journal_warned_ms = 0;
     double _tracing_tokens = 0;
     uint64_t _tracing_refill_ns = 0;
 };

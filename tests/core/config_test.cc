@@ -110,8 +110,8 @@ TEST(config, environment_variables) {
 TEST(config, keys_match_zdm_reference_count) {
     // Every ZDM 2.x setting (zdm-spec.md §9): 15 general and topology, 11 per cluster, 9 listener, 7 metrics,
     // 5 heartbeat, 13 tuning; and tandem's own: admin_token, proxy_busy_poll_us,
-    // origin/target_consistency_level.
-    EXPECT_EQ(setting_keys().size(), 15u + 22u + 9u + 7u + 5u + 13u + 4u);
+    // origin/target_consistency_level, write_mode and the three write_journal_* settings.
+    EXPECT_EQ(setting_keys().size(), 15u + 22u + 9u + 7u + 5u + 13u + 4u + 4u);
     config cl;
     ASSERT_FALSE(set_setting(cl, "target_consistency_level", "local_one"));
     EXPECT_EQ(cl.target_consistency_level, "LOCAL_ONE");
@@ -128,6 +128,23 @@ TEST(config, keys_match_zdm_reference_count) {
     EXPECT_EQ(*set_setting(c, "read_mode", "x"), "invalid value for read_mode: 'x'; possible values are: PRIMARY_ONLY and DUAL_ASYNC_ON_SECONDARY");
     EXPECT_EQ(*set_setting(c, "nope", "x"), "unknown setting 'nope'");
     EXPECT_EQ(*set_setting(c, "proxy_busy_poll_us", "20000"), "invalid value for proxy_busy_poll_us: 20000 is out of range [0, 10000]");
+}
+
+TEST(config, write_mode_needs_a_journal_directory) {
+    config c;
+    EXPECT_EQ(*set_setting(c, "write_mode", "async"),
+              "invalid value for write_mode: 'async'; possible values are: DUAL_SYNC and DUAL_ASYNC_ON_SECONDARY");
+    auto v = load_yaml_text("origin_contact_points: a\ntarget_contact_points: b\nwrite_mode: dual_async_on_secondary\n");
+    ASSERT_TRUE(std::holds_alternative<config_error>(v));
+    EXPECT_EQ(std::get<config_error>(v).key, "write_journal_dir");
+    EXPECT_NE(std::get<config_error>(v).message.find("ZDM_WRITE_JOURNAL_DIR"), std::string::npos);
+    auto ok = load_yaml_text(
+        "origin_contact_points: a\ntarget_contact_points: b\nwrite_mode: DUAL_ASYNC_ON_SECONDARY\nwrite_journal_dir: /var/lib/tandem/j0\n");
+    ASSERT_TRUE(std::holds_alternative<config>(ok));
+    EXPECT_EQ(std::get<config>(ok).write, write_mode::dual_async_on_secondary);
+    EXPECT_EQ(std::get<config>(ok).write_journal_max_bytes, int64_t{1} << 30);
+    EXPECT_EQ(std::get<config>(ok).write_journal_sync_ms, 2);
+    EXPECT_TRUE(set_setting(c, "write_journal_max_bytes", "1000").has_value()) << "under 1 MiB is refused";
 }
 
 }  // namespace
