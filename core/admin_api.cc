@@ -21,7 +21,7 @@ http_response json_reply(int status, std::string body) { return {status, "applic
 
 http_response error_reply(int status, const std::string& why) { return json_reply(status, "{\"error\": " + json_string(why) + "}"); }
 
-constexpr const char* live_keys[] = {"primary_cluster", "read_mode", "log_level"};
+constexpr const char* live_keys[] = {"primary_cluster", "read_mode", "write_mode", "log_level"};
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
@@ -68,7 +68,7 @@ std::variant<config, http_response> settings_from_json(const config& live, std::
     for (auto field : doc) {
         const std::string key(field.key);
         if (std::find(std::begin(live_keys), std::end(live_keys), key) == std::end(live_keys)) {
-            return error_reply(400, "'" + key + "' cannot be changed live; the live settings are primary_cluster, read_mode and log_level");
+            return error_reply(400, "'" + key + "' cannot be changed live; the live settings are primary_cluster, read_mode, write_mode and log_level");
         }
         std::string_view value;
         if (field.value.get(value)) return error_reply(400, "invalid value for " + key + ": a string is expected");
@@ -122,7 +122,7 @@ http_response admin_api::handle(const http_request& r) {
         return json_reply(200, _proxy.status_json(_o.version, _window.summary()));
     }
     if (path == "/api/v1/settings") {
-        if (r.method != "PUT") return error_reply(405, "use PUT with a JSON object of primary_cluster, read_mode and log_level");
+        if (r.method != "PUT") return error_reply(405, "use PUT with a JSON object of primary_cluster, read_mode, write_mode and log_level");
         return put_settings(r);
     }
     return error_reply(404, "no such endpoint; the admin API has GET /api/v1/status and PUT /api/v1/settings");

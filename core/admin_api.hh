@@ -31,7 +31,7 @@ class proxy;
 std::optional<http_response> authorize(const http_request& r, const std::string& token, bool loopback_listener);
 
 // A PUT /api/v1/settings body applied to a copy of the live settings: the new settings, or a
-// 400 naming the key (nothing applied). Only primary_cluster, read_mode and log_level are live.
+// 400 naming the key (nothing applied). Only primary_cluster, read_mode, write_mode (with a journal) and log_level are live.
 std::variant<config, http_response> settings_from_json(const config& live, std::string_view body);
 
 // What apply_live changed, for a log line: "now primary_cluster=TARGET read_mode=..." or

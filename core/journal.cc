@@ -621,6 +621,7 @@ void write_journal::run() {
         lk.unlock();
 
         bool ok = true, created = false;
+        const auto sync_start = std::chrono::steady_clock::now();
         std::vector<segment*> touched;
         for (size_t i = 0; i < _writing.size() && ok; ++i) {
             segment* s = targets[i];
@@ -648,6 +649,8 @@ void write_journal::run() {
             }
         }
         if (created) sync_dir(_opt.dir);
+        const auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sync_start).count();
+        if (took_ms >= 200) spdlog::warn("write journal: a sync took {} ms (the disk is slow: writes wait for it)", took_ms);
 
         lk.lock();
         ++_c.syncs;

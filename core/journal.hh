@@ -143,6 +143,11 @@ bool journal_replayable(std::string_view query, const cql::statement_info& info)
     // How a replay went: ok releases it; otherwise it is kept again, or, `reject`ed, written to
     // rejected.journal and released.
     void replayed(uint64_t id, bool ok, bool reject = false, const journal_record* r = nullptr);
+    // A replay attempt failed; the replayer keeps the record to try it again later.
+    void note_replay_failure() {
+        std::lock_guard lk(_lock);
+        ++_c.replay_failures;
+    }
     // Kept records owed to `owed` (waiting for the replayer).
     uint64_t kept(cluster_role owed) const;
 

@@ -172,7 +172,7 @@ void tandem_series(exposition& x, workers_t workers) {
     x.metric("tandem_journal_writes_total", "counter",
              "write_mode DUAL_ASYNC_ON_SECONDARY: writes by outcome (journaled: answered after the primary and the journal; "
              "secondary_failed: the secondary's copy failed or was not sent, kept for replay; full: sent as DUAL_SYNC, the journal "
-             "being full; synchronous: lightweight transactions and counter updates, always on both clusters)");
+             "being full; synchronous: lightweight transactions, counter and list updates, schema changes, always on both clusters)");
     x.line("tandem_journal_writes_total", "outcome=\"journaled\"", sum(workers, [](auto& c) -> auto& { return c.journaled_writes; }));
     x.line("tandem_journal_writes_total", "outcome=\"secondary_failed\"",
            sum(workers, [](auto& c) -> auto& { return c.journal_secondary_failed; }));

@@ -111,6 +111,17 @@ std::string proxy::metrics_text() const {
     return out;
 }
 
+// The journal at a glance for /api/v1/status: null without one.
+std::string proxy::journal_json() const {
+    if (!_journal) return "null";
+    const auto c = _journal->counts();
+    const bool replaying = c.kept > 0;
+    return fmt::format("{{\"dir\": {}, \"state\": \"{}\", \"pending_records\": {}, \"pending_bytes\": {}, \"max_bytes\": {}, "
+                       "\"replay_queue\": {}, \"oldest_pending_s\": {:.1f}, \"replayed\": {}, \"rejected\": {}}}",
+                       json_string(_journal->dir()), c.io_errors ? "failed" : replaying ? "replaying" : "idle", c.pending_records,
+                       c.pending_bytes, _cfg.write_journal_max_bytes, c.kept, c.oldest_pending_s, c.replayed, c.rejected);
+}
+
 // The write journal's series (write_mode DUAL_ASYNC_ON_SECONDARY), when there is one.
 std::string proxy::journal_metrics() const {
     if (!_journal) return {};
@@ -145,11 +156,15 @@ std::string proxy::journal_metrics() const {
 std::pair<int, std::string> proxy::readiness() const {
     if (!_started.load()) return {503, "{\"OriginStatus\":null,\"TargetStatus\":null,\"Status\":\"STARTUP\"}"};
     bool up = true;
+    // write_mode DUAL_ASYNC_ON_SECONDARY: the primary serves while the secondary is down (its
+    // writes wait in the journal), so only the primary counts.
+    const int secondary = primary() == cluster_role::origin ? 1 : 0;
+    const bool secondary_optional = _journal && writes() == write_mode::dual_async_on_secondary;
     auto status = [&](int i) {
         auto v = _cc[i]->view();
         int64_t failures = _cc[i]->failures();
         bool ok = failures < _cfg.heartbeat_failure_threshold;
-        up = up && ok;
+        up = up && (ok || (secondary_optional && i == secondary));
         std::string addr = v && failures == 0 ? v->connected : "NOT_CONNECTED";
         return "{\"Addr\":\"" + addr + "\",\"CurrentFailureCount\":" + std::to_string(failures) +
                ",\"FailureCountThreshold\":" + std::to_string(_cfg.heartbeat_failure_threshold) + ",\"Status\":\"" +
@@ -419,13 +434,15 @@ std::string proxy::status_json(const std::string& version, const window_summary&
     const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - _created).count();
     return fmt::format(
         "{{\"version\": {}, \"instance\": {{\"index\": {}, \"addresses\": [{}], \"listen\": {}, \"workers\": {}}}, "
-        "\"primary_cluster\": \"{}\", \"read_mode\": \"{}\", \"log_level\": {}, \"uptime_s\": {:.1f}, \"started\": {}, "
+        "\"primary_cluster\": \"{}\", \"read_mode\": \"{}\", \"write_mode\": \"{}\", \"journal\": {}, \"log_level\": {}, "
+        "\"uptime_s\": {:.1f}, \"started\": {}, "
         "\"client_connections\": {}, \"max_client_connections\": {}, \"inflight\": {}, \"clusters\": {{{}}}, "
         "\"requests\": {}, \"errors\": {}, \"last_minute\": {{\"seconds\": {:.1f}, \"requests\": {}, \"errors\": {}, "
         "\"requests_per_s\": {:.1f}, \"errors_per_s\": {:.2f}, \"p50_ms\": {:.3f}, \"p99_ms\": {:.3f}}}}}",
         json_string(version), _cfg.proxy_topology_index, addresses,
         json_string(_cfg.proxy_listen_address + ":" + std::to_string(_port ? _port : _cfg.proxy_listen_port)), _opts.workers,
-        get_setting(live, "primary_cluster"), get_setting(live, "read_mode"), json_string(live.log_level), uptime,
+        get_setting(live, "primary_cluster"), get_setting(live, "read_mode"), get_setting(live, "write_mode"), journal_json(),
+        json_string(live.log_level), uptime,
         _started.load() ? "true" : "false", _clients.load(), _cfg.proxy_max_client_connections, t.at("inflight"), clusters,
         t.at("requests"),
         t.at("failed_reads_origin") + t.at("failed_reads_target") + t.at("failed_writes_origin") + t.at("failed_writes_target") +

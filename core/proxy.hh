@@ -123,6 +123,7 @@ private:
     std::unique_ptr<write_journal> _journal;
     std::unique_ptr<journal_replayer> _replayer;
     std::string journal_metrics() const;
+    std::string journal_json() const;
     mutable std::mutex _live_lock;  // apply_live: one at a time; _log_level
     std::string _log_level;
     std::chrono::steady_clock::time_point _created = std::chrono::steady_clock::now();

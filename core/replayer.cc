@@ -18,8 +18,12 @@ namespace tandem::core {
 namespace {
 
 constexpr size_t window = 32;          // records in flight per cluster
-constexpr int max_refusals = 3;        // definitive errors before a record is rejected
 constexpr uint32_t max_backoff_ms = 30000;
+// A record the cluster refuses (syntax, schema: the table may not be created there yet) is
+// tried again later, each time twice as late, and rejected only once it was refused this many
+// times over at least this long.
+constexpr int max_refusals = 5;
+constexpr uint64_t refusal_span_ms = 60000;
 
 bool definitive(cql::error_code c) {
     using E = cql::error_code;
@@ -58,7 +62,12 @@ struct journal_replayer::impl {
         size_t inflight = 0;
         std::deque<item> queue;
         std::map<std::string, prepared_here> prepared;  // query + '\0' + keyspace
-        std::map<uint64_t, int> refusals;
+        struct refusal {
+            int count = 0;
+            uint64_t first_ms = 0, not_before_ms = 0;
+        };
+        std::map<uint64_t, refusal> refusals;
+        std::deque<item> delayed;  // refused records waiting for their next attempt
         std::string last_error;
     } clusters[2];
 
@@ -126,11 +135,27 @@ struct journal_replayer::impl {
     void pump(cluster& c) {
         const cluster_role role = c.index == 0 ? cluster_role::origin : cluster_role::target;
         if (!c.conn) {
-            if (!c.connecting && now_ms() >= c.retry_at_ms && (journal.kept(role) > 0 || !c.queue.empty())) connect(c);
+            if (!c.connecting && now_ms() >= c.retry_at_ms && (journal.kept(role) > 0 || !c.queue.empty() || !c.delayed.empty())) connect(c);
             return;
         }
         if (!c.conn->usable() || now_ms() < c.paused_until_ms) return;
+        for (auto it = c.delayed.begin(); it != c.delayed.end();) {
+            if (c.refusals[it->id].not_before_ms <= now_ms()) {
+                c.queue.push_back(std::move(*it));
+                it = c.delayed.erase(it);
+            } else {
+                ++it;
+            }
+        }
         while (!c.step && c.inflight < window) {
+            if (!c.queue.empty()) {
+                auto r = c.refusals.find(c.queue.front().id);
+                if (r != c.refusals.end() && r->second.not_before_ms > now_ms()) {
+                    c.delayed.push_back(std::move(c.queue.front()));
+                    c.queue.pop_front();
+                    continue;
+                }
+            }
             if (c.queue.empty()) {
                 for (auto& [id, rec] : journal.take_kept(role, 256)) c.queue.push_back({id, std::move(rec)});
                 if (c.queue.empty()) return;
@@ -212,20 +237,33 @@ struct journal_replayer::impl {
             auto e = cql::error_message::decode(r.body, cql::effective_version(r.header.version));
             refused = e && definitive(e->code);
         }
-        if (refused && ++c.refusals[it.id] >= max_refusals) {
+        if (!refused) {
+            journal.replayed(it.id, false);
+            back_off(c, why);
+            return;
+        }
+        auto& f = c.refusals[it.id];
+        if (f.count++ == 0) f.first_ms = now_ms();
+        if (f.count >= max_refusals && now_ms() - f.first_ms >= refusal_span_ms) {
             c.refusals.erase(it.id);
             std::string statement = it.rec.prepared.empty() ? std::string(cql::to_string(it.rec.op)) : it.rec.prepared.front().query;
             if (it.rec.op == cql::opcode::query) {
                 auto q = cql::query_message::decode(it.rec.message, it.rec.version);
                 if (q) statement = std::string(q->query);
             }
-            spdlog::error("write journal replay to {}: record {} refused {} times ({}); moved to {}/rejected.journal: {}", name_of(c.index),
-                          it.id, max_refusals, why, journal.dir(), statement);
+            spdlog::error("write journal replay to {}: record {} refused {} times over {} s ({}); moved to {}/rejected.journal: {}",
+                          name_of(c.index), it.id, max_refusals, refusal_span_ms / 1000, why, journal.dir(), statement);
             journal.replayed(it.id, false, true, &it.rec);
             return;
         }
-        journal.replayed(it.id, false);
-        back_off(c, why);
+        // Tried again later (the statement's table may not exist there yet); the others go on.
+        f.not_before_ms = now_ms() + std::min<uint64_t>(max_backoff_ms, uint64_t{500} << std::min(f.count, 6));
+        if (why != c.last_error) {
+            spdlog::warn("write journal replay to {}: {}; the record is tried again in {} ms", name_of(c.index), why, f.not_before_ms - now_ms());
+        }
+        c.last_error = why;
+        journal.note_replay_failure();  // the record stays the replayer's, in `delayed`
+        c.delayed.push_back(std::move(it));
     }
 
     // The record for this connection: its protocol version, the ids prepared here.
@@ -333,7 +371,9 @@ journal_replayer::~journal_replayer() {
         _impl->tick.cancel();
         for (auto& c : _impl->clusters) {
             for (auto& it : c.queue) _impl->journal.replayed(it.id, false);
+            for (auto& it : c.delayed) _impl->journal.replayed(it.id, false);
             c.queue.clear();
+            c.delayed.clear();
             if (c.conn) c.conn->close();
         }
     });

@@ -327,6 +327,11 @@ void client_session::on_timeout(pending& p) {
         if (p.counted && _links[s] && _links[s]->metrics) bump(_links[s]->metrics->failed[0]);
     }
     std::string msg = "tandem: " + missing + " did not answer within " + std::to_string(_w.p.cfg().proxy_request_timeout_ms) + " ms";
+    if (p.journal_id != 0 && p.first_side == side_of(p.primary)) {
+        msg = "tandem: the write journal did not make the write durable within " + std::to_string(_w.p.cfg().proxy_request_timeout_ms) +
+              " ms (record " + std::to_string(p.journal_id) + (_w.journal->durable(p.journal_id) ? ", durable now)" : ")");
+        spdlog::warn("client {}: {}", _peer, msg);
+    }
     error_message e;
     if (p.counted && p.write) {
         e = error_message::write_timeout(p.cl, 0, 1, "SIMPLE");

@@ -146,7 +146,10 @@ void client_session::route_request(inbound_envelope&& env, std::string_view plai
 // To both clusters as received.
 void client_session::forward_unchanged(inbound_envelope&& env, request_kind k) {
     pending& p = alloc(k, env.header.stream);
-    forward(env, p, destinations::both());
+    // A driver's heartbeat (OPTIONS after the handshake) must not wait for a secondary that
+    // write_mode DUAL_ASYNC_ON_SECONDARY lets lag or be down: the primary answers it.
+    const bool heartbeat = k == request_kind::options && _phase == phase::ready && writes_async();
+    forward(env, p, heartbeat ? destinations::of(p.primary) : destinations::both());
 }
 
 

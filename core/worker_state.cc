@@ -30,11 +30,14 @@ void worker_state::on_journal_durable(uint64_t upto) {
     // Replies arrive out of id order: every waiter is looked at, the rest kept in order.
     std::vector<durable_waiter> due;
     size_t kept = 0;
-    for (auto& wt : _waiters) {
-        if (wt.id <= upto) {
-            due.push_back(std::move(wt));
+    for (size_t i = 0; i < _waiters.size(); ++i) {
+        if (_waiters[i].id <= upto) {
+            due.push_back(std::move(_waiters[i]));
         } else {
-            _waiters[kept++] = std::move(wt);
+            // Never moved onto itself: a self-moved weak_ptr is left empty (expired), and the
+            // reply it stands for would wait until its timeout.
+            if (kept != i) _waiters[kept] = std::move(_waiters[i]);
+            ++kept;
         }
     }
     _waiters.resize(kept);

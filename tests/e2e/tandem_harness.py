@@ -230,10 +230,10 @@ class process:
 class cluster:
     """A cqlsim cluster of `nodes` nodes on base_address, .+1, ... all on one port."""
 
-    def __init__(self, cqlsim, name, base_address, nodes=2, auth=None, extra=(), dead=0, certs=None):
+    def __init__(self, cqlsim, name, base_address, nodes=2, auth=None, extra=(), dead=0, certs=None, port=None):
         self.name = name
         self.address = base_address
-        self.port = free_port(base_address)
+        self.port = port or free_port(base_address)
         argv = [cqlsim, "--nodes", str(nodes), "--address", base_address, "--port", str(self.port),
                 "--cluster-name", name, "--dead-nodes", str(dead), *extra]
         if auth:

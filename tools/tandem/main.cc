@@ -2,7 +2,7 @@
 //
 // Settings come from a YAML file (--config, or ZDM's -config) or, without one, from ZDM_*
 // environment variables, exactly as ZDM Proxy reads them. SIGHUP re-reads the file and applies
-// primary_cluster, read_mode and log_level live; SIGINT/SIGTERM shut down gracefully.
+// primary_cluster, read_mode, write_mode and log_level live; SIGINT/SIGTERM shut down gracefully.
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     CLI::App app{"tandem: a zero-downtime migration proxy for CQL clusters (a drop-in for ZDM Proxy).\n"
                  "Settings: a YAML file (--config) or, without one, the ZDM_* environment variables\n"
                  "(the same keys and defaults as ZDM Proxy; see README.md).\n"
-                 "Signals: SIGHUP re-reads --config and applies primary_cluster, read_mode and log_level\n"
+                 "Signals: SIGHUP re-reads --config and applies primary_cluster, read_mode, write_mode and log_level\n"
                  "live (as PUT /api/v1/settings does); SIGINT/SIGTERM stop accepting, finish in-flight\n"
                  "requests, and exit 0."};
     std::string config_path;
