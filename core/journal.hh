@@ -3,9 +3,9 @@
 // the secondary cluster must still receive, on disk before the client hears that it succeeded.
 //
 // Files: `<dir>/segment-<first id, 20 digits>.journal`, each a 16-byte header (magic, format
-// version) and records: [u32 payload length][u32 CRC-32 of the payload][payload]. A record's id
+// version) and records: [u32 payload length][u32 checksum: the low half of the payload's XXH3-64][payload]. A record's id
 // is its segment's first id plus its position. A torn tail (a crash mid-write) fails its length
-// or CRC check and is cut off at start-up, never replayed half. `<dir>/lock` keeps a second
+// or checksum check and is cut off at start-up, never replayed half. `<dir>/lock` keeps a second
 // tandem out of the directory; `<dir>/rejected.journal` keeps, in the same format, the records
 // the secondary refused for good (syntax, schema), for the operator.
 //
@@ -56,7 +56,7 @@ struct journal_record {
 // [x]` on a list: applying those twice changes the result). Everything else stays synchronous.
 bool journal_replayable(std::string_view query, const cql::statement_info& info);
 
-// Appends one framed record (length, CRC, payload) to `out`.
+// Appends one framed record (length, checksum, payload) to `out`.
 void encode_journal_record(const journal_record& r, std::string& out);
 // The same from views (the request path: no record object is built).
 struct journal_prepared_view {
@@ -69,7 +69,7 @@ std::string journal_segment_header();
 constexpr size_t journal_header_size = 16;
 
 // Reads the records that follow a segment's header. Stops at the end, or at the first record
-// that is short, too long, fails its CRC or does not decode: `torn()` then says so and
+// that is short, too long, fails its checksum or does not decode: `torn()` then says so and
 // `offset()` is where the good part ends.
 class journal_reader {
 public:

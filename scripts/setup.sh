@@ -8,7 +8,7 @@ packages=(
   clang libclang-rt-14-dev llvm
   openssl liburing-dev libmimalloc-dev libsimdjson-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  liblz4-dev libsnappy-dev libssl-dev zlib1g-dev libzip-dev libcurl4-openssl-dev
+  liblz4-dev libsnappy-dev libssl-dev zlib1g-dev libzip-dev libcurl4-openssl-dev libxxhash-dev
   libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev libcpp-httplib-dev
   python3-cassandra python3-lz4 python3-snappy
   golang-go golang-github-gocql-gocql-dev

@@ -2,7 +2,8 @@
 """The benchmark bench: the same cqlbench load against each target, interleaved, medians.
 
 Targets: "direct" (cqlbench -> cqlsim origin), "tandem" (-> tandem -> origin and target),
-"tandem-spin" (the same in latency mode, proxy_busy_poll_us = --spin-us),
+"tandem-spin" (the same in latency mode, proxy_busy_poll_us = --spin-us), "tandem-journal"
+(write_mode DUAL_ASYNC_ON_SECONDARY, its journal in a temporary directory on the local disk),
 "haproxy" (-> HAProxy `mode tcp` -> origin: a forwarder that neither parses nor dual-writes, the
 floor for any proxy), and any extra proxy given as --extra NAME='command with {port} {origin_host}
 {origin_port} {target_host} {target_port}' (it must listen on {port}).
@@ -273,6 +274,7 @@ def main():
                                        "tandem with each count, unpinned on a machine with more cores than 2)")
     ap.add_argument("--spin-us", type=int, default=50,
                     help="also measure tandem in latency mode (proxy_busy_poll_us) as target tandem-spin (0: skip)")
+    ap.add_argument("--no-journal", action="store_true", help="skip the tandem-journal target (write_mode DUAL_ASYNC_ON_SECONDARY)")
     args = ap.parse_args()
     global PROTOCOL
     PROTOCOL = args.protocol
@@ -302,6 +304,14 @@ def main():
             pin_tree(spin.proc.proc.pid, 1)
             proxies["tandem-spin"] = spin
             endpoints["tandem-spin"] = ("127.0.0.1", spin.port, spin.proc.proc.pid)
+        if not args.no_journal:
+            jt = h.tandem(os.path.join(args.build, "tools/tandem/tandem"), origin, target, workers=1,
+                          settings={"heartbeat_interval_ms": 30000, "proxy_max_client_connections": 100000,
+                                    "write_mode": "DUAL_ASYNC_ON_SECONDARY",
+                                    "write_journal_dir": os.path.join(work, "journal")})
+            pin_tree(jt.proc.proc.pid, 1)
+            proxies["tandem-journal"] = jt
+            endpoints["tandem-journal"] = ("127.0.0.1", jt.port, jt.proc.proc.pid)
         if shutil.which("haproxy"):
             hp = haproxy(origin, h.free_port(), work)
             pin(hp.pid, 1)

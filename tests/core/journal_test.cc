@@ -287,3 +287,25 @@ TEST(journal, replayable_writes) {
 
 }  // namespace
 }  // namespace tandem::core
+
+namespace tandem::core {
+namespace {
+
+TEST(journal, the_fuzz_seeds_are_valid_records) {
+    // The seeds are written by hand (tests/fuzz/corpus/journal_record): they must stay in the
+    // format the reader reads, or fuzzing starts from nothing but rejections.
+    std::ifstream f(std::string(TANDEM_FUZZ_CORPUS) + "/journal_record/two_records", std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(f)), {});
+    journal_reader rd(data);
+    journal_record r;
+    ASSERT_TRUE(rd.next(r)) << rd.problem();
+    EXPECT_EQ(r.op, cql::opcode::query);
+    ASSERT_TRUE(rd.next(r)) << rd.problem();
+    EXPECT_EQ(r.op, cql::opcode::execute);
+    EXPECT_EQ(r.prepared.at(0).query, "INSERT INTO t (k, v) VALUES (?, ?)");
+    EXPECT_FALSE(rd.next(r));
+    EXPECT_FALSE(rd.torn());
+}
+
+}  // namespace
+}  // namespace tandem::core
