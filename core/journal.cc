@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -34,6 +35,14 @@ uint32_t checksum_of(std::string_view s) { return static_cast<uint32_t>(XXH3_64b
 uint64_t steady_ms() {
     return static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+// The same clock, coarse (a few ms; no clock read on the append path's hot side): a record's
+// append time only feeds the oldest-pending age.
+uint64_t coarse_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
 }
 
 std::string segment_name(uint64_t first_id) {
@@ -315,7 +324,7 @@ void write_journal::recover() {
         }
     }
     std::sort(files.begin(), files.end());
-    const uint64_t now = steady_ms();
+    const uint64_t now = coarse_ms();
     for (auto& [first, path] : files) {
         int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
         if (fd < 0) throw std::runtime_error("write journal: cannot open " + path + ": " + std::strerror(errno));
@@ -408,7 +417,7 @@ uint64_t write_journal::append(size_t listener, std::string_view framed) {
     s.states.push_back(in_flight);
     // The owed byte follows length, checksum and the payload version.
     s.owed.push_back(framed.size() > 9 ? static_cast<uint8_t>(framed[9]) : 1);
-    s.appended_ms.push_back(steady_ms());
+    s.appended_ms.push_back(coarse_ms());
     ++s.unsettled;
     s.bytes += framed.size();
     _live_bytes += framed.size();
@@ -549,7 +558,7 @@ journal_counts write_journal::counts() const {
     journal_counts c = _c;
     c.kept = _kept_count[0] + _kept_count[1];
     c.pending_bytes = _live_bytes;
-    const uint64_t now = steady_ms();
+    const uint64_t now = coarse_ms();
     for (const auto& s : _segments) {
         c.pending_records += s.unsettled;
         if (c.oldest_pending_s == 0 && s.unsettled > 0) {
