@@ -35,15 +35,17 @@ void async_request(cluster_link& l, uint8_t version, opcode op, std::string_view
 
 int client_session::secondary() const { return other_side(side_of(_w.p.primary())); }
 
-void client_session::send_async(const envelope_header& h, std::string_view body) {
+void client_session::send_async(const envelope_header& h, std::string_view body, uint32_t compare_tag) {
     auto* l = _links[async_side];
     if (!l) {
         if (_phase == phase::ready && _w.w.now_ms() >= _async_retry_at_ms) connect_async();
         bump(_w.counters.async_skipped);
+        drop_compare(compare_tag);
         return;
     }
     if (l->astate != cluster_link::async_state::ready || !l->usable() || !l->has_free_id()) {
         bump(_w.counters.async_skipped);
+        drop_compare(compare_tag);
         return;
     }
     envelope_header out = h;
@@ -59,13 +61,102 @@ void client_session::send_async(const envelope_header& h, std::string_view body)
         if (changed) {
             std::string b(plain->substr(0, plain->size() - parts->message.size()));  // the custom payload, as it came
             b.append(*changed);
-            l->request({stream_ids::async, 0}, out, b);
+            l->request({stream_ids::async, compare_tag}, out, b);
             bump(_w.counters.async_sent);
             return;
         }
     }
-    l->request({stream_ids::async, 0}, out, *plain);
+    l->request({stream_ids::async, compare_tag}, out, *plain);
     bump(_w.counters.async_sent);
+}
+
+uint32_t client_session::begin_compare(uint16_t table, std::string_view statement, const cql::query_parameters& params) {
+    if (!_w.p.cfg().dual_read_compare) return 0;
+    if (params.paging_state) {
+        // A later page carries the primary's paging state, which the secondary cannot use.
+        count_dual_read(table, dual_read_outcome::not_compared);
+        return 0;
+    }
+    uint32_t i;
+    if (!_compare_free.empty()) {
+        i = _compare_free.back();
+        _compare_free.pop_back();
+    } else if (_compares.size() < 256) {
+        i = static_cast<uint32_t>(_compares.size());
+        _compares.emplace_back();
+    } else {
+        count_dual_read(table, dual_read_outcome::not_compared);
+        return 0;
+    }
+    auto& c = _compares[i];
+    c.used = true;
+    c.gen = (c.gen + 1) & 0x7FFFFF;
+    c.table = table;
+    c.have[0] = c.have[1] = c.failed[0] = c.failed[1] = false;
+    c.statement.assign(statement);
+    // The key, for a mismatch's log line: the bound values (a read by key binds the key).
+    c.key.clear();
+    for (const auto& v : params.values) {
+        if (!c.key.empty()) c.key += ", ";
+        c.key += v.value.is_null() ? "null" : v.value.is_unset() ? "unset" : "0x" + cql::to_hex(v.value.bytes);
+    }
+    return (c.gen << 9) | (i + 1);
+}
+
+void client_session::drop_compare(uint32_t tag) {
+    if (tag == 0) return;
+    const uint32_t i = (tag & 511) - 1;
+    if (i >= _compares.size() || !_compares[i].used || _compares[i].gen != tag >> 9) return;
+    auto& c = _compares[i];
+    c.used = false;
+    for (auto& r : c.rows) r.clear();
+    for (auto& r : c.raw) r.clear();
+    _compare_free.push_back(i);
+}
+
+void client_session::count_dual_read(uint16_t table, dual_read_outcome o) {
+    bump(_w.tables.at(table == no_table ? table_registry::limit : table).dual_reads[static_cast<size_t>(o)]);
+}
+
+// One side's result of a compared read (0 the primary's, 1 the secondary's): row hashes kept,
+// not the rows; once both are in, the outcome.
+void client_session::compare_arrived(uint32_t tag, int which, const envelope_header& h, std::string_view body) {
+    const uint32_t i = (tag & 511) - 1;
+    if (tag == 0 || i >= _compares.size() || !_compares[i].used || _compares[i].gen != tag >> 9) return;
+    auto& c = _compares[i];
+    std::string tmp;
+    auto plain = _codec.plain(h, body, tmp);
+    std::optional<std::vector<uint64_t>> rows;
+    const bool log_values = _w.p.cfg().dual_read_log_values;
+    if (h.op == opcode::result && plain) rows = row_hashes(*plain, cql::effective_version(h.version), log_values ? &c.raw[which] : nullptr);
+    c.have[which] = true;
+    c.failed[which] = !rows;
+    if (rows) c.rows[which] = std::move(*rows);
+    if (!c.have[0] || !c.have[1]) return;
+    dual_read_outcome o = dual_read_outcome::match;
+    if (c.failed[0]) {
+        o = dual_read_outcome::not_compared;
+    } else if (c.failed[1]) {
+        o = dual_read_outcome::secondary_error;
+    } else if (c.rows[0] != c.rows[1]) {
+        o = dual_read_outcome::mismatch;
+    }
+    count_dual_read(c.table, o);
+    if (o == dual_read_outcome::mismatch && _w.dual_read_log_due()) {
+        size_t at = 0;
+        while (at < c.rows[0].size() && at < c.rows[1].size() && c.rows[0][at] == c.rows[1][at]) ++at;
+        std::string where = "?";
+        if (c.table != no_table) {
+            auto names = _w.p.tables().names();
+            if (c.table < names.size()) where = names[c.table].first + "." + names[c.table].second;
+        }
+        std::string values;
+        if (log_values) values = "; primary rows (hex): " + cql::to_hex(c.raw[0]) + "; secondary rows (hex): " + cql::to_hex(c.raw[1]);
+        spdlog::warn("dual read mismatch on {}: the primary returned {} rows, the secondary {}, first difference at row {}; statement: {}; "
+                     "key: {}{}",
+                     where, c.rows[0].size(), c.rows[1].size(), at, c.statement, c.key.empty() ? "(none bound)" : c.key, values);
+    }
+    drop_compare(tag);
 }
 
 void client_session::connect_async() {
@@ -99,11 +190,11 @@ void client_session::on_async_connected(net::connection* c, int error) {
     async_request(*l, _version, opcode::startup, _hs.startup_body);
 }
 
-void client_session::on_async_reply(inbound_envelope&& env) {
+void client_session::on_async_reply(uint32_t compare_tag, inbound_envelope&& env) {
     auto* l = _links[async_side];
     if (!l) return;
     if (l->astate == cluster_link::async_state::ready) {
-        on_async_result(*l, env);
+        on_async_result(*l, env, compare_tag);
     } else {
         on_async_handshake_reply(*l, env.header.op);
     }
@@ -111,7 +202,8 @@ void client_session::on_async_reply(inbound_envelope&& env) {
 
 // A mirrored read's reply: counted. R4.14: an UNPREPARED makes the proxy prepare the statement
 // there (fire and forget), so the next mirror of it succeeds.
-void client_session::on_async_result(cluster_link& l, const inbound_envelope& env) {
+void client_session::on_async_result(cluster_link& l, const inbound_envelope& env, uint32_t compare_tag) {
+    compare_arrived(compare_tag, 1, env.header, env.body);
     if (env.header.op != opcode::error) {
         bump(_w.counters.async_ok);
         return;

@@ -201,6 +201,11 @@ void client_session::on_link_closed(int side, int error) {
     if (side == async_side) {
         spdlog::info("async connection to {} closed{}", _link_endpoint[side], error ? std::string(": ") + std::strerror(-error) : "");
         _async_retry_at_ms = _w.w.now_ms() + 1000;
+        for (size_t i = 0; i < _compares.size(); ++i) {  // their secondary results will not come
+            if (!_compares[i].used) continue;
+            count_dual_read(_compares[i].table, dual_read_outcome::not_compared);
+            drop_compare((_compares[i].gen << 9) | static_cast<uint32_t>(i + 1));
+        }
         return;
     }
     if (!l) return;
@@ -331,6 +336,7 @@ pending& client_session::alloc(request_kind k, int16_t stream) {
 }
 
 void client_session::release(pending& p) {
+    if (p.compare_tag != 0) drop_compare(p.compare_tag);  // the primary never answered: nothing to compare
     if (p.journal_id != 0 && p.waits_for(other_side(side_of(p.primary)))) {
         _w.journal->settle(p.journal_id, false);  // no answer from the secondary: replayed later
     }

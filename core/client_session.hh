@@ -28,6 +28,7 @@
 #include "core/pending.hh"
 #include "core/topology.hh"
 #include "core/sides.hh"
+#include "core/table_stats.hh"
 #include "core/wire.hh"
 #include "core/worker_state.hh"
 #include "cql/error_body.hh"
@@ -72,7 +73,7 @@ public:
     // From the cluster links.
     void on_reply(int side, uint32_t slot, uint32_t gen, inbound_envelope&& env);
     void on_event(int side, inbound_envelope&& env);
-    void on_async_reply(inbound_envelope&& env);
+    void on_async_reply(uint32_t compare_tag, inbound_envelope&& env);
     void on_link_closed(int side, int error);
     // The journal record of slot `slot` is durable: its held primary reply goes to the client.
     void on_durable(uint32_t slot, uint32_t gen);
@@ -160,11 +161,18 @@ private:
     void record_node(node_metrics& m, const pending& p, const inbound_envelope& env, uint64_t now_ns);
 
     // async_reads.cc --------------------------------------------------------------------------
-    void send_async(const cql::envelope_header& h, std::string_view body);
+    void send_async(const cql::envelope_header& h, std::string_view body, uint32_t compare_tag = 0);
+    // Dual-read comparison (read_mode DUAL_ASYNC_ON_SECONDARY, dual_read_compare): a read
+    // mirrored to the secondary gets a tag; each side's result arrives as row hashes, and once
+    // both did, the outcome is counted for the table (and a mismatch logged).
+    uint32_t begin_compare(uint16_t table, std::string_view statement, const cql::query_parameters& params);
+    void compare_arrived(uint32_t tag, int which, const cql::envelope_header& h, std::string_view body);
+    void drop_compare(uint32_t tag);
+    void count_dual_read(uint16_t table, dual_read_outcome o);
     void connect_async();
     void on_async_connected(net::connection* c, int error);
     void on_async_handshake_reply(cluster_link& l, cql::opcode op);
-    void on_async_result(cluster_link& l, const inbound_envelope& env);
+    void on_async_result(cluster_link& l, const inbound_envelope& env, uint32_t compare_tag);
     int secondary() const;
 
     worker_state& _w;
@@ -207,6 +215,18 @@ private:
     std::string _timestamped;  // assign_timestamp: a message with tandem's timestamp
     // The request being routed, for the journal: whether replaying it is safe, and the prepared
     // statements it names (the secondary's ids).
+    struct compare_entry {
+        uint32_t gen = 0;
+        bool used = false;
+        uint16_t table = 0xFFFF;
+        bool have[2] = {false, false};    // primary, secondary
+        bool failed[2] = {false, false};
+        std::vector<uint64_t> rows[2];
+        std::string raw[2];  // the rows' bytes, with dual_read_log_values only
+        std::string statement, key;
+    };
+    std::vector<compare_entry> _compares;  // at most 256 reads compared at once per connection
+    std::vector<uint32_t> _compare_free;
     bool _replayable = false;
     std::vector<journal_prepared_view> _journal_refs;
 };

@@ -179,6 +179,8 @@ std::vector<setting> make_settings() {
                      return std::nullopt;
                  },
                  [](const config& c) { return std::string(c.write == write_mode::dual_sync ? "DUAL_SYNC" : "DUAL_ASYNC_ON_SECONDARY"); }});
+    s.push_back(boolean("dual_read_compare", [](config& c) -> bool& { return c.dual_read_compare; }));
+    s.push_back(boolean("dual_read_log_values", [](config& c) -> bool& { return c.dual_read_log_values; }));
     s.push_back(str("write_journal_dir", [](config& c) -> std::string& { return c.write_journal_dir; }));
     s.push_back(integer("write_journal_max_bytes", [](config& c) -> int64_t& { return c.write_journal_max_bytes; }, 1 << 20, INT64_MAX));
     s.push_back(integer("write_journal_sync_ms", [](config& c) -> int64_t& { return c.write_journal_sync_ms; }, 0, 1000));

@@ -39,6 +39,10 @@ struct config {
     // Writes (README, "Write modes"): DUAL_SYNC waits for both clusters; DUAL_ASYNC_ON_SECONDARY
     // answers with the primary once the secondary's copy is in the journal.
     write_mode write = write_mode::dual_sync;
+    // read_mode DUAL_ASYNC_ON_SECONDARY: compare the secondary's result with the primary's
+    // (counted per table); log a mismatch's row values too (off: the statement and key only).
+    bool dual_read_compare = true;
+    bool dual_read_log_values = false;
     std::string write_journal_dir;
     int64_t write_journal_max_bytes = int64_t{1} << 30;
     int64_t write_journal_sync_ms = 2;

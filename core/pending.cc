@@ -43,6 +43,8 @@ void pending::reset() {
     answered = false;
     secondary_ok = false;
     prep_replayable = false;
+    table = 0xFFFF;
+    compare_tag = 0;
     timer.cancel();
 }
 

@@ -69,6 +69,8 @@ struct pending {
     bool answered = false;
     bool secondary_ok = false;  // the secondary has its copy: no need to wait for the disk
     bool prep_replayable = false;  // PREPARE: a write the journal may replay (prepared_entry)
+    uint16_t table = 0xFFFF;       // the table it names (table_stats.hh), or none; PREPARE: the statement's
+    uint32_t compare_tag = 0;      // its dual-read comparison (async_reads.cc), or 0
     net::timer timer;
 
     bool waits_for(int side) const { return expect.has(side) && !got.has(side); }

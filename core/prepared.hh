@@ -50,6 +50,7 @@ struct prepared_entry {
     // A write the journal may replay later (write_mode DUAL_ASYNC_ON_SECONDARY): not a
     // lightweight transaction, not a counter or list update (journal_replayable).
     bool replayable = false;
+    uint16_t table_index = 0xFFFF;  // its table for the per-table series (table_stats.hh)
 };
 
 struct string_hash {

@@ -108,6 +108,9 @@ std::string proxy::metrics_text() const {
     out += p + "live_settings_info{primary_cluster=\"" + (primary() == cluster_role::origin ? "ORIGIN" : "TARGET") + "\",read_mode=\"" +
            (mode() == read_mode::primary_only ? "PRIMARY_ONLY" : "DUAL_ASYNC_ON_SECONDARY") + "\"} 1\n";
     out += journal_metrics();
+    std::vector<const table_metrics*> tables;
+    for (const auto& c : _ctx) tables.push_back(&c->tables);
+    out += table_series(_cfg.metrics_prefix, _tables, tables);
     return out;
 }
 

@@ -26,6 +26,7 @@
 #include "core/metrics.hh"
 #include "core/prepared.hh"
 #include "core/status.hh"
+#include "core/table_stats.hh"
 #include "net/tls.hh"
 #include "core/virtual_tables.hh"
 #include "net/worker.hh"
@@ -90,6 +91,7 @@ public:
     write_mode writes() const { return static_cast<write_mode>(_write_mode.load(std::memory_order_relaxed)); }
     // The write journal (write_journal_dir set), or null.
     write_journal* journal() const { return _journal.get(); }
+    table_registry& tables() { return _tables; }
     std::shared_ptr<const cluster_view> view(cluster_role r) const;
     prepared_store& prepared() { return _prepared; }
     const proxy_topology& topology() const { return _topology; }
@@ -120,6 +122,7 @@ private:
     std::atomic<uint8_t> _primary;
     std::atomic<uint8_t> _read_mode;
     std::atomic<uint8_t> _write_mode;
+    table_registry _tables;
     std::unique_ptr<write_journal> _journal;
     std::unique_ptr<journal_replayer> _replayer;
     std::string journal_metrics() const;

@@ -129,6 +129,7 @@ bool client_session::store_prepared(pending& p, int side, const inbound_envelope
         e->cluster_query = p.cluster_query.empty() ? p.query : p.cluster_query;
         e->keyspace_flag = p.keyspace_flag;
         e->replayable = p.prep_replayable;
+        e->table_index = p.table;
         _w.cache.put(std::move(e));
     }
     if (p.generated.empty()) return false;
@@ -176,6 +177,7 @@ void client_session::deliver(pending& p, int side, const envelope_header& h_in, 
         }
     }
     if (p.counted) record_duration(p, _w.w.now_ns());
+    if (p.counted && h.op == opcode::error && p.table != no_table) bump(_w.tables.at(p.table).failed[side == origin_side ? 0 : 1]);
     if (!p.request_id.empty()) {
         spdlog::info("Received response from {} ({}) for request id {}", side == origin_side ? "ORIGIN" : "TARGET", cql::to_string(h.op),
                      p.request_id);
@@ -187,6 +189,10 @@ void client_session::deliver(pending& p, int side, const envelope_header& h_in, 
         _writer.send(_client, h, owner->share(static_cast<size_t>(body.data() - owner->view().data()), body.size()));
     } else {
         _writer.send(_client, h, body);
+    }
+    if (p.compare_tag != 0) {
+        compare_arrived(p.compare_tag, 0, h_in, body);
+        p.compare_tag = 0;
     }
     finish(p);
 }
@@ -372,6 +378,11 @@ void client_session::record_node(node_metrics& m, const pending& p, const inboun
 void client_session::record_duration(const pending& p, uint64_t now_ns) {
     uint64_t ns = now_ns - p.started_ns;
     _w.counters.recent.record(ns);
+    if (p.table != no_table) {
+        auto& t = _w.tables.at(p.table);
+        bump(t.requests);
+        t.latency.record(ns);
+    }
     if (p.write) {
         _w.counters.writes.record(ns);
     } else if (p.expect.has(target_side)) {

@@ -24,6 +24,14 @@ using cql::opcode;
 
 namespace {
 
+// A statement's keyspace and table as the per-table series name them: the classifier's
+// identifiers, lower-cased unless quoted (no allocation for the usual lower-case names).
+std::string_view name_of(const cql::identifier& id, std::string& scratch) {
+    if (!id.quoted && std::none_of(id.text.begin(), id.text.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) return id.text;
+    scratch = id.normalized();
+    return scratch;
+}
+
 const std::string shutting_down = "Shutting down, please retry on next host.";  // zdm-spec App. A
 
 }  // namespace
@@ -191,7 +199,14 @@ void client_session::on_query(inbound_envelope&& env, std::string_view plain) {
     p.write = d.write;
     _replayable = d.write && d.route == query_route::both && writes_async() && journal_replayable(m->query, info);
     if (d.unrecognized) bump(_w.counters.unrecognized_statements);
-    if (d.async) send_async(h, env.body);  // R4.12
+    if (!info.table.empty()) {
+        std::string s1, s2;
+        p.table = _w.table_index(info.keyspace.empty() ? ks : name_of(info.keyspace, s1), name_of(info.table, s2));
+    }
+    if (d.async) {  // R4.12
+        if (!d.write) p.compare_tag = begin_compare(p.table, m->query, m->params);
+        send_async(h, env.body, p.compare_tag);
+    }
     const destinations to = destinations_for(d.route, p.primary, system_cluster());
     if (d.route == query_route::both && _w.p.cfg().replace_cql_functions) {
         // R7.3: one literal per volatile call, the same on both clusters.
@@ -254,6 +269,10 @@ void client_session::on_prepare(inbound_envelope&& env, std::string_view plain) 
     p.prep_route = d.route == query_route::system ? route::system : d.route == query_route::primary ? route::primary : route::both;
     p.prep_write = cql::is_write(info.kind);
     p.prep_replayable = p.prep_write && journal_replayable(m->query, info);
+    if (!info.table.empty()) {
+        std::string s1, s2;
+        p.table = _w.table_index(info.keyspace.empty() ? ks : name_of(info.keyspace, s1), name_of(info.table, s2));
+    }
     if (d.async && d.route == query_route::primary) send_async(h, env.body);
     if (_w.p.cfg().replace_cql_functions) {
         // R7.4: each volatile call becomes a bind marker; EXECUTE fills in the values.
@@ -293,6 +312,7 @@ void client_session::on_execute(inbound_envelope&& env, std::string_view plain) 
     p.counted = true;
     p.cl = m->params.cl;
     p.write = e->where == route::both;
+    p.table = e->table_index;
     if (p.write && e->replayable && writes_async()) {
         _replayable = true;
         const bool to_target = secondary() == target_side && !e->target_id.empty();
@@ -335,7 +355,8 @@ void client_session::on_execute(inbound_envelope&& env, std::string_view plain) 
         to = destinations::of(p.primary);
         if (_w.p.mode() == read_mode::dual_async_on_secondary) {
             const bool secondary_is_target = p.primary == cluster_role::origin;
-            send_async(h, secondary_is_target && rewrite ? std::string_view(target_body) : plain);
+            p.compare_tag = begin_compare(p.table, e->query, m->params);
+            send_async(h, secondary_is_target && rewrite ? std::string_view(target_body) : plain, p.compare_tag);
         }
     } else if (e->where == route::system) {
         to = destinations::of(system_cluster());
@@ -354,6 +375,7 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
     bool rewrite = false;
     bool values_changed = false;
     bool replayable = m->type != cql::batch_type::counter;
+    uint16_t batch_table = no_table;  // the first statement's, for the per-table series
     std::vector<cql::batch_child> children;
     std::vector<std::string> ids;
     ids.reserve(m->children.count);
@@ -373,6 +395,7 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
             if (!e->target_id.empty() && e->target_id != e->origin_id) rewrite = true;
             ids.push_back(e->target_id.empty() ? e->origin_id : e->target_id);
             if (!e->replayable) replayable = false;
+            if (children.empty()) batch_table = e->table_index;
             const bool to_target = secondary() == target_side && !e->target_id.empty();
             _journal_refs.push_back({to_target ? std::string_view(e->target_id) : std::string_view(e->origin_id),
                                      e->cluster_query.empty() ? std::string_view(e->query) : std::string_view(e->cluster_query), e->keyspace});
@@ -388,6 +411,14 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
             const bool journaling = writes_async();
             auto cinfo = _w.p.cfg().replace_cql_functions || journaling ? cql::classify(c.query_or_id) : cql::statement_info{};
             if (journaling && !journal_replayable(c.query_or_id, cinfo)) replayable = false;
+            if (children.empty()) {
+                const auto first = cinfo.kind == cql::statement_kind::empty ? cql::classify(c.query_or_id) : cinfo;
+                std::string s1, s2;
+                if (!first.table.empty()) {
+                    batch_table = _w.table_index(first.keyspace.empty() ? std::string_view(_keyspace) : name_of(first.keyspace, s1),
+                                                 name_of(first.table, s2));
+                }
+            }
             if (cinfo.call_count > 0) {
                 // R7.3: a simple child gets literals, as a QUERY does.
                 if (!fv) fv.emplace(_w.function_values_now());
@@ -403,6 +434,7 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
     p.counted = true;
     p.write = true;
     p.cl = m->cl;
+    p.table = batch_table;
     _replayable = replayable && writes_async();
     if (values_changed) {
         std::string storage, body;

@@ -15,7 +15,8 @@ worker_state::worker_state(proxy& px, net::worker& wk)
       w(wk),
       cache(px.prepared(), 10000),
       metrics(bucket_settings{px.cfg().metrics_origin_latency_buckets_ms, px.cfg().metrics_target_latency_buckets_ms,
-                              px.cfg().metrics_async_read_latency_buckets_ms}) {
+                              px.cfg().metrics_async_read_latency_buckets_ms}),
+      tables(px.cfg().metrics_origin_latency_buckets_ms) {
     consistency_override[0] = consistency_named(px.cfg().origin_consistency_level);
     consistency_override[1] = consistency_named(px.cfg().target_consistency_level);
 }
@@ -24,6 +25,17 @@ int64_t worker_state::next_write_timestamp() {
     const auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     _last_timestamp = std::max<int64_t>(now, _last_timestamp + 1);
     return _last_timestamp;
+}
+
+uint16_t worker_state::table_index(std::string_view keyspace, std::string_view table) {
+    if (table.empty()) return no_table;
+    _table_key.assign(keyspace);
+    _table_key.push_back('.');
+    _table_key.append(table);
+    if (auto it = _table_cache.find(std::string_view(_table_key)); it != _table_cache.end()) return it->second;
+    const uint16_t i = p.tables().index_of(keyspace, table);
+    if (_table_cache.size() < 10000) _table_cache.emplace(_table_key, i);
+    return i;
 }
 
 void worker_state::on_journal_durable(uint64_t upto) {

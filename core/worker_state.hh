@@ -14,6 +14,7 @@
 #include "core/functions.hh"
 #include "core/metrics.hh"
 #include "core/prepared.hh"
+#include "core/table_stats.hh"
 #include "core/wire.hh"
 #include "net/worker.hh"
 
@@ -61,6 +62,13 @@ public:
     void on_journal_durable(uint64_t upto);
     // A rate-limited warning (once per 10 s per worker) for the journal's state.
     bool journal_warning_due();
+    // Dual-read mismatch log lines: at most one per second per worker.
+    bool dual_read_log_due() {
+        const uint64_t now = w.now_ms();
+        if (_dual_read_logged_ms != 0 && now < _dual_read_logged_ms + 1000) return false;
+        _dual_read_logged_ms = now;
+        return true;
+    }
 
     // Writers with v5 frames to send this turn; flushed by the turn hook.
     std::vector<envelope_writer*> flush_list;
@@ -70,6 +78,10 @@ public:
     }
 
     node_metrics& node(int side, const std::string& endpoint) { return metrics.node(side, endpoint); }
+    // Per-table series: this worker's counters, and a table's index (cached; the proxy-wide
+    // registry is asked once per table).
+    table_metrics tables;
+    uint16_t table_index(std::string_view keyspace, std::string_view table);
 
     // tracing_rate_limit, shared evenly by the workers: a token bucket refilled per second.
     bool take_tracing_token();
@@ -81,7 +93,10 @@ public:
 private:
     int64_t _last_timestamp = 0;
     std::vector<durable_waiter> _waiters;
+    std::unordered_map<std::string, uint16_t, string_hash, std::equal_to<>> _table_cache;
+    std::string _table_key;
     uint64_t _journal_warned_ms = 0;
+    uint64_t _dual_read_logged_ms = 0;
     double _tracing_tokens = 0;
     uint64_t _tracing_refill_ns = 0;
 };

@@ -579,6 +579,53 @@ class write_timestamps(base):
         self.assertTrue(all(abs(t - now_us) < 60e6 for t in times["origin"].values()))
 
 
+class dual_read_comparison(base):
+    settings = {"read_mode": "DUAL_ASYNC_ON_SECONDARY"}
+
+    def test_the_secondary_result_is_compared_per_table(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute("CREATE TABLE IF NOT EXISTS app.cmp (k int PRIMARY KEY, v text)")
+            # The first read opens the connection that mirrors reads (it is not mirrored itself).
+            s.execute("SELECT v FROM app.cmp WHERE k = 1000")
+            time.sleep(0.5)
+            ins = s.prepare("INSERT INTO app.cmp (k, v) VALUES (?, ?)")
+            for k in range(40):
+                s.execute(ins, (k, "same %d" % k))
+            # Paging: pages after the first carry the primary's paging state: not compared (the
+            # first of the three pages is: a match).
+            rows = list(s.execute(SimpleStatement("SELECT * FROM app.cmp", fetch_size=15)))
+            self.assertEqual(len(rows), 40)
+            for k in (11, 23, 37):  # the target drifts on three keys
+                self.target.execute("UPDATE app.cmp SET v = 'drifted' WHERE k = %d" % k)
+            sel = s.prepare("SELECT k, v FROM app.cmp WHERE k = ?")
+            for k in range(40):
+                self.assertEqual(s.execute(sel, (k,)).one().v, "same %d" % k, "the client reads the primary")
+            s.execute("SELECT v FROM app.cmp WHERE k = 5")  # a simple statement is compared too
+            with self.assertRaises(InvalidRequest):
+                s.execute("INSERT INTO app.nowhere (k) VALUES (1)")
+        finally:
+            c.shutdown()
+        label = 'keyspace="app",table="cmp"'
+        deadline = time.time() + 10
+        while self.tandem.metric_sum("zdm_tandem_dual_reads_total", label) < 44 and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(self.tandem.metric_sum("zdm_tandem_dual_reads_total", label + ',outcome="mismatch"'), 3)
+        self.assertEqual(self.tandem.metric_sum("zdm_tandem_dual_reads_total", label + ',outcome="match"'), 39)
+        self.assertEqual(self.tandem.metric_sum("zdm_tandem_dual_reads_total", label + ',outcome="not_compared"'), 2)
+        line = self.tandem.proc.wait_for("dual read mismatch on app.cmp")
+        self.assertIn("key: 0x0000000b", line, "the first mismatch names its key (11)")
+        self.assertIn("the primary returned 1 rows, the secondary 1", line)
+        self.assertNotIn("drifted", line, "values are not logged unless dual_read_log_values is set")
+        # Per-table series: requests, latency and failures by the cluster that failed.
+        self.assertGreaterEqual(self.tandem.metric_sum("zdm_tandem_table_requests_total", label), 40 + 40 + 1)
+        self.assertGreaterEqual(self.tandem.metric_sum("zdm_tandem_table_request_duration_seconds_count", label), 81)
+        self.assertEqual(self.tandem.metric_sum("zdm_tandem_table_failed_requests_total", label), 0)
+        self.assertEqual(self.tandem.metric_sum("zdm_tandem_table_failed_requests_total",
+                                                'keyspace="app",table="nowhere",cluster="origin"'), 1)
+
+
 class credentials_forwarded_to_origin(base):
     origin_auth = ("olduser", "oldpass")
     target_auth = ("newuser", "newpass")
