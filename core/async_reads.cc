@@ -190,7 +190,11 @@ void client_session::on_async_connected(net::connection* c, int error) {
     async_request(*l, _version, opcode::startup, _hs.startup_body);
 }
 
-void client_session::on_async_reply(uint32_t compare_tag, inbound_envelope&& env) {
+void client_session::on_async_reply(int side, uint32_t compare_tag, inbound_envelope&& env) {
+    if (side != async_side) {
+        if (_rejoin && _rejoin->side == side && _rejoin->astate != cluster_link::async_state::ready) on_rejoin_reply(*_rejoin, env.header.op);
+        return;  // the rejoined link's USE: nothing to do
+    }
     auto* l = _links[async_side];
     if (!l) return;
     if (l->astate == cluster_link::async_state::ready) {
@@ -227,6 +231,86 @@ void client_session::on_async_result(cluster_link& l, const inbound_envelope& en
     std::string body;
     pm.encode(body, cql::effective_version(_version));
     async_request(l, _version, opcode::prepare, body);
+}
+
+void client_session::maybe_rejoin() {
+    const int sec = secondary();
+    if (_rejoin || _links[sec] || _phase != phase::ready || _w.draining || _w.w.now_ms() < _rejoin_at_ms) return;
+    _rejoin_backoff_ms = std::min<uint32_t>(15000, _rejoin_backoff_ms ? _rejoin_backoff_ms * 2 : 1000);
+    _rejoin_at_ms = _w.w.now_ms() + _rejoin_backoff_ms;
+    auto v = _w.p.view(role_of(sec));
+    if (!v || v->hosts.empty()) return;
+    std::vector<size_t> up;
+    for (size_t j = 0; j < v->hosts.size(); ++j) {
+        if (v->hosts[j].up) up.push_back(j);
+    }
+    if (up.empty()) return;
+    const host_info& node = v->hosts[up[static_cast<size_t>(++_w.next_host[sec]) % up.size()]];
+    if (!net::resolve_address(node.address, node.port)) return;
+    open_link(sec, sec, node, _w.p.options().connect_attempt_ms, {});
+}
+
+void client_session::schedule_rejoin() {
+    if (_rejoin_timer.armed()) return;
+    _rejoin_timer.set_callback([this] {
+        maybe_rejoin();
+        if (!_links[secondary()] && writes_async()) schedule_rejoin();
+    });
+    const uint64_t now = _w.w.now_ms();
+    _w.w.timers().arm(_rejoin_timer, std::max<uint64_t>(_rejoin_at_ms > now ? _rejoin_at_ms - now : 0, 200));
+}
+
+void client_session::on_rejoin_connected(int side, net::connection* c, int error) {
+    if (!c) {
+        spdlog::debug("client {}: reconnecting to {} failed: {}", _peer, side_name(side), std::strerror(-error));
+        return;
+    }
+    auto* l = static_cast<cluster_link*>(c->handler());
+    l->conn = c;
+    if (side != secondary() || _links[side] || _rejoin) {  // the primary switched meanwhile, or one is there already
+        l->session = nullptr;
+        c->abort();
+        return;
+    }
+    _rejoin = l;
+    l->astate = cluster_link::async_state::startup;
+    l->start_tls();
+    l->start_heartbeats(static_cast<uint64_t>(std::max<int64_t>(_w.p.cfg().heartbeat_interval_ms, 1000)));
+    async_request(*l, _version, opcode::startup, _hs.startup_body);
+}
+
+// The new secondary connection's handshake; once ready it takes the lost one's place.
+void client_session::on_rejoin_reply(cluster_link& l, opcode op) {
+    if (op == opcode::ready || op == opcode::auth_success) {
+        l.astate = cluster_link::async_state::ready;
+        if (!_keyspace.empty()) {
+            cql::query_message q;
+            std::string text = "USE \"" + _keyspace + "\"";
+            q.query = text;
+            std::string body;
+            q.encode(body, cql::effective_version(_version));
+            async_request(l, _version, opcode::query, body);
+        }
+        _links[l.side] = &l;
+        _rejoin = nullptr;
+        _rejoin_backoff_ms = 0;
+        spdlog::info("client {}: reconnected to {} node {}; its writes go to it directly again", _peer, side_name(l.side), l.endpoint);
+        return;
+    }
+    if (op == opcode::authenticate || op == opcode::auth_challenge) {
+        bool ok = false;
+        std::string token = creds_token_for(l.side, ok);
+        if (ok) {
+            l.astate = cluster_link::async_state::auth;
+            cql::auth_token_message m{std::string_view(token)};
+            std::string body;
+            m.encode(body);
+            async_request(l, _version, opcode::auth_response, body);
+            return;
+        }
+    }
+    spdlog::warn("client {}: reconnecting to {} node {}: handshake failed ({})", _peer, side_name(l.side), l.endpoint, cql::to_string(op));
+    l.conn->abort();
 }
 
 // The async connection's own handshake (R2.14), with R2.11's credentials; then the session's

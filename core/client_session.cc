@@ -149,6 +149,8 @@ void client_session::on_link_connected(int side, net::connection* c, int error, 
     }
     if (side == async_side) {
         on_async_connected(c, error);
+    } else if (_phase == phase::ready) {
+        on_rejoin_connected(side, c, error);
     } else {
         on_cluster_connected(side, c, error, std::move(remaining));
     }
@@ -162,6 +164,19 @@ void client_session::on_cluster_connected(int side, net::connection* c, int erro
             return;
         }
         --_connecting;
+        if (_w.journal && _w.p.writes() == write_mode::dual_async_on_secondary && side == secondary() && side != _hs.plan.handshake_side) {
+            // write_mode DUAL_ASYNC_ON_SECONDARY: the primary serves alone (the client logs in
+            // there); writes for the secondary go to the journal and a connection to it is
+            // tried again in the background.
+            spdlog::warn("client {}: cannot reach the {} cluster (last tried {}: {}); serving from the primary, writes for it go to the "
+                         "write journal",
+                         _peer, side_name(side), _link_endpoint[side], std::strerror(-error));
+            _rejoin_at_ms = _w.w.now_ms() + 1000;
+            schedule_rejoin();
+            if (_connecting == 0 && _fatal.empty()) _phase = phase::handshake;
+            if (_connecting == 0) drain_queue();
+            return;
+        }
         if (_fatal.empty()) {
             _fatal = std::string("tandem cannot reach any ") + side_name(side) + " node (last tried " + _link_endpoint[side] + ": " +
                      std::strerror(-error) + ")";
@@ -177,6 +192,10 @@ void client_session::on_cluster_connected(int side, net::connection* c, int erro
     if (--_connecting == 0) {
         if (_fatal.empty()) {
             _phase = phase::handshake;
+            if (!_links[other_side(side)]) {
+                drain_queue();  // the other cluster is the secondary, unreachable (logged)
+                return;
+            }
             spdlog::info("client {} connected: origin node {}, target node {}", _peer, _link_endpoint[origin_side],
                          _link_endpoint[target_side]);
         }
@@ -196,6 +215,11 @@ void client_session::fail_session(const std::string& why) {
 }
 
 void client_session::on_link_closed(int side, int error) {
+    if (side != async_side && _rejoin && _rejoin->side == side && _links[side] != _rejoin) {
+        _rejoin = nullptr;  // a reconnection that did not make it: tried again later
+        schedule_rejoin();
+        return;
+    }
     auto* l = _links[side];
     _links[side] = nullptr;
     if (side == async_side) {
@@ -209,11 +233,13 @@ void client_session::on_link_closed(int side, int error) {
         return;
     }
     if (!l) return;
-    if (_phase == phase::ready && _w.journal && _w.p.writes() == write_mode::dual_async_on_secondary && side == secondary()) {
+    if (_phase != phase::connecting && _w.journal && _w.p.writes() == write_mode::dual_async_on_secondary && side == secondary() &&
+        side != _hs.plan.handshake_side) {
         // write_mode DUAL_ASYNC_ON_SECONDARY: the primary serves on; journaled writes waiting for
         // this cluster are kept for the replayer, later ones go to the journal alone.
-        spdlog::warn("client {}: lost its connection to {} node {}{}; writes for it go to the write journal until the client reconnects",
+        spdlog::warn("client {}: lost its connection to {} node {}{}; writes for it go to the write journal until it is back",
                      _peer, side_name(side), l->endpoint, error ? std::string(" (") + std::strerror(-error) + ")" : "");
+        schedule_rejoin();
         _slots.for_each_used([&](pending& p) {
             if (!p.waits_for(side)) return;
             if (p.journal_id != 0) {
@@ -222,6 +248,19 @@ void client_session::on_link_closed(int side, int error) {
                 p.expect = p.expect.without(side);
                 p.proxy_stream[side] = -1;
                 if (p.answered) release(p);
+                return;
+            }
+            if (p.kind == request_kind::startup || p.kind == request_kind::auth_secondary) {
+                // The handshake goes on with the primary alone (the client logs in there).
+                p.expect = p.expect.without(side);
+                p.proxy_stream[side] = -1;
+                envelope_header h = p.first_h;  // the primary's reply (auth_secondary: its success)
+                std::string body(p.first_body);
+                if (p.kind == request_kind::auth_secondary) {
+                    handshake_done(p, h, body);
+                } else if (p.got.has(other_side(side)) && p.first_side >= 0) {
+                    on_startup_replies(p, other_side(side), inbound_envelope{h, body, {}});
+                }  // else the primary's STARTUP reply completes it
                 return;
             }
             if (!p.write && p.got.has(other_side(side)) && p.first_side >= 0) {
@@ -255,6 +294,13 @@ void client_session::on_link_closed(int side, int error) {
 
 void client_session::on_close(net::connection&, int error) {
     *_alive = false;
+    _rejoin_timer.cancel();
+    if (_rejoin) {
+        _rejoin->heartbeat.cancel();
+        _rejoin->session = nullptr;
+        _rejoin->conn->abort();
+        _rejoin = nullptr;
+    }
     for (auto*& l : _links) {
         if (!l) continue;
         l->heartbeat.cancel();

@@ -73,7 +73,7 @@ public:
     // From the cluster links.
     void on_reply(int side, uint32_t slot, uint32_t gen, inbound_envelope&& env);
     void on_event(int side, inbound_envelope&& env);
-    void on_async_reply(uint32_t compare_tag, inbound_envelope&& env);
+    void on_async_reply(int side, uint32_t compare_tag, inbound_envelope&& env);
     void on_link_closed(int side, int error);
     // The journal record of slot `slot` is durable: its held primary reply goes to the client.
     void on_durable(uint32_t slot, uint32_t gen);
@@ -130,6 +130,13 @@ private:
     bool journal_write(const cql::envelope_header& h, pending& p, destinations& to, const outbound& out);
     void on_journaled_reply(pending& p, int side, inbound_envelope&& env);
     bool writes_async() const;
+    // write_mode DUAL_ASYNC_ON_SECONDARY: a session that lost its secondary connection opens a
+    // new one in the background (backoff 1 s to 15 s) with its own handshake, the async
+    // connection's (the client's STARTUP, the configured or forwarded credentials, USE).
+    void maybe_rejoin();
+    void schedule_rejoin();  // a timer that calls maybe_rejoin until the secondary is back
+    void on_rejoin_connected(int side, net::connection* c, int error);
+    void on_rejoin_reply(cluster_link& l, cql::opcode op);
     std::string with_prefix(std::string body) const {
         if (_req_prefix.empty()) return body;  // moved, not copied
         return _req_prefix + body;
@@ -225,6 +232,10 @@ private:
         std::string raw[2];  // the rows' bytes, with dual_read_log_values only
         std::string statement, key;
     };
+    cluster_link* _rejoin = nullptr;
+    net::timer _rejoin_timer;
+    uint64_t _rejoin_at_ms = 0;
+    uint32_t _rejoin_backoff_ms = 0;
     std::vector<compare_entry> _compares;  // at most 256 reads compared at once per connection
     std::vector<uint32_t> _compare_free;
     bool _replayable = false;

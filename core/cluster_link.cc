@@ -93,7 +93,7 @@ bool cluster_link::on_envelope(inbound_envelope&& env) {
         case stream_ids::abandoned:
             spdlog::debug("{} {}: late reply on stream {} dropped (the request had timed out)", side_name(side), endpoint, id);
             return true;
-        case stream_ids::async: session->on_async_reply(o->gen, std::move(env)); return true;
+        case stream_ids::async: session->on_async_reply(side, o->gen, std::move(env)); return true;
         default: session->on_reply(side, o->slot, o->gen, std::move(env)); return session != nullptr;
     }
 }

@@ -132,6 +132,15 @@ void client_session::on_startup_replies(pending& p, int side, inbound_envelope&&
         p.hold(side, env, plentiful());
         return;
     }
+    if (p.expect == destinations::only(side)) {
+        // The other cluster is an unreachable secondary (write_mode DUAL_ASYNC_ON_SECONDARY):
+        // as if it had answered READY; its connection, when it comes, logs in on its own.
+        p.first_h = env.header;
+        p.first_h.op = opcode::ready;
+        p.first_owner.release();
+        p.first_copy.clear();
+        p.first_body = {};
+    }
     // Both STARTUP replies are in: copies, since the slot is released before the last use.
     struct reply {
         envelope_header h;

@@ -496,7 +496,7 @@ void client_session::forward(const inbound_envelope& env, pending& p, destinatio
     if (p.counted && p.write && to == destinations::both() && writes_async() && !journal_write(env.header, p, to, out)) return;
     for (int s : {origin_side, target_side}) {
         auto* l = _links[s];
-        if (to.has(s) && !l && p.journal_id == 0 && writes_async() && s == secondary() && !p.write && _phase == phase::ready) {
+        if (to.has(s) && !l && p.journal_id == 0 && writes_async() && s == secondary() && !p.write && _phase != phase::connecting) {
             // The secondary is gone (write_mode DUAL_ASYNC_ON_SECONDARY keeps the session): what
             // is not a write is the primary's alone (USE, PREPARE, REGISTER, OPTIONS).
             to = to.without(s);
@@ -566,6 +566,7 @@ bool client_session::writes_async() const { return _w.journal && _w.p.writes() =
 bool client_session::journal_write(const envelope_header& h, pending& p, destinations& to, const outbound& out) {
     const int sec = other_side(side_of(p.primary));
     auto* sl = _links[sec];
+    if (!sl) maybe_rejoin();
     const bool sec_usable = sl && sl->usable() && sl->has_free_id();
     const char* refused = nullptr;
     if (!_replayable) {

@@ -163,11 +163,44 @@ class target_outage(journal_case):
         acked, errors = finish()
         self.assertEqual(errors, [], "the client saw errors while the target was down:\n" + self.tandem.proc.output()[-3000:])
         self.wait_drained(self.tandem)
+        # The client connection's own link to the target comes back (backoff up to 15 s): its
+        # writes go to the target directly again, not through the journal.
+        self.tandem.proc.wait_for("reconnected to target node", timeout=40)
+        failed = self.tandem.metric_sum("zdm_tandem_journal_writes_total", 'outcome="secondary_failed"')
+        for k in range(20000, 20050):
+            s.execute(ins, (k, "after the outage"))
+        self.assertEqual(self.tandem.metric_sum("zdm_tandem_journal_writes_total", 'outcome="secondary_failed"'), failed)
+        self.assertEqual(len(self.target.execute("SELECT k FROM app.kv WHERE k = 20049")), 1)
         c.shutdown()
         self.assertGreater(self.check_converged(acked, after=killed_at), 200)
         self.assertGreater(self.tandem.metric("zdm_tandem_journal_replayed_total"), replayed + 200)
         self.assertEqual(self.tandem.metric("zdm_tandem_journal_rejected_total"), 0)
         self.assertEqual(self.tandem.metric_sum("zdm_proxy_failed_writes_total"), 0)
+
+    def test_a_client_connects_while_the_target_is_down(self):
+        c, s = self.tandem.connect()
+        s.execute(KS)
+        s.execute(TABLE)
+        c.shutdown()
+        self.target.proc.proc.kill()
+        self.target.stop()
+        c, s = self.tandem.connect()  # logs in on origin alone
+        try:
+            ins = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, ?)")
+            for k in range(30000, 30100):
+                s.execute(ins, (k, "written while the target was down"))
+            self.tandem.proc.wait_for("cannot reach the target cluster")
+            self.target = h.cluster(CQLSIM, "target", "127.0.42.1", port=self.target.port)
+            self.target.execute(KS)
+            self.target.execute(TABLE)
+            self.tandem.proc.wait_for("reconnected to target node", timeout=40)
+            s.execute(ins, (30100, "after"))
+        finally:
+            c.shutdown()
+        self.wait_drained(self.tandem)
+        keys = set(range(30000, 30101))
+        self.assertEqual(len(contents(self.target, keys)), 101)
+        self.assertEqual(contents(self.target, keys), contents(self.origin, keys))
 
     def test_write_mode_switches_live(self):
         c, s = self.tandem.connect()
