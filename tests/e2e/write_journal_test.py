@@ -202,6 +202,27 @@ class target_outage(journal_case):
         self.assertEqual(len(contents(self.target, keys)), 101)
         self.assertEqual(contents(self.target, keys), contents(self.origin, keys))
 
+    def test_records_go_to_the_cluster_that_missed_them_across_a_primary_switch(self):
+        c, s = self.tandem.connect()
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            ins = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, ?)")
+            self.target.proc.signal(signal.SIGSTOP)
+            for k in range(40000, 40050):
+                s.execute(ins, (k, "owed to target"))  # the target misses these
+            self.tandem.reload(primary_cluster="TARGET")
+            self.target.proc.signal(signal.SIGCONT)
+            for k in range(40050, 40100):
+                s.execute(ins, (k, "primary is target now"))
+        finally:
+            c.shutdown()
+        self.wait_drained(self.tandem)
+        keys = set(range(40000, 40100))
+        o, t = contents(self.origin, keys), contents(self.target, keys)
+        self.assertEqual(len(o), 100)
+        self.assertEqual(o, t, "each record went to the cluster that missed it, with its write time")
+
     def test_write_mode_switches_live(self):
         c, s = self.tandem.connect()
         try:
