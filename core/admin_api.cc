@@ -135,6 +135,11 @@ http_response admin_api::put_settings(const http_request& r) {
         return *refused;
     }
     const config& c = std::get<config>(next);
+    if (c.write != _proxy.writes() && !_proxy.journal()) {
+        spdlog::warn("admin API: PUT /api/v1/settings from {} refused: write_mode needs write_journal_dir at start", r.remote);
+        return error_reply(400, "write_mode cannot change on this instance: write_journal_dir was not set when tandem started (set it, "
+                                "restart, then switch live)");
+    }
     const auto changed = _proxy.apply_live(c);
     std::string changed_json;
     for (const auto& [key, value] : changed) {
@@ -144,7 +149,8 @@ http_response admin_api::put_settings(const http_request& r) {
     spdlog::info("admin API: PUT /api/v1/settings from {}: {}", r.remote, describe_changes(changed));
     const config now = _proxy.live_settings();
     return json_reply(200, "{\"changed\": {" + changed_json + "}, \"primary_cluster\": " + json_string(get_setting(now, "primary_cluster")) +
-                               ", \"read_mode\": " + json_string(get_setting(now, "read_mode")) + ", \"log_level\": " +
+                               ", \"read_mode\": " + json_string(get_setting(now, "read_mode")) + ", \"write_mode\": " +
+                               json_string(get_setting(now, "write_mode")) + ", \"log_level\": " +
                                json_string(now.log_level) + "}");
 }
 

@@ -72,6 +72,7 @@ bool parse_status(const std::string& body, instance_status& s) {
     s.version = text("version");
     s.primary_cluster = text("primary_cluster");
     s.read_mode = text("read_mode");
+    s.write_mode = text("write_mode");
     s.log_level = text("log_level");
     s.index = static_cast<int64_t>(number(doc["instance"]["index"]));
     s.topology.clear();
@@ -117,6 +118,7 @@ std::vector<std::string> disagreements(const std::vector<instance_status>& fleet
     };
     check("the primary cluster", [](const instance_status& s) { return s.primary_cluster; });
     check("the read mode", [](const instance_status& s) { return s.read_mode; });
+    check("the write mode", [](const instance_status& s) { return s.write_mode; });
     check("the topology (proxy_topology_addresses)", [](const instance_status& s) {
         std::string t;
         for (const auto& a : s.topology) t += (t.empty() ? "" : ",") + a;

@@ -28,7 +28,7 @@ struct instance_status {
     instance where;
     bool up = false;
     std::string error;  // why it is down (or the API refused)
-    std::string version, primary_cluster, read_mode, log_level;
+    std::string version, primary_cluster, read_mode, write_mode, log_level;
     int64_t index = 0;
     std::vector<std::string> topology;
     int64_t client_connections = 0, requests = 0, errors = 0;

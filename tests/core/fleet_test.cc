@@ -142,6 +142,10 @@ TEST(fleet, what_instances_disagree_on) {
     ASSERT_EQ(d.size(), 2u);
     EXPECT_EQ(d[0], "instances disagree on the primary cluster: ORIGIN (a:14001, b:14001); TARGET (c:14001)");
     EXPECT_NE(d[1].find("both have proxy_topology_index 0"), std::string::npos);
+    f[0].write_mode = "DUAL_ASYNC_ON_SECONDARY";
+    d = fleet::disagreements(f);
+    ASSERT_EQ(d.size(), 3u);
+    EXPECT_EQ(d[1], "instances disagree on the write mode: (none) (b:14001, c:14001); DUAL_ASYNC_ON_SECONDARY (a:14001)");
 }
 
 TEST(fleet, a_status_body) {

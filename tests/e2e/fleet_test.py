@@ -199,6 +199,10 @@ class tandemctl(clusters):
         rc, out, err = ctl("set", "read-mode", "SOMETIMES", "--config", self.settings[0])
         self.assertEqual(rc, 2)
         self.assertIn("read_mode", err)
+        # write_mode is live only where a journal directory was set at start: not here.
+        rc, out, err = ctl("set", "write-mode", "DUAL_ASYNC_ON_SECONDARY", "--config", self.settings[0])
+        self.assertEqual(rc, 1, out + err)
+        self.assertEqual(out.count("write_journal_dir was not set"), 3, out)
         self.instances[1].stop()
         try:
             rc, out, err = ctl("status", "--config", self.settings[0])

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tandem_harness as h  # noqa: E402
@@ -233,7 +234,11 @@ class target_outage(journal_case):
             self.target.proc.signal(signal.SIGSTOP)
             with self.assertRaises(WriteTimeout):
                 s.execute("INSERT INTO app.kv (k, v) VALUES (1, 'sync')")  # waits for the stalled target
-            self.tandem.reload(write_mode="DUAL_ASYNC_ON_SECONDARY")
+            # Back through the admin API (on loopback: no token needed), as tandemctl does.
+            req = urllib.request.Request("http://127.0.0.1:%d/api/v1/settings" % self.tandem.http_port, method="PUT",
+                                         data=json.dumps({"write_mode": "DUAL_ASYNC_ON_SECONDARY"}).encode())
+            with urllib.request.urlopen(req, timeout=5) as r:
+                self.assertEqual(json.loads(r.read())["write_mode"], "DUAL_ASYNC_ON_SECONDARY")
             s.execute("INSERT INTO app.kv (k, v) VALUES (2, 'async')")  # does not
             self.target.proc.signal(signal.SIGCONT)
         finally:

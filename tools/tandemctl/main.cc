@@ -1,7 +1,7 @@
 // tandemctl: the operator's view of a tandem fleet (each instance's admin API on its metrics
 // port) and the checks before a migration starts.
 //   tandemctl status    [--instances H:P,...] [--config tandem.yml]
-//   tandemctl set       primary-cluster ORIGIN|TARGET | read-mode MODE | log-level LEVEL [--dry-run]
+//   tandemctl set       primary-cluster ORIGIN|TARGET | read-mode MODE | write-mode MODE | log-level LEVEL [--dry-run]
 //   tandemctl preflight --config tandem.yml
 //   tandemctl init      [--non-interactive] [...]
 // Exit codes: 0 fine, 1 an instance or cluster failed (named), 2 bad usage, 3 preflight found
@@ -124,12 +124,20 @@ int run_status(fleet_args a, bool json) {
     return down || !warnings.empty() ? 1 : 0;
 }
 
+// A live setting as an instance's status reports it.
+std::string setting_of(const core::fleet::instance_status& s, const std::string& key) {
+    if (key == "primary_cluster") return s.primary_cluster;
+    if (key == "read_mode") return s.read_mode;
+    if (key == "write_mode") return s.write_mode;
+    return s.log_level;
+}
+
 // `tandemctl set KEY VALUE`: PUT on every instance, then read each status back to verify.
 int run_set(fleet_args a, const std::string& what, const std::string& value, bool dry_run) {
     static const std::map<std::string, std::string> keys = {
-        {"primary-cluster", "primary_cluster"}, {"read-mode", "read_mode"}, {"log-level", "log_level"}};
+        {"primary-cluster", "primary_cluster"}, {"read-mode", "read_mode"}, {"write-mode", "write_mode"}, {"log-level", "log_level"}};
     auto k = keys.find(what);
-    if (k == keys.end()) return usage("set: '" + what + "' is not a live setting; use primary-cluster, read-mode or log-level");
+    if (k == keys.end()) return usage("set: '" + what + "' is not a live setting; use primary-cluster, read-mode, write-mode or log-level");
     const std::string& key = k->second;
     core::config probe;
     if (auto err = core::set_setting(probe, key, value)) return usage("set " + what + ": " + *err);
@@ -147,7 +155,7 @@ int run_set(fleet_args a, const std::string& what, const std::string& value, boo
                 ++failed;
                 continue;
             }
-            const std::string now = key == "primary_cluster" ? s.primary_cluster : key == "read_mode" ? s.read_mode : s.log_level;
+            const std::string now = setting_of(s, key);
             std::printf("%-22s %s: %s -> %s%s\n", i.name().c_str(), key.c_str(), now.c_str(), normalized.c_str(), now == normalized ? " (unchanged)" : "");
             continue;
         }
@@ -160,7 +168,7 @@ int run_set(fleet_args a, const std::string& what, const std::string& value, boo
         core::fleet::instance_status s;
         auto back = core::fleet::http_get(i, "/api/v1/status", a.token);
         const bool read = back.status == 200 && core::fleet::parse_status(back.body, s);
-        const std::string now = !read ? "" : key == "primary_cluster" ? s.primary_cluster : key == "read_mode" ? s.read_mode : s.log_level;
+        const std::string now = !read ? "" : setting_of(s, key);
         if (now != normalized) {
             std::printf("%-22s FAILED: applied, but its status says %s = '%s'\n", i.name().c_str(), key.c_str(), now.c_str());
             ++failed;
@@ -266,11 +274,11 @@ int main(int argc, char** argv) {
     bool json = false;
     status->add_flag("--json", json, "print JSON instead of a table");
 
-    auto* set = app.add_subcommand("set", "change a live setting on every instance and verify it: primary-cluster, read-mode, log-level");
+    auto* set = app.add_subcommand("set", "change a live setting on every instance and verify it: primary-cluster, read-mode, write-mode, log-level");
     add_fleet(set);
     std::string what, value;
     bool dry_run = false;
-    set->add_option("setting", what, "primary-cluster, read-mode or log-level")->required();
+    set->add_option("setting", what, "primary-cluster, read-mode, write-mode or log-level")->required();
     set->add_option("value", value, "ORIGIN|TARGET; PRIMARY_ONLY|DUAL_ASYNC_ON_SECONDARY; INFO, DEBUG, ...")->required();
     set->add_flag("--dry-run", dry_run, "show what would change on each instance; change nothing");
 
