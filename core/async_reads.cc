@@ -279,8 +279,11 @@ void client_session::on_rejoin_connected(int side, net::connection* c, int error
     async_request(*l, _version, opcode::startup, _hs.startup_body);
 }
 
-// The new secondary connection's handshake; once ready it takes the lost one's place.
-void client_session::on_rejoin_reply(cluster_link& l, opcode op) {
+// One step of a link's own handshake (the async connection's, R2.14 with R2.11's credentials;
+// a rejoining secondary's): READY or AUTH_SUCCESS sets the session's keyspace on it; an
+// AUTHENTICATE or a challenge is answered with `cluster`'s credentials. Anything else, or no
+// credentials: failed (`why` says what), and the caller closes the link.
+client_session::own_step client_session::own_handshake_step(cluster_link& l, int cluster, opcode op, std::string& why) {
     if (op == opcode::ready || op == opcode::auth_success) {
         l.astate = cluster_link::async_state::ready;
         if (!_keyspace.empty()) {
@@ -291,62 +294,55 @@ void client_session::on_rejoin_reply(cluster_link& l, opcode op) {
             q.encode(body, cql::effective_version(_version));
             async_request(l, _version, opcode::query, body);
         }
-        _links[l.side] = &l;
-        _rejoin = nullptr;
-        _rejoin_backoff_ms = 0;
-        spdlog::info("client {}: reconnected to {} node {}; its writes go to it directly again", _peer, side_name(l.side), l.endpoint);
-        return;
+        return own_step::ready;
     }
     if (op == opcode::authenticate || op == opcode::auth_challenge) {
         bool ok = false;
-        std::string token = creds_token_for(l.side, ok);
-        if (ok) {
-            l.astate = cluster_link::async_state::auth;
-            cql::auth_token_message m{std::string_view(token)};
-            std::string body;
-            m.encode(body);
-            async_request(l, _version, opcode::auth_response, body);
-            return;
-        }
-    }
-    spdlog::warn("client {}: reconnecting to {} node {}: handshake failed ({})", _peer, side_name(l.side), l.endpoint, cql::to_string(op));
-    l.conn->abort();
-}
-
-// The async connection's own handshake (R2.14), with R2.11's credentials; then the session's
-// keyspace. A failure closes only the async connection (R2.15).
-void client_session::on_async_handshake_reply(cluster_link& l, opcode op) {
-    const int sec = secondary();
-    if (op == opcode::ready || op == opcode::auth_success) {
-        l.astate = cluster_link::async_state::ready;
-        if (!_keyspace.empty()) {
-            cql::query_message q;
-            std::string text = "USE \"" + _keyspace + "\"";
-            q.query = text;
-            std::string body;
-            q.encode(body, cql::effective_version(_version));
-            async_request(l, _version, opcode::query, body);
-        }
-        spdlog::debug("client {}: async connection to {} ready", _peer, l.endpoint);
-        return;
-    }
-    if (op == opcode::authenticate || op == opcode::auth_challenge) {
-        bool ok = false;
-        std::string token = creds_token_for(sec, ok);
+        std::string token = creds_token_for(cluster, ok);
         if (!ok) {
-            spdlog::warn("async connection to {}: no credentials for {}", l.endpoint, side_name(sec));
-            l.conn->abort();
-            return;
+            why = std::string("no credentials for ") + side_name(cluster);
+            return own_step::failed;
         }
         l.astate = cluster_link::async_state::auth;
         cql::auth_token_message m{std::string_view(token)};
         std::string body;
         m.encode(body);
         async_request(l, _version, opcode::auth_response, body);
-        return;
+        return own_step::going;
     }
-    spdlog::warn("async connection to {}: handshake failed ({})", l.endpoint, cql::to_string(op));
-    l.conn->abort();
+    why = std::string("handshake failed (") + std::string(cql::to_string(op)) + ")";
+    return own_step::failed;
+}
+
+// The new secondary connection's handshake; once ready it takes the lost one's place.
+void client_session::on_rejoin_reply(cluster_link& l, opcode op) {
+    std::string why;
+    switch (own_handshake_step(l, l.side, op, why)) {
+        case own_step::going: return;
+        case own_step::ready:
+            _links[l.side] = &l;
+            _rejoin = nullptr;
+            _rejoin_backoff_ms = 0;
+            spdlog::info("client {}: reconnected to {} node {}; its writes go to it directly again", _peer, side_name(l.side), l.endpoint);
+            return;
+        case own_step::failed:
+            spdlog::warn("client {}: reconnecting to {} node {}: {}", _peer, side_name(l.side), l.endpoint, why);
+            l.conn->abort();
+            return;
+    }
+}
+
+// The async connection's own handshake; a failure closes only the async connection (R2.15).
+void client_session::on_async_handshake_reply(cluster_link& l, opcode op) {
+    std::string why;
+    switch (own_handshake_step(l, secondary(), op, why)) {
+        case own_step::going: return;
+        case own_step::ready: spdlog::debug("client {}: async connection to {} ready", _peer, l.endpoint); return;
+        case own_step::failed:
+            spdlog::warn("async connection to {}: {}", l.endpoint, why);
+            l.conn->abort();
+            return;
+    }
 }
 
 }  // namespace tandem::core

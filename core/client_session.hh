@@ -137,6 +137,8 @@ private:
     void schedule_rejoin();  // a timer that calls maybe_rejoin until the secondary is back
     void on_rejoin_connected(int side, net::connection* c, int error);
     void on_rejoin_reply(cluster_link& l, cql::opcode op);
+    enum class own_step : uint8_t { going, ready, failed };
+    own_step own_handshake_step(cluster_link& l, int cluster, cql::opcode op, std::string& why);
     std::string with_prefix(std::string body) const {
         if (_req_prefix.empty()) return body;  // moved, not copied
         return _req_prefix + body;

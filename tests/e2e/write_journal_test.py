@@ -59,6 +59,13 @@ class journal_case(unittest.TestCase):
         shutil.rmtree(self.dir, ignore_errors=True)
         self.assertEqual(rc, 0, "tandem exited with %s:\n%s" % (rc, self.tandem.proc.output()[-3000:]))
 
+    def connect_with_schema(self):
+        """A driver session through tandem, app.kv created on both clusters, and its INSERT."""
+        c, s = self.tandem.connect()
+        s.execute(KS)
+        s.execute(TABLE)
+        return c, s, s.prepare("INSERT INTO app.kv (k, v) VALUES (?, ?)")
+
     def wait_drained(self, t, timeout=90):
         """Until the journal owes nothing: every record acknowledged by the cluster owing it."""
         deadline = time.time() + timeout
@@ -121,10 +128,7 @@ class target_outage(journal_case):
         return checked
 
     def test_no_client_error_and_every_acknowledged_write_reaches_the_target(self):
-        c, s = self.tandem.connect()
-        s.execute(KS)
-        s.execute(TABLE)
-        ins = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, ?)")
+        c, s, ins = self.connect_with_schema()
         # A stall: the target's copies time out in tandem, the client never waits for them.
         finish = self.writer(s, ins, 0)
         time.sleep(1.5)
@@ -265,10 +269,7 @@ class target_outage(journal_case):
 
 class tandem_crash(journal_case):
     def test_records_pending_at_a_sigkill_are_replayed_after_the_restart(self):
-        c, s = self.tandem.connect()
-        s.execute(KS)
-        s.execute(TABLE)
-        ins = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, ?)")
+        c, s, ins = self.connect_with_schema()
         self.target.proc.signal(signal.SIGSTOP)
         for value in ("first", "second"):
             for k in range(200):
@@ -293,10 +294,7 @@ class journal_full(journal_case):
     settings = {"write_journal_max_bytes": 1 << 20}
 
     def test_a_full_journal_makes_writes_wait_for_both_clusters(self):
-        c, s = self.tandem.connect()
-        s.execute(KS)
-        s.execute(TABLE)
-        ins = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, ?)")
+        c, s, ins = self.connect_with_schema()
         self.target.proc.signal(signal.SIGSTOP)
         big = "x" * 30000
         acked, timeouts = [], 0
