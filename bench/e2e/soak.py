@@ -6,8 +6,10 @@ CPU 0, as in compare.py). First the maximum: cqlbench closed loop, 64 connection
 workload, for --probe seconds. Then cqlbench open loop at --load (default 0.8) of it, 64
 connections, for --seconds, while this script samples tandem's RSS (VmRSS), open fds, CPU
 (/proc) and the last minute's p99 and errors (its admin API, /api/v1/status) every --every
-seconds. Verdict: after the first minute RSS stays within 5% and fds within 2 of their first
-values, and neither cqlbench nor tandem counted an error. Writes --markdown and --plot.
+seconds. Beside it, a probe (--probe-rate requests/s, one connection) straight to origin: a stall
+it sees too is the cluster's, not tandem's. Verdict: after the first minute RSS stays within 5%
+and fds within 2 of their first values, and neither cqlbench nor tandem counted an error. Writes
+--markdown and --plot.
 
 Usage: soak.py <build dir> [--seconds 600] [--every 10] [--probe 10] [--load 0.8] [--markdown F] [--plot F]
 """
@@ -26,9 +28,9 @@ import tandem_harness as h  # noqa: E402
 from compare import cpu_seconds, gnuplot, pin, pin_tree, publish, status_kb  # noqa: E402
 
 
-def bench_argv(build, port, seconds, rate=None, schema=False):
-    argv = [os.path.join(build, "tools/cqlbench/cqlbench"), "--host", "127.0.0.1", "--port", str(port), "--routing", "contact-point",
-            "--workload", "mixed", "--connections", "64", "--depth", "8", "--duration", str(seconds), "--warmup", "1",
+def bench_argv(build, port, seconds, rate=None, schema=False, host="127.0.0.1", connections=64, depth=8):
+    argv = [os.path.join(build, "tools/cqlbench/cqlbench"), "--host", host, "--port", str(port), "--routing", "contact-point",
+            "--workload", "mixed", "--connections", str(connections), "--depth", str(depth), "--duration", str(seconds), "--warmup", "1",
             "--keys", "100000", "--json"]
     if rate:
         argv += ["--rate", str(rate)]
@@ -44,6 +46,7 @@ def main():
     ap.add_argument("--every", type=float, default=10)
     ap.add_argument("--probe", type=float, default=10)
     ap.add_argument("--load", type=float, default=0.8)
+    ap.add_argument("--probe-rate", type=int, default=200, help="requests/s of the probe straight to origin")
     ap.add_argument("--markdown")
     ap.add_argument("--plot")
     args = ap.parse_args()
@@ -66,6 +69,11 @@ def main():
         print("maximum %.0f req/s; soaking at %d req/s for %.0f s" % (maximum, rate, args.seconds), flush=True)
         load = subprocess.Popen(bench_argv(args.build, t.port, args.seconds, rate=rate), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         pin(load.pid, 0)
+        # The probe: a light load straight to origin (not through tandem), beside the soak: a
+        # stall it sees too is the cluster's (or its CPU's), not tandem's.
+        probe = subprocess.Popen(bench_argv(args.build, origin.port, args.seconds, rate=args.probe_rate, host=origin.address,
+                                            connections=1, depth=1), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pin(probe.pid, 0)
         start = time.time()
         cpu0 = cpu_seconds(pid)
         while load.poll() is None:
@@ -85,6 +93,9 @@ def main():
         out, err = load.communicate()
         assert load.returncode == 0, err
         summary = json.loads(out.strip().splitlines()[-1])
+        out, err = probe.communicate()
+        assert probe.returncode == 0, err
+        direct = json.loads(out.strip().splitlines()[-1])
     finally:
         t.stop()
         origin.stop()
@@ -106,6 +117,9 @@ def main():
              "- tandem RSS after the first minute: %.1f MiB first, %.1f-%.1f MiB (drift %.1f%%); fds %d first, %d-%d" % (
                  rss0 / 1024, min(s["rss_kb"] for s in settled) / 1024, max(s["rss_kb"] for s in settled) / 1024, rss_drift * 100, fds0,
                  min(s["fds"] for s in settled), max(s["fds"] for s in settled)),
+             "- probe straight to origin (%d req/s, one connection, beside the soak): p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs, "
+             "max %.0f µs, %d errors" % (args.probe_rate, direct["latency_us"]["p50"], direct["latency_us"]["p99"],
+                                         direct["latency_us"]["p99.9"], direct["latency_us"].get("max", 0), direct["errors"]),
              "- tandem CPU %.0f-%.0f%% of a core; last-minute p99 %.2f-%.2f ms; errors counted by tandem: %d" % (
                  min(s["cpu_pct"] for s in samples), max(s["cpu_pct"] for s in samples), min(s["p99_ms"] for s in settled),
                  max(s["p99_ms"] for s in settled), samples[-1]["errors"]),
