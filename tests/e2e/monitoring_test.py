@@ -41,7 +41,11 @@ class monitoring(unittest.TestCase):
         shutil.copytree(MONITORING, cls.config_dir)
         cls.origin = h.cluster(CQLSIM, "origin", "127.0.28.1")
         cls.target = h.cluster(CQLSIM, "target", "127.0.29.1")
-        cls.tandems = [h.tandem(TANDEM, cls.origin, cls.target, directory=cls.dir, workers=1) for _ in range(2)]
+        # One instance with a write journal (write_mode DUAL_ASYNC_ON_SECONDARY), so the journal
+        # panels have data too.
+        journal = {"write_mode": "DUAL_ASYNC_ON_SECONDARY", "write_journal_dir": os.path.join(cls.dir, "journal")}
+        cls.tandems = [h.tandem(TANDEM, cls.origin, cls.target, directory=cls.dir, workers=1, settings=settings)
+                       for settings in ({}, journal)]
         with open(os.path.join(cls.config_dir, "targets", "test.json"), "w") as f:
             json.dump([{"targets": ["127.0.0.1:%d" % t.http_port for t in cls.tandems]}], f)
         # The shipped configuration, with a scrape every second so the test need not wait 15 s.
