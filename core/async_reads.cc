@@ -142,7 +142,7 @@ void client_session::compare_arrived(uint32_t tag, int which, const envelope_hea
         o = dual_read_outcome::mismatch;
     }
     count_dual_read(c.table, o);
-    if (o == dual_read_outcome::mismatch && _w.dual_read_log_due()) {
+    if (o == dual_read_outcome::mismatch && _w.dual_read_log.due(_w.w.now_ms())) {
         size_t at = 0;
         while (at < c.rows[0].size() && at < c.rows[1].size() && c.rows[0][at] == c.rows[1][at]) ++at;
         std::string where = "?";

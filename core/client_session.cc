@@ -164,7 +164,7 @@ void client_session::on_cluster_connected(int side, net::connection* c, int erro
             return;
         }
         --_connecting;
-        if (_w.journal && _w.p.writes() == write_mode::dual_async_on_secondary && side == secondary() && side != _hs.plan.handshake_side) {
+        if (writes_async() && side == secondary() && side != _hs.plan.handshake_side) {
             // write_mode DUAL_ASYNC_ON_SECONDARY: the primary serves alone (the client logs in
             // there); writes for the secondary go to the journal and a connection to it is
             // tried again in the background.
@@ -233,8 +233,7 @@ void client_session::on_link_closed(int side, int error) {
         return;
     }
     if (!l) return;
-    if (_phase != phase::connecting && _w.journal && _w.p.writes() == write_mode::dual_async_on_secondary && side == secondary() &&
-        side != _hs.plan.handshake_side) {
+    if (_phase != phase::connecting && writes_async() && side == secondary() && side != _hs.plan.handshake_side) {
         // write_mode DUAL_ASYNC_ON_SECONDARY: the primary serves on; journaled writes waiting for
         // this cluster are kept for the replayer, later ones go to the journal alone.
         spdlog::warn("client {}: lost its connection to {} node {}{}; writes for it go to the write journal until it is back",
@@ -264,9 +263,8 @@ void client_session::on_link_closed(int side, int error) {
                 return;
             }
             if (!p.write && p.got.has(other_side(side)) && p.first_side >= 0) {
-                envelope_header h = p.first_h;
                 p.expect = p.expect.without(side);
-                deliver(p, p.first_side, h, p.first_body, p.first_owner.empty() ? nullptr : &p.first_owner);
+                deliver_held(p, p.first_side);
                 return;
             }
             if (!p.write && !p.got.has(other_side(side))) {

@@ -130,6 +130,8 @@ private:
     bool journal_write(const cql::envelope_header& h, pending& p, destinations& to, const outbound& out);
     void on_journaled_reply(pending& p, int side, inbound_envelope&& env);
     bool writes_async() const;
+    journal_prepared_view journal_ref(const prepared_entry& e) const;
+    uint16_t table_of(const cql::statement_info& info, std::string_view ks);  // per-table series
     // write_mode DUAL_ASYNC_ON_SECONDARY: a session that lost its secondary connection opens a
     // new one in the background (backoff 1 s to 15 s) with its own handshake, the async
     // connection's (the client's STARTUP, the configured or forwarded credentials, USE).
@@ -164,6 +166,7 @@ private:
     void merge_replies(pending& p, int side, inbound_envelope&& env);
     bool store_prepared(pending& p, int side, const inbound_envelope& env);
     void deliver(pending& p, int side, const cql::envelope_header& h, std::string_view body, const net::rx_buffer* owner);
+    void deliver_held(pending& p, int side);
     bool try_heal(pending& p, int side, const inbound_envelope& env);
     void heal_reply(pending& p, int side, inbound_envelope&& env);
     void record_duration(const pending& p, uint64_t now_ns);

@@ -403,7 +403,7 @@ void write_journal::new_segment(uint64_t first_id) {
     _segments.push_back(std::move(s));
 }
 
-uint64_t write_journal::append(size_t listener, std::string_view framed) {
+uint64_t write_journal::append(size_t listener, cluster_role owed, std::string_view framed) {
     std::unique_lock lk(_lock);
     if (_failed || _live_bytes + framed.size() + journal_header_size > _opt.max_bytes) {
         ++_c.full;
@@ -415,8 +415,7 @@ uint64_t write_journal::append(size_t listener, std::string_view framed) {
     segment& s = _segments.back();
     const uint64_t id = _next_id++;
     s.states.push_back(in_flight);
-    // The owed byte follows length, checksum and the payload version.
-    s.owed.push_back(framed.size() > 9 ? static_cast<uint8_t>(framed[9]) : 1);
+    s.owed.push_back(owed == cluster_role::origin ? 0 : 1);
     s.appended_ms.push_back(coarse_ms());
     ++s.unsettled;
     s.bytes += framed.size();

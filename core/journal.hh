@@ -128,9 +128,9 @@ public:
 // [x]` on a list: applying those twice changes the result). Everything else stays synchronous.
 bool journal_replayable(std::string_view query, const cql::statement_info& info);
 
-// Appends one framed record (encode_journal_record) for `listener`; its id, or 0 when the
-    // journal is full or failed (the caller then writes as DUAL_SYNC does).
-    uint64_t append(size_t listener, std::string_view framed);
+    // Appends one framed record (encode_journal_record) owed to `owed` for `listener`; its id,
+    // or 0 when the journal is full or failed (the caller then writes as DUAL_SYNC does).
+    uint64_t append(size_t listener, cluster_role owed, std::string_view framed);
     bool durable(uint64_t id) const { return id <= _durable.load(std::memory_order_acquire); }
     // The cluster that owes record `id` answered: `delivered` releases it, else it is kept for
     // the replayer.

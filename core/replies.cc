@@ -92,8 +92,7 @@ void client_session::merge_replies(pending& p, int side, inbound_envelope&& env)
     if (chosen == side) {
         deliver(p, side, env.header, env.body, env.owner.empty() ? nullptr : &env.owner);
     } else {
-        envelope_header hh = p.first_h;
-        deliver(p, chosen, hh, p.first_body, p.first_owner.empty() ? nullptr : &p.first_owner);
+        deliver_held(p, chosen);
     }
 }
 
@@ -213,9 +212,8 @@ void client_session::on_journaled_reply(pending& p, int side, inbound_envelope&&
         }
         if (p.answered) {
             release(p);
-        } else if (p.first_side == prim) {
-            // The primary's reply waits for the disk; the secondary has it now: no need.
-            if (ok) on_durable(p.index, p.gen);
+        } else if (ok && p.first_side == prim) {
+            deliver_held(p, prim);  // the primary's reply waited for the disk; the secondary has it now
         }
         return;
     }
@@ -230,9 +228,13 @@ void client_session::on_journaled_reply(pending& p, int side, inbound_envelope&&
 
 void client_session::on_durable(uint32_t slot, uint32_t gen) {
     pending* p = _slots.find(slot, gen);
-    if (!p || p->answered || p->first_side < 0) return;
-    envelope_header h = p->first_h;
-    deliver(*p, p->first_side, h, p->first_body, p->first_owner.empty() ? nullptr : &p->first_owner);
+    if (p && !p->answered && p->first_side >= 0) deliver_held(*p, p->first_side);
+}
+
+// The reply the slot holds (pending::hold), as cluster `side`'s.
+void client_session::deliver_held(pending& p, int side) {
+    const envelope_header h = p.first_h;  // a copy: deliver() releases the slot
+    deliver(p, side, h, p.first_body, p.first_owner.empty() ? nullptr : &p.first_owner);
 }
 
 // A cluster answered UNPREPARED for a statement tandem knows (it restarted, or evicted it):

@@ -36,6 +36,22 @@ const std::string shutting_down = "Shutting down, please retry on next host.";  
 
 }  // namespace
 
+// The per-table series' index of the table a statement names (none for a statement without one);
+// `ks` is the keyspace of an unqualified name.
+uint16_t client_session::table_of(const cql::statement_info& info, std::string_view ks) {
+    if (info.table.empty()) return no_table;
+    std::string s1, s2;
+    return _w.table_index(info.keyspace.empty() ? ks : name_of(info.keyspace, s1), name_of(info.table, s2));
+}
+
+// A prepared statement the journaled message names: the id the secondary knows it by (the
+// message carries that one), and the text to prepare it again.
+journal_prepared_view client_session::journal_ref(const prepared_entry& e) const {
+    const bool to_target = secondary() == target_side && !e.target_id.empty();
+    return {to_target ? std::string_view(e.target_id) : std::string_view(e.origin_id),
+            e.cluster_query.empty() ? std::string_view(e.query) : std::string_view(e.cluster_query), e.keyspace};
+}
+
 void client_session::process(inbound_envelope&& env) {
     const envelope_header& h = env.header;
     if (_version_error_sent) {
@@ -199,10 +215,7 @@ void client_session::on_query(inbound_envelope&& env, std::string_view plain) {
     p.write = d.write;
     _replayable = d.write && d.route == query_route::both && writes_async() && journal_replayable(m->query, info);
     if (d.unrecognized) bump(_w.counters.unrecognized_statements);
-    if (!info.table.empty()) {
-        std::string s1, s2;
-        p.table = _w.table_index(info.keyspace.empty() ? ks : name_of(info.keyspace, s1), name_of(info.table, s2));
-    }
+    p.table = table_of(info, ks);
     if (d.async) {  // R4.12
         if (!d.write) p.compare_tag = begin_compare(p.table, m->query, m->params);
         send_async(h, env.body, p.compare_tag);
@@ -269,10 +282,7 @@ void client_session::on_prepare(inbound_envelope&& env, std::string_view plain) 
     p.prep_route = d.route == query_route::system ? route::system : d.route == query_route::primary ? route::primary : route::both;
     p.prep_write = cql::is_write(info.kind);
     p.prep_replayable = p.prep_write && journal_replayable(m->query, info);
-    if (!info.table.empty()) {
-        std::string s1, s2;
-        p.table = _w.table_index(info.keyspace.empty() ? ks : name_of(info.keyspace, s1), name_of(info.table, s2));
-    }
+    p.table = table_of(info, ks);
     if (d.async && d.route == query_route::primary) send_async(h, env.body);
     if (_w.p.cfg().replace_cql_functions) {
         // R7.4: each volatile call becomes a bind marker; EXECUTE fills in the values.
@@ -315,9 +325,7 @@ void client_session::on_execute(inbound_envelope&& env, std::string_view plain) 
     p.table = e->table_index;
     if (p.write && e->replayable && writes_async()) {
         _replayable = true;
-        const bool to_target = secondary() == target_side && !e->target_id.empty();
-        _journal_refs.push_back({to_target ? std::string_view(e->target_id) : std::string_view(e->origin_id),
-                                 e->cluster_query.empty() ? std::string_view(e->query) : std::string_view(e->cluster_query), e->keyspace});
+        _journal_refs.push_back(journal_ref(*e));
     }
     if (!e->generated.empty()) {
         // R7.5: fresh values per request, the same for both clusters.
@@ -374,6 +382,7 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
     // R5.4: every prepared child must be known; the target copy gets target ids.
     bool rewrite = false;
     bool values_changed = false;
+    const bool journaling = writes_async();
     bool replayable = m->type != cql::batch_type::counter;
     uint16_t batch_table = no_table;  // the first statement's, for the per-table series
     std::vector<cql::batch_child> children;
@@ -394,11 +403,11 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
             }
             if (!e->target_id.empty() && e->target_id != e->origin_id) rewrite = true;
             ids.push_back(e->target_id.empty() ? e->origin_id : e->target_id);
-            if (!e->replayable) replayable = false;
             if (children.empty()) batch_table = e->table_index;
-            const bool to_target = secondary() == target_side && !e->target_id.empty();
-            _journal_refs.push_back({to_target ? std::string_view(e->target_id) : std::string_view(e->origin_id),
-                                     e->cluster_query.empty() ? std::string_view(e->query) : std::string_view(e->cluster_query), e->keyspace});
+            if (journaling) {
+                if (!e->replayable) replayable = false;
+                _journal_refs.push_back(journal_ref(*e));
+            }
             if (!e->generated.empty() && !c.values.named) {
                 // R5.4/R7.5: the child's generated values, the same on both clusters.
                 if (!fv) fv.emplace(_w.function_values_now());
@@ -408,16 +417,10 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
             }
         } else {
             ids.emplace_back();
-            const bool journaling = writes_async();
             auto cinfo = _w.p.cfg().replace_cql_functions || journaling ? cql::classify(c.query_or_id) : cql::statement_info{};
             if (journaling && !journal_replayable(c.query_or_id, cinfo)) replayable = false;
             if (children.empty()) {
-                const auto first = cinfo.kind == cql::statement_kind::empty ? cql::classify(c.query_or_id) : cinfo;
-                std::string s1, s2;
-                if (!first.table.empty()) {
-                    batch_table = _w.table_index(first.keyspace.empty() ? std::string_view(_keyspace) : name_of(first.keyspace, s1),
-                                                 name_of(first.table, s2));
-                }
+                batch_table = table_of(cinfo.kind == cql::statement_kind::empty ? cql::classify(c.query_or_id) : cinfo, _keyspace);
             }
             if (cinfo.call_count > 0) {
                 // R7.3: a simple child gets literals, as a QUERY does.
@@ -435,7 +438,7 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
     p.write = true;
     p.cl = m->cl;
     p.table = batch_table;
-    _replayable = replayable && writes_async();
+    _replayable = replayable && journaling;
     if (values_changed) {
         std::string storage, body;
         cql::batch_message o = *m;
@@ -571,16 +574,16 @@ bool client_session::journal_write(const envelope_header& h, pending& p, destina
     const char* refused = nullptr;
     if (!_replayable) {
         bump(_w.counters.journal_sync_writes);
-        if (!sl) refused = "lightweight transactions, counter and list updates stay synchronous on both clusters";
+        if (!sl) refused = "lightweight transactions, counter and list updates and schema changes stay synchronous on both clusters";
     } else {
         const std::string_view message = out.rewritten[sec] ? out.body[sec].substr(_req_prefix.size()) : std::string_view(_req_message);
         _w.journal_scratch.clear();
         encode_journal_record(role_of(sec), cql::effective_version(h.version), h.op, _keyspace, _journal_refs.data(), _journal_refs.size(),
                               message, _w.journal_scratch);
-        p.journal_id = _w.journal->append(_w.journal_listener, _w.journal_scratch);
+        p.journal_id = _w.journal->append(_w.journal_listener, role_of(sec), _w.journal_scratch);
         if (p.journal_id == 0) {
             bump(_w.counters.journal_full);
-            if (_w.journal_warning_due()) {
+            if (_w.journal_full_log.due(_w.w.now_ms())) {
                 spdlog::warn("write journal {} is full (write_journal_max_bytes {}): writes wait for both clusters as in DUAL_SYNC until the "
                              "replayer catches up",
                              _w.journal->dir(), _w.p.cfg().write_journal_max_bytes);

@@ -40,11 +40,11 @@ uint16_t worker_state::table_index(std::string_view keyspace, std::string_view t
 
 void worker_state::on_journal_durable(uint64_t upto) {
     // Replies arrive out of id order: every waiter is looked at, the rest kept in order.
-    std::vector<durable_waiter> due;
+    _due.clear();  // capacity kept
     size_t kept = 0;
     for (size_t i = 0; i < _waiters.size(); ++i) {
         if (_waiters[i].id <= upto) {
-            due.push_back(std::move(_waiters[i]));
+            _due.push_back(std::move(_waiters[i]));
         } else {
             // Never moved onto itself: a self-moved weak_ptr is left empty (expired), and the
             // reply it stands for would wait until its timeout.
@@ -53,16 +53,10 @@ void worker_state::on_journal_durable(uint64_t upto) {
         }
     }
     _waiters.resize(kept);
-    for (auto& wt : due) {
+    for (auto& wt : _due) {
         if (!wt.alive.expired()) wt.session->on_durable(wt.slot, wt.gen);
     }
-}
-
-bool worker_state::journal_warning_due() {
-    const uint64_t now = w.now_ms();
-    if (_journal_warned_ms != 0 && now < _journal_warned_ms + 10000) return false;
-    _journal_warned_ms = now;
-    return true;
+    _due.clear();
 }
 
 bool worker_state::take_tracing_token() {

@@ -60,15 +60,17 @@ public:
     }
     // From the journal (posted to this worker): records up to `upto` are on disk.
     void on_journal_durable(uint64_t upto);
-    // A rate-limited warning (once per 10 s per worker) for the journal's state.
-    bool journal_warning_due();
-    // Dual-read mismatch log lines: at most one per second per worker.
-    bool dual_read_log_due() {
-        const uint64_t now = w.now_ms();
-        if (_dual_read_logged_ms != 0 && now < _dual_read_logged_ms + 1000) return false;
-        _dual_read_logged_ms = now;
-        return true;
-    }
+    // Log lines that could come with every request, at most one per `every_ms` per worker: the
+    // journal full (10 s), a dual-read mismatch (1 s).
+    struct log_limit {
+        uint64_t every_ms, last_ms = 0;
+        bool due(uint64_t now_ms) {
+            if (last_ms != 0 && now_ms < last_ms + every_ms) return false;
+            last_ms = now_ms;
+            return true;
+        }
+    };
+    log_limit journal_full_log{10000}, dual_read_log{1000};
 
     // Writers with v5 frames to send this turn; flushed by the turn hook.
     std::vector<envelope_writer*> flush_list;
@@ -92,11 +94,9 @@ public:
 
 private:
     int64_t _last_timestamp = 0;
-    std::vector<durable_waiter> _waiters;
+    std::vector<durable_waiter> _waiters, _due;
     std::unordered_map<std::string, uint16_t, string_hash, std::equal_to<>> _table_cache;
     std::string _table_key;
-    uint64_t _journal_warned_ms = 0;
-    uint64_t _dual_read_logged_ms = 0;
     double _tracing_tokens = 0;
     uint64_t _tracing_refill_ns = 0;
 };

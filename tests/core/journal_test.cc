@@ -39,6 +39,9 @@ std::string framed(const journal_record& r) {
     return out;
 }
 
+// Appends `r` to `j` for listener `l`.
+uint64_t add(write_journal& j, const journal_record& r, size_t l = 0) { return j.append(l, r.owed, framed(r)); }
+
 std::vector<std::string> segments_in(const std::string& dir) {
     std::vector<std::string> out;
     for (auto& e : fs::directory_iterator(dir)) {
@@ -92,8 +95,8 @@ TEST(journal, appends_become_durable_and_listeners_hear_it) {
     write_journal j({d.path, 1 << 20, 0, 0});
     std::atomic<uint64_t> heard{0};
     size_t l = j.add_listener([&](uint64_t upto) { heard = upto; });
-    uint64_t a = j.append(l, framed(sample(0)));
-    uint64_t b = j.append(l, framed(sample(1)));
+    uint64_t a = add(j, sample(0), l);
+    uint64_t b = add(j, sample(1), l);
     EXPECT_EQ(a, 1u);
     EXPECT_EQ(b, 2u);
     j.flush();
@@ -112,11 +115,11 @@ TEST(journal, released_segments_are_deleted_and_a_clean_stop_leaves_nothing) {
     {
         write_journal j({d.path, 1 << 20, 0, 200});  // segments of 200 bytes: a few records each
         std::vector<uint64_t> ids;
-        for (int i = 0; i < 20; ++i) ids.push_back(j.append(0, framed(sample(i))));
+        for (int i = 0; i < 20; ++i) ids.push_back(add(j, sample(i)));
         j.flush();
         EXPECT_GT(segments_in(d.path).size(), 3u);
         for (auto id : ids) j.settle(id, true);
-        j.append(0, framed(sample(99)));  // a sync: the sealed, released segments go
+        add(j, sample(99));  // a sync: the sealed, released segments go
         j.flush();
         for (int i = 0; i < 100 && segments_in(d.path).size() > 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
         EXPECT_EQ(segments_in(d.path).size(), 1u);
@@ -130,7 +133,7 @@ TEST(journal, kept_records_go_to_the_replayer_in_order_by_cluster) {
     temp_dir d;
     write_journal j({d.path, 1 << 20, 0, 0});
     // ids 1..6; id 4 is owed to origin, the others to target.
-    for (int i = 0; i < 6; ++i) j.append(0, framed(sample(i, i == 3 ? cluster_role::origin : cluster_role::target)));
+    for (int i = 0; i < 6; ++i) add(j, sample(i, i == 3 ? cluster_role::origin : cluster_role::target));
     j.flush();
     EXPECT_TRUE(j.take_kept(cluster_role::target, 10).empty()) << "in flight: not the replayer's yet";
     for (uint64_t id : {5, 2, 4, 6}) j.settle(id, false);
@@ -163,7 +166,7 @@ TEST(journal, a_restart_finds_every_unreleased_record) {
     temp_dir d;
     {
         write_journal j({d.path, 1 << 20, 0, 300});
-        for (int i = 0; i < 10; ++i) j.append(0, framed(sample(i)));
+        for (int i = 0; i < 10; ++i) add(j, sample(i));
         j.flush();
         j.settle(1, true);
     }
@@ -175,14 +178,14 @@ TEST(journal, a_restart_finds_every_unreleased_record) {
         EXPECT_EQ(got[i].first, i + 1);
         EXPECT_EQ(got[i].second.message, "message " + std::to_string(i));
     }
-    EXPECT_EQ(j.append(0, framed(sample(50))), 11u) << "ids go on after the recovered ones";
+    EXPECT_EQ(add(j, sample(50)), 11u) << "ids go on after the recovered ones";
 }
 
 TEST(journal, a_torn_tail_is_cut_at_start_up) {
     temp_dir d;
     {
         write_journal j({d.path, 1 << 20, 0, 0});
-        for (int i = 0; i < 3; ++i) j.append(0, framed(sample(i)));
+        for (int i = 0; i < 3; ++i) add(j, sample(i));
         j.flush();
     }
     auto seg = segments_in(d.path).at(0);
@@ -211,7 +214,7 @@ TEST(journal, a_full_journal_refuses_appends) {
     journal_record r = sample(0);
     r.message = big;
     int accepted = 0;
-    for (int i = 0; i < 20; ++i) accepted += j.append(0, framed(r)) != 0;
+    for (int i = 0; i < 20; ++i) accepted += add(j, r) != 0;
     EXPECT_LT(accepted, 11);
     EXPECT_GT(accepted, 5);
     EXPECT_EQ(j.counts().full, static_cast<uint64_t>(20 - accepted));
@@ -233,7 +236,7 @@ TEST(journal, one_directory_one_tandem) {
 TEST(journal, rejected_records_are_kept_for_the_operator) {
     temp_dir d;
     write_journal j({d.path, 1 << 20, 0, 0});
-    uint64_t id = j.append(0, framed(sample(3)));
+    uint64_t id = add(j, sample(3));
     j.flush();
     j.settle(id, false);
     auto got = j.take_kept(cluster_role::target, 1);
@@ -256,7 +259,7 @@ TEST(journal, group_commit_takes_many_records_per_sync) {
     std::vector<std::thread> ts;
     for (int t = 0; t < 2; ++t) {
         ts.emplace_back([&] {
-            for (int i = 0; i < 2000; ++i) ASSERT_NE(j.append(0, framed(sample(i))), 0u);
+            for (int i = 0; i < 2000; ++i) ASSERT_NE(add(j, sample(i)), 0u);
         });
     }
     for (auto& t : ts) t.join();
