@@ -11,6 +11,7 @@
 #include "core/client_session.hh"
 #include "core/consistency.hh"
 #include "core/proxy.hh"
+#include "core/shared_pool.hh"
 #include "cql/query.hh"
 #include "cql/startup.hh"
 
@@ -36,6 +37,39 @@ void async_request(cluster_link& l, uint8_t version, opcode op, std::string_view
 int client_session::secondary() const { return other_side(side_of(_w.p.primary())); }
 
 void client_session::send_async(const envelope_header& h, std::string_view body, uint32_t compare_tag) {
+    if (_shared) {
+        // The secondary's pool: same keyspace and token as the request's primary copy.
+        shared_pool::request r;
+        r.side = secondary();
+        r.version = _version;
+        r.keyspace = _req_ks;
+        r.token = _req_token;
+        r.op = h.op;
+        r.flags = static_cast<uint8_t>(h.flags & ~cql::envelope_flags::compression);
+        r.body = h.op == opcode::execute && body.data() != _req_message.data() ? body : _req_plain;  // the target's ids, or as received
+        std::string changed_body;
+        if (const auto& cl = _w.consistency_override[r.side]) {
+            // The secondary's consistency override applies to the reads mirrored to it.
+            auto parts = cql::split_body(h, r.body);
+            std::optional<std::string> changed;
+            if (parts) changed = with_consistency(h.op, parts->message, cql::effective_version(h.version), *cl);
+            if (changed) {
+                changed_body.assign(r.body.substr(0, r.body.size() - parts->message.size()));
+                changed_body.append(*changed);
+                r.body = changed_body;
+            }
+        }
+        r.session = this;
+        r.slot = stream_ids::async;
+        r.gen = compare_tag;
+        if (_w.pool->can_take(r.side, _version, _req_ks) && _w.pool->send(r).tag != 0) {
+            bump(_w.counters.async_sent);
+        } else {
+            bump(_w.counters.async_skipped);
+            drop_compare(compare_tag);
+        }
+        return;
+    }
     auto* l = _links[async_side];
     if (!l) {
         if (_phase == phase::ready && _w.w.now_ms() >= _async_retry_at_ms) connect_async();

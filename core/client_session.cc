@@ -9,6 +9,8 @@
 #include <cstring>
 
 #include "core/proxy.hh"
+#include "core/shared_pool.hh"
+#include "cql/murmur3.hh"
 
 namespace tandem::core {
 
@@ -71,12 +73,19 @@ client_session::client_session(worker_state& w, net::connection& conn)
     _cluster_version_floor = _w.p.lower_cluster_version();
     _system_cluster = _w.p.cfg().system_queries_mode == "TARGET" ? cluster_role::target : cluster_role::origin;
     _hs.plan = plan_credentials(ov && ov->auth_enabled, tv && tv->auth_enabled, _w.p.cfg().forward_client_credentials_to_origin);
+    _shared = _w.pool != nullptr;
     _w.sessions.insert(this);
 }
 
 client_session::~client_session() { _w.sessions.erase(this); }
 
 void client_session::start() {
+    if (_shared) {
+        // The worker's pool is connected and logged in already: the handshake is tandem's.
+        _phase = phase::handshake;
+        drain_queue();
+        return;
+    }
     // Connect to both clusters before reading anything (R1.22), each to a node of the
     // instance's share of the local datacenter, round robin (R1.17); nodes marked down are
     // skipped and an unreachable node costs one short attempt, not the whole budget (W6).
@@ -307,6 +316,7 @@ void client_session::on_close(net::connection&, int error) {
         l = nullptr;
     }
     _slots.for_each_used([&](pending& p) { release(p); });
+    if (_shared) _w.pool->forget_session(this);  // mirrored reads too
     _w.p.client_connections().fetch_sub(1, std::memory_order_relaxed);
     spdlog::info("client {} disconnected{}", _peer, error ? std::string(": ") + std::strerror(-error) : "");
 }
@@ -385,7 +395,12 @@ void client_session::release(pending& p) {
         _w.journal->settle(p.journal_id, false);  // no answer from the secondary: replayed later
     }
     for (int s : {origin_side, target_side}) {
-        if (p.proxy_stream[s] >= 0 && !p.got.has(s) && _links[s]) _links[s]->abandon(p.proxy_stream[s]);
+        if (p.proxy_stream[s] < 0 || p.got.has(s)) continue;
+        if (_shared) {
+            _w.pool->forget(p.shared_tag[s]);
+        } else if (_links[s]) {
+            _links[s]->abandon(p.proxy_stream[s]);
+        }
     }
     _slots.release(p);
     drop(_w.counters.inflight);
@@ -426,6 +441,88 @@ void client_session::protocol_version_error(uint8_t raw_version) {
         .encode(body, cql::effective_version(h.version));
     _writer.send(_client, h, body);
     _version_error_sent = true;
+}
+
+// cluster_connections SHARED ------------------------------------------------------------------
+
+void client_session::on_shared_reply(int side, uint32_t slot, uint32_t gen, const envelope_header& h, std::string_view body,
+                                     node_metrics* m) {
+    envelope_header hh = h;
+    hh.flags &= static_cast<uint8_t>(~cql::envelope_flags::compression);  // the pool's bodies are plain
+    if (slot == stream_ids::async) {
+        compare_arrived(gen, 1, hh, body);
+        bump(h.op == opcode::error ? _w.counters.async_failed : _w.counters.async_ok);
+        return;
+    }
+    _reply_metrics = m;
+    on_reply(side, slot, gen, inbound_envelope{hh, body, {}});
+    _reply_metrics = nullptr;
+}
+
+void client_session::on_shared_event(uint8_t version, const envelope_header& h, std::string_view body) {
+    if (!_registered || version != _version || _client.closing()) return;
+    envelope_header hh = h;
+    hh.flags &= static_cast<uint8_t>(~cql::envelope_flags::compression);
+    on_event(origin_side, inbound_envelope{hh, body, {}});
+}
+
+// Sends one cluster's copy of the request in `p` through the worker's pool: to `node` when
+// given (healing), else by the request's token, in the keyspace its statement needs.
+void client_session::shared_send(pending& p, int side, const envelope_header& h, std::string_view body, int node, std::string_view keyspace,
+                                 bool use_request_keyspace) {
+    shared_pool::request r;
+    r.side = side;
+    r.version = _version;
+    r.keyspace = use_request_keyspace ? std::string_view(_req_ks) : keyspace;
+    r.token = use_request_keyspace ? _req_token : std::nullopt;
+    r.node = node;
+    r.op = h.op;
+    r.flags = h.flags;
+    r.body = body;
+    r.session = this;
+    r.slot = p.index;
+    r.gen = p.gen;
+    auto sent = _w.pool->send(r);
+    p.expect_again(side, 0);
+    p.shared_tag[side] = sent.tag;
+    p.shared_node[side] = static_cast<int16_t>(sent.node);
+    if (sent.tag == 0) {
+        // Checked before anything was sent (can_take), so only a connection that closed in
+        // between: the answer is the connection's.
+        envelope_header eh;
+        eh.version = _version;
+        eh.response = true;
+        eh.op = opcode::error;
+        std::string b;
+        error_message::overloaded(std::string("tandem: no connection to the ") + side_name(side) + " cluster can take the request")
+            .encode(b, cql::effective_version(_version));
+        _w.w.post([this, alive = std::weak_ptr<bool>(_alive), side, idx = p.index, gen = p.gen, eh, b] {
+            if (!alive.expired()) on_shared_reply(side, idx, gen, eh, b, nullptr);
+        });
+    }
+}
+
+// The token of an EXECUTE's partition key (its bound values at the PREPARED metadata's key
+// indexes), or none (named values, a key not bound, no key indexes).
+std::optional<int64_t> client_session::token_of(const prepared_entry& e, const cql::value_list& values) const {
+    if (e.pk_indexes.empty() || values.named || !values.present) return std::nullopt;
+    std::string_view parts[16];
+    const size_t n = e.pk_indexes.size();
+    if (n > 16) return std::nullopt;
+    size_t found = 0;
+    uint16_t i = 0;
+    for (const auto& v : values) {
+        for (size_t k = 0; k < n; ++k) {
+            if (e.pk_indexes[k] != i) continue;
+            if (v.value.is_null() || v.value.is_unset()) return std::nullopt;
+            parts[k] = v.value.bytes;
+            ++found;
+        }
+        ++i;
+    }
+    if (found != n) return std::nullopt;
+    if (n == 1) return cql::murmur3_token(parts[0]);
+    return cql::murmur3_token(cql::composite_partition_key(std::span<const std::string_view>(parts, n)));
 }
 
 }  // namespace tandem::core

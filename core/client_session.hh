@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,6 +78,10 @@ public:
     void on_link_closed(int side, int error);
     // The journal record of slot `slot` is durable: its held primary reply goes to the client.
     void on_durable(uint32_t slot, uint32_t gen);
+    // cluster_connections SHARED (shared_pool.hh): a reply from the worker's pool for slot
+    // `slot` (or stream_ids::async), from node `m`; an event for sessions of `version`.
+    void on_shared_reply(int side, uint32_t slot, uint32_t gen, const cql::envelope_header& h, std::string_view body, node_metrics* m);
+    void on_shared_event(uint8_t version, const cql::envelope_header& h, std::string_view body);
     bool link_ready(const cluster_link& l) const;
     uint8_t protocol_version() const { return _version; }
     cql::compression compression() const { return _compression; }
@@ -146,6 +151,15 @@ private:
         return _req_prefix + body;
     }
 
+    // cluster_connections SHARED: the handshake is tandem's (the pool is logged in already):
+    // STARTUP answered READY, or AUTHENTICATE when a cluster checks the client's credentials,
+    // which a connection of the client's own then checks there (shared_login).
+    void shared_startup(const cql::envelope_header& h);
+    void shared_login(const cql::envelope_header& h, std::string user, std::string password);
+    void shared_send(pending& p, int side, const cql::envelope_header& h, std::string_view body, int node = -1,
+                     std::string_view keyspace = {}, bool use_request_keyspace = true);
+    std::optional<int64_t> token_of(const prepared_entry& e, const cql::value_list& values) const;
+
     // handshake.cc ----------------------------------------------------------------------------
     void on_startup(inbound_envelope&& env, std::string_view plain);
     void on_auth_response(inbound_envelope&& env, std::string_view plain);
@@ -157,6 +171,7 @@ private:
     void refuse_handshake(pending& p, const std::string& message);
     void handshake_done(pending& p, const cql::envelope_header& h, std::string_view body);
     void answer_supported(pending& p);
+    std::string supported_body() const;
     void switch_client_framing();
     std::string creds_token_for(int side, bool& ok) const;
 
@@ -245,6 +260,14 @@ private:
     std::vector<uint32_t> _compare_free;
     bool _replayable = false;
     std::vector<journal_prepared_view> _journal_refs;
+    // cluster_connections SHARED: the worker's pool serves this session; what the request being
+    // routed needs from it (its plain body, the keyspace its statement runs in, its token).
+    bool _shared = false;
+    bool _registered = false;  // REGISTER answered by tandem: SCHEMA_CHANGE events wanted
+    node_metrics* _reply_metrics = nullptr;
+    std::string_view _req_plain;
+    std::string _req_ks;
+    std::optional<int64_t> _req_token;
 };
 
 }  // namespace tandem::core

@@ -279,6 +279,16 @@ std::vector<setting> make_settings() {
                      [origin](const config& c) { return origin ? c.origin_consistency_level : c.target_consistency_level; }});
     }
     s.push_back(boolean("proxy_tls_require_client_auth", [](config& c) -> bool& { return c.proxy_tls_require_client_auth; }));
+    s.push_back({"cluster_connections",
+                 [](config& c, const std::string& v) -> std::optional<std::string> {
+                     auto u = upper(v);
+                     if (u == "PER_CLIENT") c.cluster_connections_shared = false;
+                     else if (u == "SHARED") c.cluster_connections_shared = true;
+                     else return "'" + v + "'; possible values are: PER_CLIENT and SHARED";
+                     return std::nullopt;
+                 },
+                 [](const config& c) { return std::string(c.cluster_connections_shared ? "SHARED" : "PER_CLIENT"); }});
+    s.push_back(integer("cluster_connections_per_node", [](config& c) -> int64_t& { return c.cluster_connections_per_node; }, 1, 64));
     s.push_back(integer("proxy_busy_poll_us", [](config& c) -> int64_t& { return c.proxy_busy_poll_us; }, 0, 10000));
     s.push_back(boolean("metrics_enabled", [](config& c) -> bool& { return c.metrics_enabled; }));
     s.push_back(str("metrics_address", [](config& c) -> std::string& { return c.metrics_address; }));

@@ -73,7 +73,11 @@ struct config {
     int64_t proxy_max_stream_ids = 2048;
     std::string proxy_tls_ca_path, proxy_tls_cert_path, proxy_tls_key_path;
     bool proxy_tls_require_client_auth = false;
-    int64_t proxy_busy_poll_us = 0;  // latency mode: each worker polls this long before sleeping
+    int64_t proxy_busy_poll_us = 0;
+    // PER_CLIENT: an origin and a target connection per client connection (ZDM's model);
+    // SHARED: each worker multiplexes its clients over a pool per node (core/shared_pool.hh).
+    bool cluster_connections_shared = false;
+    int64_t cluster_connections_per_node = 2;  // latency mode: each worker polls this long before sleeping
 
     // Metrics and health
     bool metrics_enabled = true;

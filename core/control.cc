@@ -100,6 +100,7 @@ void control_connection::publish(std::shared_ptr<const cluster_view> v) {
         std::lock_guard g(_lock);
         _view = std::move(v);
     }
+    _published.fetch_add(1, std::memory_order_release);
     _ready_cv.notify_all();
 }
 

@@ -65,6 +65,8 @@ public:
     bool wait_ready(int64_t timeout_ms);
     // Heartbeat and reconnect failures since the last success (readiness, R1.14).
     int64_t failures() const { return _failures.load(std::memory_order_relaxed); }
+    // How many views were published: a reader that saw this number has the latest view.
+    uint64_t published() const { return _published.load(std::memory_order_acquire); }
     std::string last_error() const;
 
 private:
@@ -95,6 +97,7 @@ private:
     std::shared_ptr<const cluster_view> _view;
     std::string _last_error;
     std::atomic<int64_t> _failures{0};
+    std::atomic<uint64_t> _published{0};
 
     // The worker's state (its thread only).
     std::unique_ptr<net::worker> _w;

@@ -9,6 +9,7 @@
 
 #include "core/client_session.hh"
 #include "core/proxy.hh"
+#include "core/client/connection.hh"
 #include "cql/startup.hh"
 
 namespace tandem::core {
@@ -72,6 +73,10 @@ void client_session::on_startup(inbound_envelope&& env, std::string_view plain) 
         if (cql::effective_version(h.version) < cql::protocol_version::v5) _codec.kind = *kind;
     }
     _hs.startup_body.assign(plain);
+    if (_shared) {
+        shared_startup(h);
+        return;
+    }
     pending& p = alloc(request_kind::startup, h.stream);
     _hs.busy = true;
     forward(env, p, destinations::both());
@@ -85,6 +90,23 @@ void client_session::on_auth_response(inbound_envelope&& env, std::string_view p
     }
     auto m = cql::auth_token_message::decode(plain);
     if (!decoded(m, h.stream)) return;
+    if (_shared) {
+        if (!m->token || m->token->empty() || *m->token == "PLAIN") {
+            // DSE's first step names the mechanism: the challenge asks for the credentials.
+            std::string body;
+            cql::writer w(body);
+            w.write_bytes(std::string_view("PLAIN-START"));
+            answer(h.stream, opcode::auth_challenge, body);
+            return;
+        }
+        auto creds = cql::parse_plain_sasl_token(*m->token);
+        if (!creds) {
+            answer_error(h.stream, error_message::bad_credentials("tandem: the token is not a PLAIN SASL token (\\0user\\0password)"));
+            return;
+        }
+        shared_login(h, std::string(creds->user), std::string(creds->password));
+        return;
+    }
     const int hs_side = _hs.plan.handshake_side;
     outbound out;
     std::string rewritten;
@@ -300,8 +322,129 @@ void client_session::switch_client_framing() {
     }
 }
 
-// R2.6: target's options (from its control connection), COMPRESSION intersected with origin's.
-void client_session::answer_supported(pending& p) {
+// cluster_connections SHARED: STARTUP is answered here. A version a cluster does not speak gets
+// the version error (the driver tries a lower one), a cluster that checks credentials makes
+// the client authenticate (its authenticator's name), else READY.
+void client_session::shared_startup(const envelope_header& h) {
+    for (int side : {origin_side, target_side}) {
+        auto v = _w.p.view(role_of(side));
+        if (v && version_rank(h.version) > version_rank(v->version)) {
+            // On the request's stream, as a cluster answers it: the driver matches it to its
+            // STARTUP and tries a lower version.
+            answer_error(h.stream, error_message::protocol("Invalid or unsupported protocol version (" + std::to_string(h.version & 0x7F) +
+                                                           "); the " + side_name(side) + " cluster speaks at most " +
+                                                           std::to_string(v->version & 0x7F)));
+            return;
+        }
+    }
+    // A cluster the pool cannot reach fails the connection, as in PER_CLIENT (R1.22), unless
+    // write_mode DUAL_ASYNC_ON_SECONDARY lets the secondary be away; while the pool's first
+    // connections are still opening, the STARTUP waits for them (at most a connect timeout).
+    for (int side : {origin_side, target_side}) {
+        if (_w.pool->reachable(side)) continue;
+        const bool may_lack = writes_async() && side == secondary() && side != _hs.plan.handshake_side;
+        if (may_lack) {
+            if (_w.pool->unreachable(side)) {
+                spdlog::warn("client {}: cannot reach the {} cluster ({}); serving from the primary, writes for it go to the write journal",
+                             _peer, side_name(side), _w.pool->last_error(side));
+            }
+            continue;
+        }
+        const auto& cs = side == origin_side ? _w.p.cfg().origin : _w.p.cfg().target;
+        if (_rejoin_at_ms == 0) _rejoin_at_ms = _w.w.now_ms() + static_cast<uint64_t>(std::max<int64_t>(cs.connection_timeout_ms, 100));
+        if (_w.pool->unreachable(side) || _w.w.now_ms() >= _rejoin_at_ms) {
+            _hs.busy = false;
+            _rejoin_at_ms = 0;
+            answer_error(h.stream, error_message::server(std::string("tandem cannot reach any ") + side_name(side) + " node (" +
+                                                         (_w.pool->last_error(side).empty() ? "no connection ready" : _w.pool->last_error(side)) +
+                                                         ")"));
+            fail_session(std::string("cannot reach the ") + side_name(side) + " cluster");
+            return;
+        }
+        _hs.busy = true;
+        _rejoin_timer.set_callback([this, h] { shared_startup(h); });
+        _w.w.timers().arm(_rejoin_timer, 20);
+        return;
+    }
+    if (_hs.busy) {
+        _hs.busy = false;
+        _rejoin_at_ms = 0;
+        _w.w.post([this, alive = std::weak_ptr<bool>(_alive)] {
+            if (!alive.expired()) drain_queue();
+        });
+    }
+    const int creds_side = _hs.plan.client_creds_side;
+    if (creds_side >= 0) {
+        auto v = _w.p.view(role_of(creds_side));
+        cql::authenticate_message a;
+        a.authenticator = v && !v->authenticator.empty() ? std::string_view(v->authenticator)
+                                                         : std::string_view("org.apache.cassandra.auth.PasswordAuthenticator");
+        std::string body;
+        a.encode(body);
+        answer(h.stream, opcode::authenticate, body);
+        switch_client_framing();
+        return;
+    }
+    _phase = phase::ready;
+    answer(h.stream, opcode::ready, {});
+    switch_client_framing();
+    spdlog::debug("client {}: ready (shared cluster connections, protocol {})", _peer, static_cast<int>(_version));
+}
+
+// The client's credentials are checked by the cluster they are for (§2.4), on a connection of
+// the client's own that closes once the cluster answered: AUTH_SUCCESS, or the cluster's refusal.
+void client_session::shared_login(const envelope_header& h, std::string user, std::string password) {
+    const int side = _hs.plan.client_creds_side;
+    auto v = _w.p.view(role_of(side));
+    std::vector<const host_info*> up;
+    for (const auto& host : v->hosts) {
+        if (host.up) up.push_back(&host);
+    }
+    if (up.empty()) {
+        answer_error(h.stream, error_message::server(std::string("tandem cannot reach any ") + side_name(side) + " node to check the credentials"));
+        return;
+    }
+    const host_info& node = *up[static_cast<size_t>(++_w.next_host[side]) % up.size()];
+    const auto& cs = side == origin_side ? _w.p.cfg().origin : _w.p.cfg().target;
+    client::connect_options o;
+    o.username = std::move(user);
+    o.password = std::move(password);
+    o.tls = _w.p.cluster_tls_shared(role_of(side));
+    o.server_name = node.server_name;
+    o.max_version = v->version;
+    o.min_version = 3;
+    o.connect_timeout_ms = static_cast<uint32_t>(std::max<int64_t>(cs.connection_timeout_ms, 100));
+    _hs.busy = true;
+    const int16_t stream = h.stream;
+    std::weak_ptr<bool> alive = _alive;
+    client::connection::open(_w.w, node.address, node.port, o, [this, alive, stream, side](client::connection* c, const std::string& error) {
+        if (c) c->close();
+        if (alive.expired()) return;
+        _hs.busy = false;
+        if (!c) {
+            // A refusal names the login ("login as 'x' on node failed: ..."); anything else is
+            // the node's absence.
+            if (error.find("login as") != std::string::npos) {
+                _hs.auth_error = error;
+                answer_error(stream, error_message::bad_credentials(error));
+            } else {
+                answer_error(stream, error_message::server(std::string("tandem cannot check the credentials on the ") + side_name(side) +
+                                                           " cluster: " + error));
+            }
+            drain_queue();
+            return;
+        }
+        _phase = phase::ready;
+        std::string body;
+        cql::writer w(body);
+        w.write_int(-1);  // AUTH_SUCCESS with no token
+        answer(stream, opcode::auth_success, body);
+        spdlog::debug("client {}: logged in on the {} cluster (shared cluster connections)", _peer, side_name(side));
+        drain_queue();
+    });
+}
+
+std::string client_session::supported_body() const {
     auto ov = _w.p.view(cluster_role::origin);
     auto tv = _w.p.view(cluster_role::target);
     cql::supported_message s;
@@ -320,9 +463,14 @@ void client_session::answer_supported(pending& p) {
     }
     std::string body;
     s.encode(body);
+    return body;
+}
+
+// R2.6: target's options (from its control connection), COMPRESSION intersected with origin's.
+void client_session::answer_supported(pending& p) {
     int16_t stream = p.client_stream;
     release(p);
-    answer(stream, opcode::supported, body);
+    answer(stream, opcode::supported, supported_body());
 }
 
 }  // namespace tandem::core

@@ -45,6 +45,8 @@ void pending::reset() {
     prep_replayable = false;
     table = 0xFFFF;
     compare_tag = 0;
+    shared_tag[0] = shared_tag[1] = 0;
+    shared_node[0] = shared_node[1] = -1;
     timer.cancel();
 }
 

@@ -71,6 +71,9 @@ struct pending {
     bool prep_replayable = false;  // PREPARE: a write the journal may replay (prepared_entry)
     uint16_t table = 0xFFFF;       // the table it names (table_stats.hh), or none; PREPARE: the statement's
     uint32_t compare_tag = 0;      // its dual-read comparison (async_reads.cc), or 0
+    // cluster_connections SHARED: the pool's handle of each cluster's copy, and the node it went to.
+    uint64_t shared_tag[2] = {0, 0};
+    int16_t shared_node[2] = {-1, -1};
     net::timer timer;
 
     bool waits_for(int side) const { return expect.has(side) && !got.has(side); }

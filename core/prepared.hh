@@ -51,6 +51,10 @@ struct prepared_entry {
     // lightweight transaction, not a counter or list update (journal_replayable).
     bool replayable = false;
     uint16_t table_index = 0xFFFF;  // its table for the per-table series (table_stats.hh)
+    // The bound variables that make up the partition key, in key order (PREPARED metadata, v4+):
+    // cluster_connections SHARED routes an EXECUTE to the owner of their token.
+    std::vector<uint16_t> pk_indexes;
+    bool needs_keyspace = false;  // an unqualified statement: prepared again in its keyspace
 };
 
 struct string_hash {

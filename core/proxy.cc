@@ -68,6 +68,12 @@ std::shared_ptr<const cluster_view> proxy::view(cluster_role r) const {
     return _cc[i] ? _cc[i]->view() : nullptr;
 }
 
+uint64_t proxy::views_published() const {
+    uint64_t n = 0;
+    for (const auto& cc : _cc) n += cc ? cc->published() : 0;
+    return n;
+}
+
 uint8_t proxy::lower_cluster_version() const {
     uint8_t v = 0;
     for (auto r : {cluster_role::origin, cluster_role::target}) {
@@ -255,6 +261,10 @@ void proxy::start() {
                         ctx->flush_writers();
                         return UINT64_MAX;
                     });
+                    if (_cfg.cluster_connections_shared) {
+                        ctx->pool = std::make_unique<shared_pool>(*ctx);
+                        ctx->pool->start();
+                    }
                     uint16_t port = self.listen(_cfg.proxy_listen_address, _port ? _port : static_cast<uint16_t>(_cfg.proxy_listen_port),
                                                 [this, ctx](net::connection& c) -> std::unique_ptr<net::connection_handler> {
                                                     // R1.21: over the limit, close without a reply.

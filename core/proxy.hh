@@ -93,6 +93,8 @@ public:
     write_journal* journal() const { return _journal.get(); }
     table_registry& tables() { return _tables; }
     std::shared_ptr<const cluster_view> view(cluster_role r) const;
+    // Changes with every view published (either cluster): a cheap check before view().
+    uint64_t views_published() const;
     prepared_store& prepared() { return _prepared; }
     const proxy_topology& topology() const { return _topology; }
     std::map<std::string, int64_t> totals() const;
@@ -105,6 +107,7 @@ public:
     // TLS: the client-facing context (proxy_tls_*), and each cluster's (null: plain TCP).
     const net::tls_context* client_tls() const { return _client_tls.get(); }
     const net::tls_context* cluster_tls(cluster_role r) const { return _cluster_tls[r == cluster_role::origin ? 0 : 1].get(); }
+    std::shared_ptr<net::tls_context> cluster_tls_shared(cluster_role r) const { return _cluster_tls[r == cluster_role::origin ? 0 : 1]; }
 
 private:
     config _cfg;

@@ -9,6 +9,7 @@
 #include "core/proxy.hh"
 #include "cql/query.hh"
 #include "cql/result.hh"
+#include "cql/classifier.hh"
 
 namespace tandem::core {
 
@@ -47,7 +48,8 @@ void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_enve
         heal_reply(*p, side, std::move(env));
         return;
     }
-    if (p->counted && _links[side] && _links[side]->metrics) record_node(*_links[side]->metrics, *p, env, _w.w.now_ns());
+    node_metrics* nm = _shared ? _reply_metrics : _links[side] ? _links[side]->metrics : nullptr;
+    if (p->counted && nm) record_node(*nm, *p, env, _w.w.now_ns());
     if (env.header.op == opcode::error && !p->healed && !p->req_body.empty() && try_heal(*p, side, env)) return;
     if (p->journal_id != 0) {
         on_journaled_reply(*p, side, std::move(env));
@@ -129,6 +131,14 @@ bool client_session::store_prepared(pending& p, int side, const inbound_envelope
         e->keyspace_flag = p.keyspace_flag;
         e->replayable = p.prep_replayable;
         e->table_index = p.table;
+        if (_shared) {
+            // The partition key's variables (token-aware routing), and whether the statement
+            // needs its keyspace to be prepared again on another node.
+            if (auto r = cql::result_message::decode(*o_plain, cql::effective_version(p.version)); r && r->kind == cql::result_kind::prepared) {
+                e->pk_indexes = r->prepared.pk_indexes;
+            }
+            e->needs_keyspace = !p.keyspace_flag && cql::classify(p.query).keyspace.empty();
+        }
         _w.cache.put(std::move(e));
     }
     if (p.generated.empty()) return false;
@@ -253,6 +263,24 @@ bool client_session::try_heal(pending& p, int side, const inbound_envelope& env)
         origin_id = *o;
     }
     const prepared_entry* entry = _w.cache.find(origin_id);
+    cql::prepare_message pm;
+    pm.query = entry ? (entry->cluster_query.empty() ? entry->query : entry->cluster_query) : std::string_view();
+    if (entry && entry->keyspace_flag) pm.keyspace = entry->keyspace;
+    std::string body;
+    pm.encode(body, cql::effective_version(_version));
+    if (_shared) {
+        // Prepared again on the node that forgot it, in the statement's keyspace.
+        const int node = p.shared_node[side];
+        if (!entry || node < 0) return false;
+        p.healed = true;
+        p.healing = side;
+        envelope_header h;
+        h.version = _version;
+        h.op = opcode::prepare;
+        shared_send(p, side, h, body, node, entry->needs_keyspace ? std::string_view(entry->keyspace) : std::string_view(), false);
+        spdlog::debug("client {}: {} node lost prepared statement {}; preparing it again", _peer, side_name(side), cql::to_hex(origin_id));
+        return true;
+    }
     auto* l = _links[side];
     if (!entry || !l || !l->usable()) return false;
     int id = l->take_id({p.index, p.gen});
@@ -260,11 +288,6 @@ bool client_session::try_heal(pending& p, int side, const inbound_envelope& env)
     p.healed = true;
     p.healing = side;
     p.expect_again(side, static_cast<int16_t>(id));
-    cql::prepare_message pm;
-    pm.query = entry->cluster_query.empty() ? entry->query : entry->cluster_query;
-    if (entry->keyspace_flag) pm.keyspace = entry->keyspace;
-    std::string body;
-    pm.encode(body, cql::effective_version(_version));
     envelope_header h;
     h.version = _version;
     h.op = opcode::prepare;
@@ -280,6 +303,23 @@ void client_session::heal_reply(pending& p, int side, inbound_envelope&& env) {
     std::string tmp;
     auto plain = _codec.plain(env.header, env.body, tmp);
     bool prepared = env.header.op == opcode::result && plain && result_kind_of(*plain) == static_cast<int32_t>(cql::result_kind::prepared);
+    if (prepared && _shared) {
+        std::string tmp2;
+        auto req = p.side_rewritten[side] ? std::optional<std::string_view>(p.side_body[side]) : std::nullopt;
+        if (!req) {
+            auto pl = _codec.plain(p.req_h, p.req_body, tmp2);
+            if (pl) req = *pl;
+        }
+        if (req) {
+            envelope_header h = p.req_h;
+            h.flags &= static_cast<uint8_t>(~cql::envelope_flags::compression);
+            const int node = p.shared_node[side];
+            shared_send(p, side, h, *req, node, {}, false);
+            bump(_w.counters.unprepared_healed);
+            return;
+        }
+        prepared = false;
+    }
     int id = prepared && l && l->usable() ? l->take_id({p.index, p.gen}) : -1;
     if (id < 0) {
         // Preparing again failed: the client gets the UNPREPARED so its driver re-prepares.

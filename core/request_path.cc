@@ -97,6 +97,11 @@ void client_session::process(inbound_envelope&& env) {
         return;
     }
     _req_message = parts->message;
+    _req_plain = *plain;
+    if (_shared) {
+        _req_ks.clear();
+        _req_token.reset();
+    }
     _req_prefix.assign(plain->substr(0, plain->size() - _req_message.size()));
     _prefix_changed = false;
     _request_id.clear();
@@ -155,10 +160,21 @@ void client_session::apply_tracing(envelope_header& h, const cql::body_parts& pa
 
 void client_session::route_request(inbound_envelope&& env, std::string_view plain) {
     switch (env.header.op) {
-        case opcode::options: return forward_unchanged(std::move(env), request_kind::options);  // R2.6; answered in replies.cc
+        case opcode::options:
+            if (_shared) {  // the clusters' options, as R2.6 merges them
+                answer(env.header.stream, opcode::supported, supported_body());
+                return;
+            }
+            return forward_unchanged(std::move(env), request_kind::options);  // R2.6; answered in replies.cc
         case opcode::startup: return on_startup(std::move(env), plain);
         case opcode::auth_response: return on_auth_response(std::move(env), plain);
-        case opcode::register_: return forward_unchanged(std::move(env), request_kind::plain);  // R8.1
+        case opcode::register_:
+            if (_shared) {  // R8.2 passes SCHEMA_CHANGE only: the pool's events, fanned out
+                _registered = true;
+                answer(env.header.stream, opcode::ready, {});
+                return;
+            }
+            return forward_unchanged(std::move(env), request_kind::plain);  // R8.1
         case opcode::query: return on_query(std::move(env), plain);
         case opcode::prepare: return on_prepare(std::move(env), plain);
         case opcode::execute: return on_execute(std::move(env), plain);
@@ -208,6 +224,15 @@ void client_session::on_query(inbound_envelope&& env, std::string_view plain) {
         cql::store_be32(body.data(), static_cast<uint32_t>(cql::result_kind::void_));
         answer(h.stream, opcode::result, body);
         return;
+    }
+    if (_shared) {
+        // The statement runs in a keyspace: the one USE names, or the client's for a name
+        // without one (v5's per-query keyspace is carried in the message itself).
+        if (info.kind == cql::statement_kind::use) {
+            _req_ks = info.keyspace.normalized();
+        } else if (info.keyspace.empty() && !m->params.keyspace) {
+            _req_ks = _keyspace;
+        }
     }
     pending& p = alloc(request_kind::plain, h.stream);
     p.counted = true;
@@ -274,6 +299,7 @@ void client_session::on_prepare(inbound_envelope&& env, std::string_view plain) 
         answer_intercepted_prepare(h, t, m->query, ks);
         return;
     }
+    if (_shared && info.keyspace.empty() && !m->keyspace) _req_ks = _keyspace;
     pending& p = alloc(request_kind::prepare, h.stream);
     p.query.assign(m->query);
     p.keyspace.assign(ks);
@@ -318,6 +344,7 @@ void client_session::on_execute(inbound_envelope&& env, std::string_view plain) 
         answer_intercepted(h, e->table, e->query);
         return;
     }
+    if (_shared) _req_token = token_of(*e, m->params.values);
     pending& p = alloc(request_kind::plain, h.stream);
     p.counted = true;
     p.cl = m->params.cl;
@@ -392,6 +419,7 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
     storages.reserve(m->children.count);  // value lists point into these: no reallocation
     std::optional<function_values> fv;    // the values replacing volatile calls (R7.3, R7.5)
     std::deque<std::string> texts;        // rewritten child statements
+    bool one_partition = _shared;          // SHARED: every child prepared, one token
     for (const auto& c : m->children) {
         cql::batch_child changed = c;
         if (c.prepared) {
@@ -400,6 +428,11 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
                 bump(_w.counters.pscache_misses);
                 answer_error(h.stream, error_message::unprepared(c.query_or_id, unprepared_text(c.query_or_id)));
                 return;
+            }
+            if (one_partition) {
+                auto t = token_of(*e, c.values);
+                if (!t || (_req_token && *_req_token != *t)) one_partition = false;
+                _req_token = t;
             }
             if (!e->target_id.empty() && e->target_id != e->origin_id) rewrite = true;
             ids.push_back(e->target_id.empty() ? e->origin_id : e->target_id);
@@ -417,7 +450,9 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
             }
         } else {
             ids.emplace_back();
-            auto cinfo = _w.p.cfg().replace_cql_functions || journaling ? cql::classify(c.query_or_id) : cql::statement_info{};
+            one_partition = false;
+            auto cinfo = _w.p.cfg().replace_cql_functions || journaling || _shared ? cql::classify(c.query_or_id) : cql::statement_info{};
+            if (_shared && cinfo.keyspace.empty() && !m->keyspace) _req_ks = _keyspace;
             if (journaling && !journal_replayable(c.query_or_id, cinfo)) replayable = false;
             if (children.empty()) {
                 batch_table = table_of(cinfo.kind == cql::statement_kind::empty ? cql::classify(c.query_or_id) : cinfo, _keyspace);
@@ -433,6 +468,7 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
         }
         children.push_back(changed);
     }
+    if (!one_partition) _req_token.reset();
     pending& p = alloc(request_kind::plain, h.stream);
     p.counted = true;
     p.write = true;
@@ -498,6 +534,18 @@ void client_session::forward(const inbound_envelope& env, pending& p, destinatio
     if (p.write && to.has(origin_side) && to.has(target_side)) assign_timestamp(env.header, p, out);
     if (p.counted && p.write && to == destinations::both() && writes_async() && !journal_write(env.header, p, to, out)) return;
     for (int s : {origin_side, target_side}) {
+        if (_shared) {
+            if (to.has(s) && !p.write && p.journal_id == 0 && writes_async() && s == secondary() && !_w.pool->reachable(s)) {
+                to = to.without(s);  // as below: what is not a write is the primary's alone
+                continue;
+            }
+            if (to.has(s) && !_w.pool->can_take(s, _version, _req_ks)) {
+                answer_error(p.client_stream, error_message::overloaded(shutting_down));
+                release(p);
+                return;
+            }
+            continue;
+        }
         auto* l = _links[s];
         if (to.has(s) && !l && p.journal_id == 0 && writes_async() && s == secondary() && !p.write && _phase != phase::connecting) {
             // The secondary is gone (write_mode DUAL_ASYNC_ON_SECONDARY keeps the session): what
@@ -569,12 +617,13 @@ bool client_session::writes_async() const { return _w.journal && _w.p.writes() =
 bool client_session::journal_write(const envelope_header& h, pending& p, destinations& to, const outbound& out) {
     const int sec = other_side(side_of(p.primary));
     auto* sl = _links[sec];
-    if (!sl) maybe_rejoin();
-    const bool sec_usable = sl && sl->usable() && sl->has_free_id();
+    if (!sl && !_shared) maybe_rejoin();
+    const bool sec_there = _shared ? _w.pool->reachable(sec) : sl != nullptr;
+    const bool sec_usable = _shared ? sec_there && _w.pool->can_take(sec, _version, _req_ks) : sl && sl->usable() && sl->has_free_id();
     const char* refused = nullptr;
     if (!_replayable) {
         bump(_w.counters.journal_sync_writes);
-        if (!sl) refused = "lightweight transactions, counter and list updates and schema changes stay synchronous on both clusters";
+        if (!sec_there) refused = "lightweight transactions, counter and list updates and schema changes stay synchronous on both clusters";
     } else {
         const std::string_view message = out.rewritten[sec] ? out.body[sec].substr(_req_prefix.size()) : std::string_view(_req_message);
         _w.journal_scratch.clear();
@@ -588,7 +637,7 @@ bool client_session::journal_write(const envelope_header& h, pending& p, destina
                              "replayer catches up",
                              _w.journal->dir(), _w.p.cfg().write_journal_max_bytes);
             }
-            if (!sl) refused = "the write journal is full";
+            if (!sec_there) refused = "the write journal is full";
         } else {
             bump(_w.counters.journaled_writes);
             if (!sec_usable) {
@@ -609,6 +658,10 @@ bool client_session::journal_write(const envelope_header& h, pending& p, destina
 }
 
 void client_session::send_to(pending& p, int side, const inbound_envelope& env, const outbound& out) {
+    if (_shared) {
+        shared_send(p, side, env.header, out.rewritten[side] ? out.body[side] : _req_plain);
+        return;
+    }
     auto* l = _links[side];
     int id = l->take_id({p.index, p.gen});
     p.proxy_stream[side] = static_cast<int16_t>(id);

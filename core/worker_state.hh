@@ -14,6 +14,7 @@
 #include "core/functions.hh"
 #include "core/metrics.hh"
 #include "core/prepared.hh"
+#include "core/shared_pool.hh"
 #include "core/table_stats.hh"
 #include "core/wire.hh"
 #include "net/worker.hh"
@@ -36,6 +37,8 @@ public:
     uint64_t next_host[2] = {0, 0};  // round robin over each cluster's nodes (R1.17)
     bool draining = false;           // shutting down: new requests get OVERLOADED (R11.1)
     std::unordered_set<client_session*> sessions;
+    // cluster_connections SHARED: this worker's connections to both clusters (null: PER_CLIENT).
+    std::unique_ptr<shared_pool> pool;
     timeuuid_generator uuids;
     // origin_consistency_level, target_consistency_level (by side); none: the client's.
     std::optional<cql::consistency> consistency_override[2];

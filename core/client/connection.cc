@@ -175,7 +175,7 @@ void connection::registered(const std::shared_ptr<attempt>& a) {
     });
 }
 
-int connection::send(opcode op, std::string_view body, uint32_t kind, uint64_t tag) {
+int connection::send(opcode op, std::string_view body, uint32_t kind, uint64_t tag, uint8_t flags) {
     if (!usable()) return -1;
     int id = _ids.take({kind, 0});
     if (id < 0) return -1;
@@ -188,6 +188,7 @@ int connection::send(opcode op, std::string_view body, uint32_t kind, uint64_t t
     h.version = _version;
     h.op = op;
     h.stream = static_cast<int16_t>(id);
+    h.flags = static_cast<uint8_t>(flags & ~cql::envelope_flags::compression);
     if (!_writer.framed() && _codec.kind != cql::compression::none && op != opcode::startup && op != opcode::options) {
         // v3/v4 compression applies to every message after STARTUP (v4.spec §5).
         _body.assign(body);
@@ -207,6 +208,8 @@ bool connection::request(opcode op, std::string_view body, reply_fn fn) {
 }
 
 bool connection::request(opcode op, std::string_view body, uint64_t tag) { return send(op, body, by_tag, tag) >= 0; }
+
+bool connection::request(opcode op, std::string_view body, uint64_t tag, uint8_t flags) { return send(op, body, by_tag, tag, flags) >= 0; }
 
 void connection::on_data(net::connection& c, net::rx_buffer data) {
     std::string tls_error;

@@ -73,6 +73,9 @@ public:
     // false (nothing sent) when no stream id is free or the connection is closing.
     bool request(cql::opcode op, std::string_view body, reply_fn fn);
     bool request(cql::opcode op, std::string_view body, uint64_t tag);
+    // The same with header flags (tracing, custom payload, beta) of a request relayed as it came:
+    // `body` then carries what those flags announce. Compression is this connection's own.
+    bool request(cql::opcode op, std::string_view body, uint64_t tag, uint8_t flags);
 
     void set_sink(reply_sink* s) { _sink = s; }
     void on_event(std::function<void(const reply&)> fn) { _event_fn = std::move(fn); }
@@ -98,7 +101,7 @@ private:
     void handshake(const std::shared_ptr<attempt>& a);
     void login(const std::shared_ptr<attempt>& a, bool dse_plain_first);
     void registered(const std::shared_ptr<attempt>& a);
-    int send(cql::opcode op, std::string_view body, uint32_t kind, uint64_t tag);
+    int send(cql::opcode op, std::string_view body, uint32_t kind, uint64_t tag, uint8_t flags = 0);
     void dispatch(const cql::envelope_header& h, std::string_view plain);
     void fail_all(const std::string& why);
 

@@ -298,6 +298,9 @@ class tandem:
         for prefix, c in (("origin", origin), ("target", target)):
             if c.certs:
                 self.settings[prefix + "_tls_server_ca_path"] = c.certs["ca.pem"]
+        # Every end-to-end test also runs with shared cluster connections (ctest's *_shared runs).
+        if os.environ.get("TANDEM_TEST_CLUSTER_CONNECTIONS"):
+            self.settings["cluster_connections"] = os.environ["TANDEM_TEST_CLUSTER_CONNECTIONS"]
         self.settings.update(settings or {})
         self.settings = {k: v for k, v in self.settings.items() if v is not None}  # None: leave the key out
         fd, self.config_path = __import__("tempfile").mkstemp(prefix="tandem-", suffix=".yml", dir=directory)

@@ -1,0 +1,494 @@
+#include "core/shared_pool.hh"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/client_session.hh"
+#include "core/proxy.hh"
+#include "core/sides.hh"
+#include "core/stream_ids.hh"
+#include "core/topology.hh"
+#include "core/worker_state.hh"
+#include "cql/error_body.hh"
+#include "cql/query.hh"
+
+namespace tandem::core {
+
+using cql::opcode;
+
+namespace {
+
+constexpr uint64_t tick_ms = 1000;
+constexpr uint32_t min_backoff_ms = 1000, max_backoff_ms = 15000;
+
+// `USE "name"`: the keyspace as the cluster named it (case kept), quoted.
+std::string use_statement(std::string_view ks) {
+    std::string q = "USE \"";
+    for (char c : ks) {
+        if (c == '"') q += '"';
+        q += c;
+    }
+    q += '"';
+    return q;
+}
+
+}  // namespace
+
+shared_pool::shared_pool(worker_state& w) : _w(w) {}
+
+shared_pool::~shared_pool() { stop(); }
+
+void shared_pool::start() {
+    _views_seen = _w.p.views_published();
+    for (int side : {origin_side, target_side}) {
+        auto v = _w.p.view(role_of(side));
+        if (v) make_group(side, v->version, "");
+    }
+    _timer.set_callback([this] { tick(); });
+    _w.w.timers().arm(_timer, tick_ms);
+}
+
+// The connections themselves close with the worker (they are its connections).
+void shared_pool::stop() {
+    if (_stopped) return;
+    _stopped = true;
+    *_alive = false;
+    _timer.cancel();
+}
+
+shared_pool::group* shared_pool::find(int side, uint8_t version, std::string_view keyspace) const {
+    for (const auto& g : _groups) {
+        if (g->side == side && g->version == version && g->keyspace == keyspace) return g.get();
+    }
+    return nullptr;
+}
+
+shared_pool::group& shared_pool::make_group(int side, uint8_t version, std::string keyspace) {
+    auto g = std::make_shared<group>();
+    g->side = side;
+    g->version = version;
+    g->keyspace = std::move(keyspace);
+    g->events = side == origin_side && g->keyspace.empty();
+    set_nodes(*g, _w.p.view(role_of(side)));
+    _groups.push_back(g);
+    spdlog::debug("shared connections: opening {} group (protocol {}, keyspace '{}', {} node(s))", side_name(side), static_cast<int>(version),
+                  g->keyspace, g->nodes.size());
+    for (size_t n = 0; n < g->nodes.size(); ++n) {
+        if (!g->nodes[n].up) continue;
+        for (size_t s = 0; s < g->nodes[n].conns.size(); ++s) open(g, n, s);
+    }
+    return *g;
+}
+
+// The nodes of the view's local datacenter (its host order: the ring's node numbers), keeping
+// the connections of nodes that stay.
+void shared_pool::set_nodes(group& g, std::shared_ptr<const cluster_view> v) {
+    g.view = v;
+    if (!v) return;
+    const size_t per_node = static_cast<size_t>(std::max<int64_t>(_w.p.cfg().cluster_connections_per_node, 1));
+    std::vector<node_pool> nodes(v->hosts.size());
+    g.ring = {};
+    for (size_t i = 0; i < v->hosts.size(); ++i) {
+        const auto& h = v->hosts[i];
+        auto& n = nodes[i];
+        n.address = h.address;
+        n.port = h.port;
+        n.server_name = h.server_name;
+        n.endpoint = h.endpoint();
+        n.up = h.up;
+        n.metrics = &_w.node(g.side, n.endpoint);
+        auto old = std::find_if(g.nodes.begin(), g.nodes.end(), [&](const node_pool& o) { return o.endpoint == n.endpoint; });
+        if (old != g.nodes.end()) {
+            n.conns = std::move(old->conns);
+            old->conns.clear();
+        }
+        n.conns.resize(per_node);
+        if (const auto* cell = h.row.cell("tokens")) {
+            g.ring.add_cell(static_cast<uint32_t>(i), *cell ? std::optional<std::string_view>(**cell) : std::nullopt);
+        }
+    }
+    for (auto& old : g.nodes) {  // nodes that left the datacenter
+        for (auto& s : old.conns) {
+            if (s.c) s.c->close();
+        }
+    }
+    g.ready = 0;
+    for (auto& n : nodes) {
+        for (auto& s : n.conns) g.ready += s.ready ? 1 : 0;
+    }
+    g.nodes = std::move(nodes);
+    g.ring.build();
+}
+
+void shared_pool::open(const std::shared_ptr<group>& gp, size_t node, size_t slot) {
+    group& g = *gp;
+    auto& n = g.nodes[node];
+    auto& s = n.conns[slot];
+    if (s.c || s.opening || _stopped || _w.draining) return;
+    s.opening = true;
+    const auto& cfg = _w.p.cfg();
+    const auto& cs = g.side == origin_side ? cfg.origin : cfg.target;
+    client::connect_options o;
+    o.username = cs.username;
+    o.password = cs.password;
+    o.username_setting = std::string(side_name(g.side)) + "_username";
+    o.tls = _w.p.cluster_tls_shared(role_of(g.side));
+    o.server_name = n.server_name;
+    o.max_version = g.version;
+    o.min_version = g.version;
+    o.connect_timeout_ms = static_cast<uint32_t>(std::max<int64_t>(cs.connection_timeout_ms, 100));
+    o.flush_list = &_w.flush_list;
+    if (g.events && node == 0 && slot == 0) o.events = {"SCHEMA_CHANGE"};
+    std::weak_ptr<bool> alive = _alive;
+    std::weak_ptr<group> weak = gp;
+    const std::string endpoint = n.endpoint;
+    client::connection::open(_w.w, n.address, n.port, o, [this, alive, weak, node, slot, endpoint](client::connection* c, const std::string& error) {
+        auto gl = weak.lock();
+        if (alive.expired() || !gl || node >= gl->nodes.size() || gl->nodes[node].endpoint != endpoint) {
+            if (c) c->close();
+            return;
+        }
+        group& grp = *gl;
+        auto& cs2 = grp.nodes[node].conns[slot];
+        cs2.opening = false;
+        if (!c) {
+            bump(grp.nodes[node].metrics->failed_connections);
+            const bool first = !cs2.failed_once;
+            cs2.failed_once = true;
+            cs2.backoff_ms = std::clamp<uint32_t>(cs2.backoff_ms * 2, min_backoff_ms, max_backoff_ms);
+            cs2.retry_at_ms = _w.w.now_ms() + cs2.backoff_ms;
+            if (first) spdlog::warn("shared connection to {} node {} failed: {}", side_name(grp.side), endpoint, error);
+            _last_error[grp.side] = error;
+            // Every connection of the group failed: its waiting requests get the error.
+            bool any = grp.ready > 0;
+            for (auto& nn : grp.nodes) {
+                for (auto& ss : nn.conns) any = any || ss.opening || (nn.up && !ss.failed_once);
+            }
+            if (!any) refuse(grp, error);
+            return;
+        }
+        cs2.c = c;
+        c->set_sink(this);
+        c->on_closed([this, alive, weak, node, slot, endpoint](int err) {
+            auto gl2 = weak.lock();
+            if (alive.expired() || !gl2 || node >= gl2->nodes.size() || gl2->nodes[node].endpoint != endpoint) return;
+            on_closed(*gl2, node, slot, err);
+        });
+        if (grp.events) {
+            const uint8_t version = grp.version;
+            c->on_event([this, version](const client::reply& r) {
+                auto sessions = _w.sessions;  // a session may close while it is told
+                for (auto* sess : sessions) sess->on_shared_event(version, r.header, r.body);
+            });
+        }
+        if (grp.keyspace.empty()) {
+            on_ready(grp, node, slot);
+            return;
+        }
+        cql::query_message q;
+        const std::string text = use_statement(grp.keyspace);
+        q.query = text;
+        if (const auto& cl = _w.consistency_override[grp.side]) q.params.cl = *cl;  // every statement to it carries its level
+        std::string body;
+        q.encode(body, cql::effective_version(grp.version));
+        c->request(opcode::query, body, [this, alive, weak, node, slot, endpoint, c](const client::reply& r) {
+            auto gl2 = weak.lock();
+            if (alive.expired() || !gl2 || node >= gl2->nodes.size() || gl2->nodes[node].endpoint != endpoint) return;
+            if (r.is_error()) {
+                std::string why = r.describe();
+                auto e = cql::error_message::decode(r.body, cql::effective_version(r.header.version));
+                gl2->keyspace_refused = true;
+                refuse(*gl2, e ? e->message : why);
+                c->close();
+                return;
+            }
+            on_ready(*gl2, node, slot);
+        });
+    });
+}
+
+void shared_pool::on_ready(group& g, size_t node, size_t slot) {
+    auto& n = g.nodes[node];
+    auto& s = n.conns[slot];
+    if (s.lost || s.failed_once) {
+        spdlog::info("shared connection: reconnected to {} node {}; requests for it go to it directly again", side_name(g.side), n.endpoint);
+    }
+    s.ready = true;
+    s.lost = false;
+    s.failed_once = false;
+    s.backoff_ms = 0;
+    s.last_heartbeat_ms = _w.w.now_ms();
+    ++g.ready;
+    g.refused.clear();
+    g.keyspace_refused = false;
+    bump(n.metrics->connections);
+    spdlog::debug("shared connection to {} node {} ready (protocol {}, keyspace '{}')", side_name(g.side), n.endpoint, static_cast<int>(g.version),
+                  g.keyspace);
+    flush_queue(g);
+}
+
+void shared_pool::on_closed(group& g, size_t node, size_t slot, int error) {
+    auto& n = g.nodes[node];
+    auto& s = n.conns[slot];
+    if (s.ready) {
+        --g.ready;
+        drop(n.metrics->connections);
+        spdlog::warn("shared connection to {} node {} closed{}; reopening", side_name(g.side), n.endpoint,
+                     error ? std::string(": ") + std::strerror(-error) : std::string());
+    }
+    const bool was_ready = s.ready;
+    s.lost = s.lost || was_ready;
+    s.c = nullptr;
+    s.ready = false;
+    if (was_ready) {
+        // Reopened at once (a node that restarted is back at once; one that is gone is known
+        // to be gone within a connect attempt), then with backoff.
+        s.backoff_ms = 0;
+        for (auto& gp : _groups) {
+            if (gp.get() == &g) open(gp, node, slot);
+        }
+        return;
+    }
+    s.backoff_ms = std::clamp<uint32_t>(s.backoff_ms * 2, min_backoff_ms, max_backoff_ms);
+    s.retry_at_ms = _w.w.now_ms() + s.backoff_ms;
+}
+
+// No connection of the group could be made ready: what waits for it gets `why`.
+void shared_pool::refuse(group& g, const std::string& why) {
+    g.refused = why;
+    auto queue = std::move(g.queue);
+    g.queue.clear();
+    for (auto& q : queue) answer_error(q.tag, g.version, why);
+}
+
+void shared_pool::answer_error(uint64_t tag, uint8_t version, const std::string& message) {
+    const uint32_t idx = static_cast<uint32_t>(tag);
+    if (idx == 0 || idx >= _routes.size() || _routes[idx].self_gen != static_cast<uint32_t>(tag >> 32) || !_routes[idx].session) return;
+    std::string body;
+    auto e = message.find("does not exist") != std::string::npos || message.find("Keyspace") != std::string::npos
+                 ? cql::error_message::invalid(message)
+                 : cql::error_message::server("tandem: " + message);
+    e.encode(body, cql::effective_version(version));
+    cql::envelope_header h;
+    h.version = version;
+    h.response = true;
+    h.op = opcode::error;
+    route rt = _routes[idx];
+    forget(tag);
+    rt.session->on_shared_reply(rt.side, rt.slot, rt.gen, h, body, nullptr);
+}
+
+void shared_pool::flush_queue(group& g) {
+    while (!g.queue.empty()) {
+        auto& q = g.queue.front();
+        const uint32_t idx = static_cast<uint32_t>(q.tag);
+        if (idx >= _routes.size() || _routes[idx].self_gen != static_cast<uint32_t>(q.tag >> 32) || !_routes[idx].session) {
+            g.queue.pop_front();  // given up meanwhile
+            continue;
+        }
+        int chosen = -1;
+        auto* c = pick(g, q.token, q.node, chosen);
+        if (!c) return;
+        _routes[idx].metrics = g.nodes[static_cast<size_t>(chosen)].metrics;
+        c->request(q.op, q.body, q.tag, q.flags);
+        g.queue.pop_front();
+    }
+}
+
+client::connection* shared_pool::pick(group& g, std::optional<int64_t> token, int node, int& chosen) {
+    auto in_node = [&](size_t i) -> client::connection* {
+        auto& n = g.nodes[i];
+        if (!n.up) return nullptr;
+        for (size_t k = 0; k < n.conns.size(); ++k) {
+            auto& s = n.conns[n.next++ % n.conns.size()];
+            if (s.ready && s.c->has_room()) {
+                chosen = static_cast<int>(i);
+                return s.c;
+            }
+        }
+        return nullptr;
+    };
+    if (g.nodes.empty()) return nullptr;
+    if (node >= 0 && static_cast<size_t>(node) < g.nodes.size()) {
+        if (auto* c = in_node(static_cast<size_t>(node))) return c;
+    }
+    if (token && !g.ring.empty()) {
+        for (size_t i = 0; i < g.nodes.size(); ++i) {
+            const uint32_t n = g.ring.nth_after(*token, i);
+            if (n < g.nodes.size()) {
+                if (auto* c = in_node(n)) return c;
+            }
+        }
+    }
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        if (auto* c = in_node(g.next_node++ % g.nodes.size())) return c;
+    }
+    return nullptr;
+}
+
+bool shared_pool::can_take(int side, uint8_t version, std::string_view keyspace) const {
+    const group* g = find(side, version, keyspace);
+    if (!g) return true;  // opened on demand; what waits for it is refused there if it cannot open
+    if (g->ready == 0) return !g->keyspace_refused && !all_failed(*g) && g->queue.size() < max_waiting;
+    for (const auto& n : g->nodes) {
+        if (!n.up) continue;
+        for (const auto& s : n.conns) {
+            if (s.ready && s.c->has_room()) return true;
+        }
+    }
+    return false;
+}
+
+bool shared_pool::all_failed(const group& g) {
+    if (g.ready > 0) return false;
+    for (const auto& n : g.nodes) {
+        if (!n.up) continue;
+        for (const auto& s : n.conns) {
+            if (s.opening || !s.failed_once) return false;
+        }
+    }
+    return true;
+}
+
+bool shared_pool::unreachable(int side) const {
+    if (reachable(side)) return false;
+    bool any_group = false;
+    for (const auto& g : _groups) {
+        if (g->side != side || !g->keyspace.empty()) continue;
+        any_group = true;
+        for (const auto& n : g->nodes) {
+            if (!n.up) continue;
+            for (const auto& s : n.conns) {
+                if (s.opening || !s.failed_once) return false;
+            }
+        }
+    }
+    return any_group;
+}
+
+bool shared_pool::reachable(int side) const {
+    for (const auto& g : _groups) {
+        if (g->side == side && g->ready > 0) return true;
+    }
+    return false;
+}
+
+size_t shared_pool::ready_connections() const {
+    size_t n = 0;
+    for (const auto& g : _groups) n += g->ready;
+    return n;
+}
+
+uint64_t shared_pool::new_route(const request& r) {
+    uint32_t idx;
+    if (!_free_routes.empty()) {
+        idx = _free_routes.back();
+        _free_routes.pop_back();
+    } else {
+        idx = static_cast<uint32_t>(_routes.size());
+        _routes.emplace_back();
+    }
+    auto& rt = _routes[idx];
+    rt.session = r.session;
+    rt.slot = r.slot;
+    rt.gen = r.gen;
+    rt.side = static_cast<uint8_t>(r.side);
+    rt.metrics = nullptr;
+    return (static_cast<uint64_t>(rt.self_gen) << 32) | idx;
+}
+
+// The control connections published a new view (a node down or up, a topology change).
+void shared_pool::refresh_views() {
+    _views_seen = _w.p.views_published();
+    for (auto& gp : _groups) {
+        auto v = _w.p.view(role_of(gp->side));
+        if (v && v != gp->view) set_nodes(*gp, v);
+    }
+}
+
+shared_pool::sent shared_pool::send(const request& r) {
+    if (_w.p.views_published() != _views_seen) refresh_views();
+    group* g = find(r.side, r.version, r.keyspace);
+    if (!g) {
+        g = &make_group(r.side, r.version, std::string(r.keyspace));
+    } else if (g->ready == 0 && g->keyspace_refused) {
+        // Refused before (a keyspace that did not exist then): try again.
+        g->refused.clear();
+        g->keyspace_refused = false;
+        auto gp = std::find_if(_groups.begin(), _groups.end(), [&](const auto& x) { return x.get() == g; });
+        for (size_t n = 0; n < g->nodes.size(); ++n) {
+            for (size_t s = 0; s < g->nodes[n].conns.size(); ++s) {
+                g->nodes[n].conns[s].failed_once = false;
+                if (g->nodes[n].up) open(*gp, n, s);
+            }
+        }
+    }
+    int chosen = -1;
+    client::connection* c = g->ready > 0 ? pick(*g, r.token, r.node, chosen) : nullptr;
+    if (!c) {
+        if (g->ready > 0 || g->queue.size() >= max_waiting) return {};
+        const uint64_t tag = new_route(r);
+        g->queue.push_back({tag, r.op, r.flags, std::string(r.body), r.token, r.node});
+        return {tag, -1};
+    }
+    const uint64_t tag = new_route(r);
+    _routes[static_cast<uint32_t>(tag)].metrics = g->nodes[static_cast<size_t>(chosen)].metrics;
+    if (!c->request(r.op, r.body, tag, r.flags)) {
+        forget(tag);
+        return {};
+    }
+    return {tag, chosen};
+}
+
+void shared_pool::forget(uint64_t tag) {
+    const uint32_t idx = static_cast<uint32_t>(tag);
+    if (idx == 0 || idx >= _routes.size()) return;
+    auto& rt = _routes[idx];
+    if (rt.self_gen != static_cast<uint32_t>(tag >> 32) || !rt.session) return;
+    rt.session = nullptr;
+    ++rt.self_gen;
+    _free_routes.push_back(idx);
+}
+
+void shared_pool::forget_session(const client_session* s) {
+    for (uint32_t i = 1; i < _routes.size(); ++i) {
+        if (_routes[i].session == s) forget((static_cast<uint64_t>(_routes[i].self_gen) << 32) | i);
+    }
+}
+
+void shared_pool::on_reply(client::connection&, uint64_t tag, const client::reply& r) {
+    const uint32_t idx = static_cast<uint32_t>(tag);
+    if (idx == 0 || idx >= _routes.size()) return;  // a heartbeat
+    const route rt = _routes[idx];
+    if (rt.self_gen != static_cast<uint32_t>(tag >> 32) || !rt.session) return;  // given up
+    forget(tag);
+    rt.session->on_shared_reply(rt.side, rt.slot, rt.gen, r.header, r.body, rt.metrics);
+}
+
+// Once a second: nodes from the latest view, connections reopened when due, heartbeats.
+void shared_pool::tick() {
+    if (_stopped) return;
+    const uint64_t now = _w.w.now_ms();
+    const uint64_t every = static_cast<uint64_t>(std::max<int64_t>(_w.p.cfg().heartbeat_interval_ms, 1000));
+    if (_w.p.views_published() != _views_seen) refresh_views();
+    for (auto& gp : _groups) {
+        auto& g = *gp;
+        for (size_t n = 0; n < g.nodes.size(); ++n) {
+            auto& node = g.nodes[n];
+            for (size_t s = 0; s < node.conns.size(); ++s) {
+                auto& slot = node.conns[s];
+                if (!slot.c && !slot.opening && node.up && now >= slot.retry_at_ms && !g.keyspace_refused) open(gp, n, s);
+                if (slot.ready && now - slot.last_heartbeat_ms >= every) {
+                    slot.last_heartbeat_ms = now;
+                    slot.c->request(opcode::options, {}, uint64_t{0});
+                }
+            }
+        }
+        flush_queue(g);
+    }
+    _w.w.timers().arm(_timer, tick_ms);
+}
+
+}  // namespace tandem::core

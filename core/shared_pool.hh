@@ -1,0 +1,166 @@
+#pragma once
+// cluster_connections SHARED (README, "Cluster connections"): one worker's connections to the
+// nodes of both clusters' local datacenters, shared by every client session of the worker,
+// instead of an origin and a target connection per client connection.
+//
+// Connections come in groups, one per (cluster, protocol version, keyspace): a request is sent
+// in its client's protocol version, byte for byte, so a group speaks one version; a statement
+// whose table is unqualified runs in its client's keyspace, so it goes to a group whose
+// connections said `USE` that keyspace at open and never change it (the default group, keyspace
+// "", gets only what does not depend on one: EXECUTE, qualified statements). A group has
+// `cluster_connections_per_node` connections to each node, opened with tandem's credentials for
+// that cluster (origin_username ...), heartbeated, reopened with backoff (1 s to 15 s); nodes
+// marked down by the control connection are skipped. The default group of the clusters'
+// version opens at start; others on first use (their first requests wait for it, then fail
+// with the open's error: a keyspace that does not exist answers as Cassandra would).
+//
+// Routing: a request with a token (EXECUTE with the partition key bound) goes to the token's
+// owner in the cluster's ring (system.local / system.peers `tokens`), or the next node of the
+// ring that is up; others round robin. A reply finds its session through a route (slot,
+// generation): the pool's own request ids (client::connection's stream ids) carry the route's
+// index and generation, so a reply for a request given up (timeout, session closed) is dropped.
+//
+// Worker thread only.
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/client/connection.hh"
+#include "core/client/token_ring.hh"
+#include "core/metrics.hh"
+#include "net/timer_wheel.hh"
+
+namespace tandem::core {
+
+class client_session;
+class worker_state;
+struct cluster_view;
+
+class shared_pool : public client::reply_sink {
+public:
+    explicit shared_pool(worker_state& w);
+    ~shared_pool() override;
+
+    // Opens the default group of each cluster and starts the upkeep timer (heartbeats,
+    // reopening, topology changes).
+    void start();
+    void stop();
+
+    struct request {
+        int side = 0;
+        uint8_t version = 4;
+        std::string_view keyspace;       // the group: "" for a request that needs none
+        std::optional<int64_t> token;    // its partition key's token, when known
+        int node = -1;                   // this node (an index into the cluster's hosts), or any
+        cql::opcode op = cql::opcode::query;
+        uint8_t flags = 0;
+        std::string_view body;           // plain (uncompressed)
+        client_session* session = nullptr;
+        uint32_t slot = 0, gen = 0;      // the session's pending slot (or stream_ids::async, a compare tag)
+    };
+    struct sent {
+        uint64_t tag = 0;  // 0: not sent
+        int node = -1;     // the node it went to (-1 while its group opens)
+    };
+    // Whether send() would take a request for `side` now (a ready connection with a free id, or
+    // a group opening with room to wait): checked for every cluster before anything is sent,
+    // so a write never reaches one cluster only.
+    bool can_take(int side, uint8_t version, std::string_view keyspace) const;
+    sent send(const request& r);
+    // The request was given up: its reply, when it comes, is dropped.
+    void forget(uint64_t tag);
+    // Every request of a closing session.
+    void forget_session(const client_session* s);
+    // A ready connection to `side` in any group.
+    bool reachable(int side) const;
+    // No connection to `side` is ready and every node that is up refused the last attempt.
+    bool unreachable(int side) const;
+    // Why, for the client's error: the last refusal.
+    const std::string& last_error(int side) const { return _last_error[side]; }
+    // Open, ready connections (all groups, both clusters).
+    size_t ready_connections() const;
+
+    void on_reply(client::connection& c, uint64_t tag, const client::reply& r) override;
+
+private:
+    struct route {
+        client_session* session = nullptr;  // null: free, or given up
+        uint32_t slot = 0, gen = 0;
+        uint32_t self_gen = 0;
+        uint8_t side = 0;
+        node_metrics* metrics = nullptr;
+    };
+    struct conn_slot {
+        client::connection* c = nullptr;
+        bool opening = false, ready = false;
+        bool failed_once = false;
+        bool lost = false;  // it was ready once and closed: its next ready is a reconnection
+        uint64_t retry_at_ms = 0;
+        uint32_t backoff_ms = 0;
+        uint64_t last_heartbeat_ms = 0;
+    };
+    struct node_pool {
+        std::string address, server_name, endpoint;
+        uint16_t port = 9042;
+        bool up = true;
+        node_metrics* metrics = nullptr;
+        std::vector<conn_slot> conns;
+        uint32_t next = 0;
+    };
+    struct waiting {
+        uint64_t tag;
+        cql::opcode op;
+        uint8_t flags;
+        std::string body;
+        std::optional<int64_t> token;
+        int node;
+    };
+    struct group {
+        int side = 0;
+        uint8_t version = 4;
+        std::string keyspace;
+        std::shared_ptr<const cluster_view> view;  // the nodes were taken from this one
+        std::vector<node_pool> nodes;  // by the view's host index
+        client::token_ring ring;
+        std::deque<waiting> queue;  // requests that came before a connection was ready
+        uint32_t next_node = 0;
+        size_t ready = 0;
+        bool events = false;  // SCHEMA_CHANGE for sessions of this version (origin's default group)
+        std::string refused;  // the open's error every connection got
+        bool keyspace_refused = false;  // USE failed (a keyspace that does not exist): reopened on the next request only
+    };
+    static constexpr size_t max_waiting = 4096;
+
+    group* find(int side, uint8_t version, std::string_view keyspace) const;
+    group& make_group(int side, uint8_t version, std::string keyspace);
+    void set_nodes(group& g, std::shared_ptr<const cluster_view> v);
+    void open(const std::shared_ptr<group>& g, size_t node, size_t slot);
+    void on_ready(group& g, size_t node, size_t slot);
+    void on_closed(group& g, size_t node, size_t slot, int error);
+    void refuse(group& g, const std::string& why);
+    static bool all_failed(const group& g);
+    void flush_queue(group& g);
+    client::connection* pick(group& g, std::optional<int64_t> token, int node, int& chosen);
+    uint64_t new_route(const request& r);
+    void tick();
+    void refresh_views();
+    // A reply for `tag` made here (a request that cannot be sent), delivered as the node's.
+    void answer_error(uint64_t tag, uint8_t version, const std::string& message);
+
+    worker_state& _w;
+    std::vector<std::shared_ptr<group>> _groups;
+    std::vector<route> _routes{1};  // index 0: no route (heartbeats)
+    std::vector<uint32_t> _free_routes;
+    net::timer _timer;
+    std::shared_ptr<bool> _alive = std::make_shared<bool>(true);
+    bool _stopped = false;
+    uint64_t _views_seen = 0;
+    std::string _last_error[2];
+};
+
+}  // namespace tandem::core
