@@ -422,9 +422,9 @@ void client_session::shared_login(const envelope_header& h, std::string user, st
         if (alive.expired()) return;
         _hs.busy = false;
         if (!c) {
-            // A refusal names the login ("login as 'x' on node failed: ..."); anything else is
-            // the node's absence.
-            if (error.find("login as") != std::string::npos) {
+            // A refusal names the login ("authentication with username 'x' on node failed:
+            // BAD_CREDENTIALS: ..."); anything else is the node's absence.
+            if (error.find("BAD_CREDENTIALS") != std::string::npos || error.find("authentication with username") != std::string::npos) {
                 _hs.auth_error = error;
                 answer_error(stream, error_message::bad_credentials(error));
             } else {

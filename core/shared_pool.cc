@@ -103,6 +103,13 @@ void shared_pool::set_nodes(group& g, std::shared_ptr<const cluster_view> v) {
         if (old != g.nodes.end()) {
             n.conns = std::move(old->conns);
             old->conns.clear();
+            if (n.up && !old->up) {
+                // Back up (STATUS_CHANGE): reopened at the next tick, not after its backoff.
+                for (auto& s : n.conns) {
+                    s.retry_at_ms = 0;
+                    s.backoff_ms = 0;
+                }
+            }
         }
         n.conns.resize(per_node);
         if (const auto* cell = h.row.cell("tokens")) {

@@ -1,0 +1,264 @@
+#!/usr/bin/python3
+"""cluster_connections SHARED end to end: tandem in front of two 3-node cqlsim clusters.
+
+Token-aware routing (each prepared write at its key's owner on both clusters, checked against
+the Python driver's own token map), the bound on cluster connections with 1,000 clients, a node
+stopped and its keys going to the next replica, keyspaces per client (USE), and logins checked
+by the cluster when it authenticates.
+
+Usage: shared_connections_test.py CQLSIM TANDEM
+"""
+import os
+import resource
+import socket
+import struct
+import sys
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tandem_harness as h  # noqa: E402
+
+CQLSIM = TANDEM = None
+WORKERS = 2
+PER_NODE = 2
+
+
+def frame(stream, opcode, body=b"", version=4):
+    return struct.pack(">BBhBi", version, 0, stream, opcode, len(body)) + body
+
+
+def read_frame(s):
+    head = b""
+    while len(head) < 9:
+        chunk = s.recv(9 - len(head))
+        if not chunk:
+            raise ConnectionError("closed")
+        head += chunk
+    version, flags, stream, opcode, length = struct.unpack(">BBhBi", head)
+    body = b""
+    while len(body) < length:
+        body += s.recv(length - len(body))
+    return stream, opcode, body
+
+
+STARTUP = struct.pack(">H", 1) + struct.pack(">H", 11) + b"CQL_VERSION" + struct.pack(">H", 5) + b"3.0.0"
+
+
+def node_of(address, base):
+    """cqlsim's node number of an address (node 1 listens on the base address)."""
+    return int(address.rsplit(".", 1)[1]) - int(base.rsplit(".", 1)[1]) + 1
+
+
+class shared_base(unittest.TestCase):
+    origin_base, target_base = "127.0.61.1", "127.0.62.1"
+    auth = None
+    settings = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.origin = h.cluster(CQLSIM, "origin", cls.origin_base, nodes=3, auth=cls.auth)
+        cls.target = h.cluster(CQLSIM, "target", cls.target_base, nodes=3, auth=cls.auth)
+        settings = {"cluster_connections": "SHARED", "cluster_connections_per_node": PER_NODE, "proxy_max_client_connections": 2000}
+        settings.update(cls.settings)
+        cls.tandem = h.tandem(TANDEM, cls.origin, cls.target, settings=settings, workers=WORKERS)
+        # The pool opens at start: wait for it (2 clusters x 3 nodes x PER_NODE per worker).
+        deadline = time.time() + 10
+        while cls.pool_size() < 2 * 3 * PER_NODE * WORKERS and time.time() < deadline:
+            time.sleep(0.05)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tandem.stop()
+        cls.origin.stop()
+        cls.target.stop()
+
+    @classmethod
+    def pool_size(cls):
+        return cls.tandem.metric_sum("zdm_origin_connections_total") + cls.tandem.metric_sum("zdm_target_connections_total")
+
+
+class token_aware(shared_base):
+    def setUp(self):
+        # Every node's connections ready (a node stopped by another test is back).
+        deadline = time.time() + 20
+        while self.pool_size() < 2 * 3 * PER_NODE * WORKERS and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.pool_size(), 2 * 3 * PER_NODE * WORKERS)
+
+    def test_each_prepared_write_reaches_its_owner_on_both_clusters(self):
+        ks = "tok_%s" % uuid.uuid4().hex[:6]
+        current = [0]
+        c, s = self.tandem.connect()
+        # The client timestamp names the key in cqlsim.requests.
+        c.timestamp_generator = lambda: current[0]
+        try:
+            s.execute("CREATE KEYSPACE %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}" % ks)
+            s.execute("CREATE TABLE %s.kv (k int PRIMARY KEY, v text)" % ks)
+            ins = s.prepare("INSERT INTO %s.kv (k, v) VALUES (?, ?)" % ks)
+            base_ts = 1_700_000_000_000_000
+            for k in range(600):
+                current[0] = base_ts + k
+                s.execute(ins, (k, "v%d" % k))
+        finally:
+            c.shutdown()
+        for cluster, base in ((self.origin, self.origin_base), (self.target, self.target_base)):
+            dc, ds = cluster.session()
+            try:
+                tm = dc.metadata.token_map
+                owner = {}
+                for k in range(600):
+                    token = tm.token_class.from_key(struct.pack(">i", k))
+                    owner[k] = node_of(tm.get_replicas(ks, token)[0].address, base)
+                seen = {}
+                for r in ds.execute("SELECT node, opcode, statement, client_timestamp FROM cqlsim.requests"):
+                    if r.opcode == "EXECUTE" and ks in r.statement and r.client_timestamp is not None:
+                        seen[r.client_timestamp - base_ts] = r.node
+            finally:
+                dc.shutdown()
+            self.assertEqual(len(seen), 600, cluster.name)
+            wrong = {k: (seen[k], owner[k]) for k in seen if seen[k] != owner[k]}
+            self.assertEqual(wrong, {}, "%s: keys not at their owner (seen, owner)" % cluster.name)
+            self.assertEqual(len(set(owner.values())), 3, "the keys spread over the three nodes")
+
+    def test_a_stopped_node_is_skipped_and_its_keys_go_to_the_next_replica(self):
+        ks = "rep_%s" % uuid.uuid4().hex[:6]
+        current = [0]
+        c, s = self.tandem.connect()
+        c.timestamp_generator = lambda: current[0]
+        base_ts = 1_710_000_000_000_000
+        try:
+            s.execute("CREATE KEYSPACE %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 2}" % ks)
+            s.execute("CREATE TABLE %s.kv (k int PRIMARY KEY, v text)" % ks)
+            ins = s.prepare("INSERT INTO %s.kv (k, v) VALUES (?, ?)" % ks)
+            self.target.execute("UPDATE cqlsim.nodes SET up = false WHERE node = 2")
+            self.tandem.proc.wait_for("target node 127.0.62.2:%d is DOWN" % self.target.port, timeout=10)
+            for k in range(200):
+                current[0] = base_ts + k
+                s.execute(ins, (k, "while node 2 is down"))
+        finally:
+            c.shutdown()
+            self.target.execute("UPDATE cqlsim.nodes SET up = true WHERE node = 2")
+        dc, ds = self.target.session()
+        try:
+            tm = dc.metadata.token_map
+            replicas = {}
+            for k in range(200):
+                token = tm.token_class.from_key(struct.pack(">i", k))
+                replicas[k] = [node_of(hh.address, self.target_base) for hh in tm.get_replicas(ks, token)]
+            seen = {}
+            for r in ds.execute("SELECT node, opcode, statement, client_timestamp FROM cqlsim.requests"):
+                if r.opcode == "EXECUTE" and ks in r.statement and r.client_timestamp is not None:
+                    seen[r.client_timestamp - base_ts] = r.node
+        finally:
+            dc.shutdown()
+        self.assertEqual(len(seen), 200)
+        moved = 0
+        for k, node in seen.items():
+            self.assertNotEqual(node, 2, "key %d went to the stopped node" % k)
+            expected = replicas[k][0] if replicas[k][0] != 2 else replicas[k][1]
+            self.assertEqual(node, expected, "key %d: replicas %s" % (k, replicas[k]))
+            moved += replicas[k][0] == 2
+        self.assertGreater(moved, 0, "some keys are owned by node 2")
+        self.tandem.proc.wait_for("target node 127.0.62.2:%d is UP" % self.target.port, timeout=10)
+
+
+class connections(shared_base):
+    origin_base, target_base = "127.0.63.1", "127.0.64.1"
+
+    def test_a_thousand_clients_share_the_pool(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+        bound = WORKERS * 3 * PER_NODE
+        socks = []
+        try:
+            for i in range(1000):
+                s = socket.create_connection(("127.0.0.1", self.tandem.port), timeout=10)
+                s.sendall(frame(1, 0x01, STARTUP))
+                socks.append(s)
+            for s in socks:
+                self.assertEqual(read_frame(s)[1], 0x02, "READY")
+            status, body = self.tandem.http("/metrics")
+            clients = [l for l in body.splitlines() if l.startswith("zdm_") and "client_connections_total " in l]
+            self.assertTrue(clients and float(clients[0].split()[-1]) >= 1000, clients)
+            # Every client sends a request: still no connection more.
+            q = "SELECT cluster_name FROM system.local".encode()
+            body = struct.pack(">i", len(q)) + q + struct.pack(">HB", 1, 0)
+            for s in socks[::10]:
+                s.sendall(frame(2, 0x07, body))
+            for s in socks[::10]:
+                self.assertEqual(read_frame(s)[1], 0x08, "RESULT")
+            for name in ("zdm_origin_connections_total", "zdm_target_connections_total"):
+                self.assertLessEqual(self.tandem.metric_sum(name), bound, name)
+                self.assertGreater(self.tandem.metric_sum(name), 0, name)
+            pid = self.tandem.proc.proc.pid
+            to_clusters = 0
+            for line in open("/proc/%d/net/tcp" % pid):
+                parts = line.split()
+                if len(parts) > 3 and parts[3] == "01":  # ESTABLISHED
+                    remote_ip = parts[2].split(":")[0]
+                    ip = ".".join(str(int(remote_ip[i:i + 2], 16)) for i in (6, 4, 2, 0))
+                    if ip.startswith("127.0.63.") or ip.startswith("127.0.64."):
+                        to_clusters += 1
+            # The control connection of each cluster comes on top of the pool's.
+            self.assertLessEqual(to_clusters, 2 * bound + 2)
+        finally:
+            for s in socks:
+                s.close()
+
+    def test_each_client_keeps_its_keyspace(self):
+        a, b = "ka_%s" % uuid.uuid4().hex[:6], "kb_%s" % uuid.uuid4().hex[:6]
+        c, s = self.tandem.connect()
+        try:
+            for ks in (a, b):
+                s.execute("CREATE KEYSPACE %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}" % ks)
+                s.execute("CREATE TABLE %s.kv (k int PRIMARY KEY, v text)" % ks)
+        finally:
+            c.shutdown()
+        ca, sa = self.tandem.connect(a)
+        cb, sb = self.tandem.connect(b)
+        try:
+            for i in range(20):
+                sa.execute("INSERT INTO kv (k, v) VALUES (%d, 'in a')" % i)
+                sb.execute("INSERT INTO kv (k, v) VALUES (%d, 'in b')" % i)
+            pa = sa.prepare("SELECT v FROM kv WHERE k = ?")
+            pb = sb.prepare("SELECT v FROM kv WHERE k = ?")
+            for i in range(20):
+                self.assertEqual(sa.execute(pa, (i,)).one().v, "in a")
+                self.assertEqual(sb.execute(pb, (i,)).one().v, "in b")
+            from cassandra import InvalidRequest
+            with self.assertRaises(InvalidRequest) as e:
+                sa.execute("USE nowhere_%s" % uuid.uuid4().hex[:6])
+            self.assertIn("does not exist", str(e.exception))
+            self.assertEqual(sa.execute("SELECT v FROM kv WHERE k = 1").one().v, "in a", "the session keeps its keyspace")
+        finally:
+            ca.shutdown()
+            cb.shutdown()
+        for cl in (self.origin, self.target):
+            self.assertEqual(len(cl.execute("SELECT k FROM %s.kv" % a)), 20)
+            self.assertEqual(cl.execute("SELECT v FROM %s.kv WHERE k = 3" % b)[0].v, "in b")
+
+
+class logins(shared_base):
+    origin_base, target_base = "127.0.65.1", "127.0.66.1"
+    auth = ("cassandra", "cassandra")
+
+    def test_the_cluster_checks_the_clients_credentials(self):
+        from cassandra.auth import PlainTextAuthProvider
+        from cassandra.cluster import NoHostAvailable
+        c, s = self.tandem.connect(auth_provider=PlainTextAuthProvider("cassandra", "cassandra"))
+        try:
+            self.assertEqual(s.execute("SELECT cluster_name FROM system.local").one().cluster_name, "origin")
+        finally:
+            c.shutdown()
+        with self.assertRaises(NoHostAvailable) as e:
+            self.tandem.connect(auth_provider=PlainTextAuthProvider("cassandra", "wrong"))
+        # The cluster's own refusal (cqlsim's text), through tandem.
+        self.assertIn("Provided username cassandra and/or password are incorrect", repr(e.exception.errors))
+        self.assertIn("AuthenticationFailed", repr(e.exception.errors))
+
+
+if __name__ == "__main__":
+    CQLSIM, TANDEM = sys.argv[1], sys.argv[2]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)
