@@ -372,8 +372,7 @@ void client_session::drain_queue() {
     while (!_queued.empty() && !_client.closing()) {
         if (_phase == phase::connecting && _fatal.empty()) return;
         if (_hs.busy) return;
-        auto q = std::move(_queued.front());
-        _queued.pop_front();
+        auto q = _queued.pop_front();
         process(inbound_envelope{q.h, q.body, {}});
     }
 }

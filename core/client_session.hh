@@ -220,7 +220,23 @@ private:
         cql::envelope_header h;
         std::string body;
     };
-    std::deque<queued_env> _queued;  // requests read before the clusters or the handshake were ready
+    // Requests read before the clusters or the handshake were ready, in order. A vector, freed
+    // once drained: a std::deque allocates a block when it is made, on every client connection.
+    struct env_queue {
+        std::vector<queued_env> v;
+        size_t head = 0;
+        bool empty() const { return head == v.size(); }
+        size_t size() const { return v.size() - head; }
+        void push_back(queued_env e) { v.push_back(std::move(e)); }
+        queued_env pop_front() {
+            queued_env e = std::move(v[head++]);
+            if (head == v.size()) {
+                std::vector<queued_env>().swap(v);
+                head = 0;
+            }
+            return e;
+        }
+    } _queued;
     bool _version_error_sent = false;
     std::string _keyspace;
     handshake_state _hs;

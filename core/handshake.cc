@@ -72,11 +72,11 @@ void client_session::on_startup(inbound_envelope&& env, std::string_view plain) 
         _compression = *kind;
         if (cql::effective_version(h.version) < cql::protocol_version::v5) _codec.kind = *kind;
     }
-    _hs.startup_body.assign(plain);
-    if (_shared) {
+    if (_shared) {  // no connection of the session's own needs the client's STARTUP
         shared_startup(h);
         return;
     }
+    _hs.startup_body.assign(plain);
     pending& p = alloc(request_kind::startup, h.stream);
     _hs.busy = true;
     forward(env, p, destinations::both());

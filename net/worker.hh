@@ -108,7 +108,7 @@ class connection {
         std::vector<piece> _later;
 
         void grow() {
-            std::vector<piece> v(_v.empty() ? 8 : _v.size() * 2);
+            std::vector<piece> v(_v.empty() ? 2 : _v.size() * 2);  // 2: an idle connection holds little
             for (size_t i = 0; i < _n; ++i) v[i] = std::move((*this)[i]);
             _v = std::move(v);
             _head = 0;

@@ -2,7 +2,8 @@
 """The benchmark bench: the same cqlbench load against each target, interleaved, medians.
 
 Targets: "direct" (cqlbench -> cqlsim origin), "tandem" (-> tandem -> origin and target),
-"tandem-spin" (the same in latency mode, proxy_busy_poll_us = --spin-us), "tandem-journal"
+"tandem-spin" (the same in latency mode, proxy_busy_poll_us = --spin-us), "tandem-shared"
+(cluster_connections SHARED: the worker's pooled cluster connections), "tandem-journal"
 (write_mode DUAL_ASYNC_ON_SECONDARY, its journal in a temporary directory on the local disk),
 "haproxy" (-> HAProxy `mode tcp` -> origin: a forwarder that neither parses nor dual-writes, the
 floor for any proxy), and any extra proxy given as --extra NAME='command with {port} {origin_host}
@@ -19,7 +20,8 @@ clusters, on the same CPU 0 that also runs cqlbench: compare the proxies with ea
 Per target: throughput, p50/p99/p99.9, the proxy's CPU seconds per 100k requests (/proc), its
 peak RSS (VmHWM), each as a ratio to direct and to HAProxy from the same invocation. Writes
 the table to --markdown, the percentile curves to --plot (gnuplot), and with --idle N the
-resident memory of tandem holding N idle client connections.
+resident memory of tandem (and tandem-shared) holding N idle client connections. Also each
+tandem's client connect-to-READY time (TCP connect, STARTUP, READY; median of 200, one at a time).
 
 Usage: compare.py <build dir> [--seconds S] [--rounds N] [--rate R] [--markdown F] [--plot F] [--idle N] [--spin-us N]
        compare.py <build dir> --workers 1,2,4 [--seconds S] [--rounds N] [--markdown F]   (the scaling table only)
@@ -164,7 +166,10 @@ def open_files_limit(pid):
 def idle_connections_rss(instances, count):
     """Opens `count` client connections spread evenly over the proxy instances [(pid, port)],
     each through STARTUP (so the proxy holds its cluster connections too), and returns (RSS
-    before, RSS after) in KiB, summed over the instances."""
+    before, RSS with the first half open, RSS after) in KiB, summed over the instances. The
+    second half's growth is the marginal cost of a client connection: by then every receive
+    buffer of the worker's ring has been touched (each first STARTUP into a buffer maps a page,
+    a fixed cost the first half pays), and nothing was freed for the second half to reuse."""
     startup = struct.pack(">H", 1) + struct.pack(">H", 11) + b"CQL_VERSION" + struct.pack(">H", 5) + b"3.0.0"
     frame = struct.pack(">BBhBI", 4, 0, 1, 1, len(startup)) + startup
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -172,13 +177,17 @@ def idle_connections_rss(instances, count):
     before = sum(status_kb(pid, "VmRSS") for pid, _ in instances)
     socks = []
     try:
+        mid = before
         for i in range(count):
             s = socket.create_connection(("127.0.0.1", instances[i % len(instances)][1]), timeout=10)
             s.sendall(frame)
             socks.append(s)
-            if len(socks) % 500 == 0:
-                for t in socks[-500:]:
+            if len(socks) % 500 == 0 or len(socks) == count // 2:
+                for t in socks[-(len(socks) % 500 or 500):]:
                     t.recv(64)  # READY
+            if len(socks) == count // 2:
+                time.sleep(1)
+                mid = sum(status_kb(pid, "VmRSS") for pid, _ in instances)
         for t in socks[len(socks) - len(socks) % 500:]:
             t.recv(64)
         time.sleep(1)
@@ -186,7 +195,25 @@ def idle_connections_rss(instances, count):
     finally:
         for s in socks:
             s.close()
-    return before, after
+    return before, mid, after
+
+
+def connect_to_ready(port, count=200):
+    """Median and p99 microseconds from connect() to READY, one client connection at a time."""
+    startup = struct.pack(">H", 1) + struct.pack(">H", 11) + b"CQL_VERSION" + struct.pack(">H", 5) + b"3.0.0"
+    frame = struct.pack(">BBhBI", 4, 0, 1, 1, len(startup)) + startup
+    times = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(frame)
+        reply = s.recv(64)
+        times.append((time.perf_counter() - t0) * 1e6)
+        s.close()
+        if len(reply) < 5 or reply[4] != 0x02:
+            raise RuntimeError("no READY from port %d: %r" % (port, reply))
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.99) - 1]
 
 
 def publish(text, markdown):
@@ -275,6 +302,7 @@ def main():
     ap.add_argument("--spin-us", type=int, default=50,
                     help="also measure tandem in latency mode (proxy_busy_poll_us) as target tandem-spin (0: skip)")
     ap.add_argument("--no-journal", action="store_true", help="skip the tandem-journal target (write_mode DUAL_ASYNC_ON_SECONDARY)")
+    ap.add_argument("--no-shared", action="store_true", help="skip the tandem-shared target (cluster_connections SHARED)")
     args = ap.parse_args()
     global PROTOCOL
     PROTOCOL = args.protocol
@@ -290,6 +318,8 @@ def main():
     endpoints = {"direct": (origin.address, origin.port, None)}
     results = {}
     idle = None
+    idle_shared = None
+    ready_times = {}
     try:
         t = h.tandem(os.path.join(args.build, "tools/tandem/tandem"), origin, target, workers=1,
                      settings={"heartbeat_interval_ms": 30000, "proxy_max_client_connections": 100000})
@@ -304,6 +334,13 @@ def main():
             pin_tree(spin.proc.proc.pid, 1)
             proxies["tandem-spin"] = spin
             endpoints["tandem-spin"] = ("127.0.0.1", spin.port, spin.proc.proc.pid)
+        if not args.no_shared:
+            sh = h.tandem(os.path.join(args.build, "tools/tandem/tandem"), origin, target, workers=1,
+                          settings={"heartbeat_interval_ms": 30000, "proxy_max_client_connections": 100000,
+                                    "cluster_connections": "SHARED"})
+            pin_tree(sh.proc.proc.pid, 1)
+            proxies["tandem-shared"] = sh
+            endpoints["tandem-shared"] = ("127.0.0.1", sh.port, sh.proc.proc.pid)
         if not args.no_journal:
             jt = h.tandem(os.path.join(args.build, "tools/tandem/tandem"), origin, target, workers=1,
                           settings={"heartbeat_interval_ms": 30000, "proxy_max_client_connections": 100000,
@@ -344,6 +381,7 @@ def main():
                 c0 = cpu_seconds(pid)
                 time.sleep(5)
                 idle_cpu[name] = (cpu_seconds(pid) - c0) / 5 * 100
+        ready_times = {name: connect_to_ready(endpoints[name][1]) for name in ("tandem", "tandem-shared") if name in endpoints}
         if args.idle:
             # Each client connection holds three sockets in tandem (client, origin, target): past
             # the per-process open-files limit the connections are spread over more instances, as
@@ -358,8 +396,11 @@ def main():
                 pin_tree(more.proc.proc.pid, 1)
                 proxies["tandem-idle-%d" % len(instances)] = more
                 instances.append((more.proc.proc.pid, more.port))
-            before, after = idle_connections_rss(instances, args.idle)
-            idle = (before, after, len(instances), limit)
+            before, mid, after = idle_connections_rss(instances, args.idle)
+            idle = (before, mid, after, len(instances), limit)
+            if "tandem-shared" in endpoints:
+                # One socket per client connection: one instance holds them all.
+                idle_shared = idle_connections_rss([(endpoints["tandem-shared"][2], endpoints["tandem-shared"][1])], args.idle)
     finally:
         for p in proxies.values():
             p.stop()
@@ -410,12 +451,20 @@ def main():
         lines.append("- %s idle (no client traffic, 5 s): %.2f%% of a core%s" % (
             name, pct, " (latency mode: proxy_busy_poll_us %d)" % args.spin_us if name == "tandem-spin" else ""))
     if idle:
-        before, after, instances, limit = idle
+        before, mid, after, instances, limit = idle
         spread = "" if instances == 1 else (" over %d tandem instances (this machine allows %d open files per process; "
                                             "each client connection holds 3 sockets in tandem)" % (instances, limit))
         lines.append("- tandem with %d idle client connections%s (each with its origin and target connection): RSS %.1f MiB "
-                     "-> %.1f MiB, %.1f KiB per client connection" % (args.idle, spread, before / 1024, after / 1024,
-                                                                       (after - before) / args.idle))
+                     "-> %.1f MiB, %.2f KiB per client connection (the second half's growth)" % (
+                         args.idle, spread, before / 1024, after / 1024, (after - mid) / (args.idle - args.idle // 2)))
+    if idle_shared:
+        before, mid, after = idle_shared
+        lines.append("- tandem-shared with %d idle client connections (cluster connections shared): RSS %.1f MiB -> %.1f MiB, "
+                     "%.2f KiB per client connection (the second half's growth)" % (
+                         args.idle, before / 1024, after / 1024, (after - mid) / (args.idle - args.idle // 2)))
+    for name, (p50, p99) in ready_times.items():
+        lines.append("- %s client connect-to-READY (connect, STARTUP, READY; 200 one at a time): median %.0f µs, p99 %.0f µs" % (
+            name, p50, p99))
     bench_cpu = med("throughput", "direct", lambda r: r["bench_cpu_per_100k"])
     tandem_cpu = med("throughput", "tandem", lambda r: r.get("cpu_per_100k"))
     lines.append("- cqlbench's own CPU under the throughput load: %.2f s per 100k requests (tandem: %.2f, so one core of "
