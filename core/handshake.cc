@@ -326,6 +326,12 @@ void client_session::switch_client_framing() {
 // the version error (the driver tries a lower one), a cluster that checks credentials makes
 // the client authenticate (its authenticator's name), else READY.
 void client_session::shared_startup(const envelope_header& h) {
+    if (cql::effective_version(h.version) < cql::protocol_version::v3) {
+        // The pool speaks v3 and later (the client library's floor; v2 has 128 stream ids).
+        answer_error(h.stream, error_message::protocol("Invalid or unsupported protocol version (" + std::to_string(h.version & 0x7F) +
+                                                       "); tandem with cluster_connections SHARED serves v3 and later (PER_CLIENT serves v2)"));
+        return;
+    }
     for (int side : {origin_side, target_side}) {
         auto v = _w.p.view(role_of(side));
         if (v && version_rank(h.version) > version_rank(v->version)) {

@@ -26,17 +26,20 @@ PER_NODE = 2
 
 
 def frame(stream, opcode, body=b"", version=4):
+    if version < 3:  # v1/v2 headers: a one-byte stream id
+        return struct.pack(">BBbBi", version, 0, stream, opcode, len(body)) + body
     return struct.pack(">BBhBi", version, 0, stream, opcode, len(body)) + body
 
 
-def read_frame(s):
+def read_frame(s, version=4):
+    size = 8 if version < 3 else 9
     head = b""
-    while len(head) < 9:
-        chunk = s.recv(9 - len(head))
+    while len(head) < size:
+        chunk = s.recv(size - len(head))
         if not chunk:
             raise ConnectionError("closed")
         head += chunk
-    version, flags, stream, opcode, length = struct.unpack(">BBhBi", head)
+    version, flags, stream, opcode, length = struct.unpack(">BBbBi" if size == 8 else ">BBhBi", head)
     body = b""
     while len(body) < length:
         body += s.recv(length - len(body))
@@ -206,6 +209,20 @@ class connections(shared_base):
         finally:
             for s in socks:
                 s.close()
+
+    def test_status_says_shared_and_v2_is_refused_clearly(self):
+        import json
+        status, body = self.tandem.http("/api/v1/status")
+        self.assertEqual(json.loads(body)["cluster_connections"], "SHARED")
+        s = socket.create_connection(("127.0.0.1", self.tandem.port), timeout=5)
+        try:
+            s.sendall(frame(1, 0x01, STARTUP, version=2))
+            stream, opcode, body = read_frame(s, version=2)
+            self.assertEqual(opcode, 0x00, "ERROR")
+            self.assertEqual(struct.unpack(">i", body[:4])[0], 0x000A, "PROTOCOL_ERROR")
+            self.assertIn(b"SHARED serves v3 and later", body)
+        finally:
+            s.close()
 
     def test_each_client_keeps_its_keyspace(self):
         a, b = "ka_%s" % uuid.uuid4().hex[:6], "kb_%s" % uuid.uuid4().hex[:6]
