@@ -485,6 +485,7 @@ void client_session::shared_send(pending& p, int side, const envelope_header& h,
     p.expect_again(side, 0);
     p.shared_tag[side] = sent.tag;
     p.shared_node[side] = static_cast<int16_t>(sent.node);
+    p.shared_metrics[side] = sent.metrics;
     if (sent.tag == 0) {
         // Checked before anything was sent (can_take), so only a connection that closed in
         // between: the answer is the connection's.

@@ -47,6 +47,7 @@ void pending::reset() {
     compare_tag = 0;
     shared_tag[0] = shared_tag[1] = 0;
     shared_node[0] = shared_node[1] = -1;
+    shared_metrics[0] = shared_metrics[1] = nullptr;
     timer.cancel();
 }
 

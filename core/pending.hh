@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/functions.hh"
+#include "core/metrics.hh"
 #include "core/prepared.hh"
 #include "core/sides.hh"
 #include "core/wire.hh"
@@ -74,6 +75,7 @@ struct pending {
     // cluster_connections SHARED: the pool's handle of each cluster's copy, and the node it went to.
     uint64_t shared_tag[2] = {0, 0};
     int16_t shared_node[2] = {-1, -1};
+    node_metrics* shared_metrics[2] = {nullptr, nullptr};
     net::timer timer;
 
     bool waits_for(int side) const { return expect.has(side) && !got.has(side); }

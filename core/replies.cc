@@ -372,7 +372,8 @@ void client_session::on_timeout(pending& p) {
     for (int s : {origin_side, target_side}) {
         if (!p.waits_for(s)) continue;
         missing += std::string(missing.empty() ? "" : " and ") + side_name(s);
-        if (p.counted && _links[s] && _links[s]->metrics) bump(_links[s]->metrics->failed[0]);
+        node_metrics* m = _shared ? p.shared_metrics[s] : _links[s] ? _links[s]->metrics : nullptr;
+        if (p.counted && m) bump(m->failed[0]);
     }
     std::string msg = "tandem: " + missing + " did not answer within " + std::to_string(_w.p.cfg().proxy_request_timeout_ms) + " ms";
     if (p.journal_id != 0 && p.first_side == side_of(p.primary)) {

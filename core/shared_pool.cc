@@ -71,6 +71,7 @@ shared_pool::group& shared_pool::make_group(int side, uint8_t version, std::stri
     g->version = version;
     g->keyspace = std::move(keyspace);
     g->events = side == origin_side && g->keyspace.empty();
+    g->last_used_ms = _w.w.now_ms();
     set_nodes(*g, _w.p.view(role_of(side)));
     _groups.push_back(g);
     spdlog::debug("shared connections: opening {} group (protocol {}, keyspace '{}', {} node(s))", side_name(side), static_cast<int>(version),
@@ -432,13 +433,14 @@ shared_pool::sent shared_pool::send(const request& r) {
             }
         }
     }
+    g->last_used_ms = _w.w.now_ms();
     int chosen = -1;
     client::connection* c = g->ready > 0 ? pick(*g, r.token, r.node, chosen) : nullptr;
     if (!c) {
         if (g->ready > 0 || g->queue.size() >= max_waiting) return {};
         const uint64_t tag = new_route(r);
         g->queue.push_back({tag, r.op, r.flags, std::string(r.body), r.token, r.node});
-        return {tag, -1};
+        return {tag, -1, nullptr};
     }
     const uint64_t tag = new_route(r);
     _routes[static_cast<uint32_t>(tag)].metrics = g->nodes[static_cast<size_t>(chosen)].metrics;
@@ -446,7 +448,7 @@ shared_pool::sent shared_pool::send(const request& r) {
         forget(tag);
         return {};
     }
-    return {tag, chosen};
+    return {tag, chosen, g->nodes[static_cast<size_t>(chosen)].metrics};
 }
 
 void shared_pool::forget(uint64_t tag) {
@@ -480,6 +482,28 @@ void shared_pool::tick() {
     const uint64_t now = _w.w.now_ms();
     const uint64_t every = static_cast<uint64_t>(std::max<int64_t>(_w.p.cfg().heartbeat_interval_ms, 1000));
     if (_w.p.views_published() != _views_seen) refresh_views();
+    // Keyspace groups (and other versions' default ones) nobody used for a while close.
+    for (size_t i = 0; i < _groups.size(); ++i) {
+        auto& g = *_groups[i];
+        const bool kept = g.keyspace.empty() && g.version == (g.view ? g.view->version : g.version);
+        if (kept || now - g.last_used_ms < idle_group_ms || !g.queue.empty()) continue;
+        bool busy = false;
+        for (auto& n : g.nodes) {
+            for (auto& s : n.conns) busy = busy || (s.c && s.c->inflight() > 0);
+        }
+        if (busy) continue;
+        spdlog::info("shared connections: closing the {} group for keyspace '{}' (protocol {}): unused for {} s", side_name(g.side),
+                     g.keyspace, static_cast<int>(g.version), idle_group_ms / 1000);
+        for (auto& n : g.nodes) {
+            for (auto& s : n.conns) {
+                if (s.ready) drop(n.metrics->connections);
+                if (s.c) s.c->close();
+                s = {};
+            }
+        }
+        _groups.erase(_groups.begin() + static_cast<std::ptrdiff_t>(i));
+        --i;
+    }
     for (auto& gp : _groups) {
         auto& g = *gp;
         for (size_t n = 0; n < g.nodes.size(); ++n) {

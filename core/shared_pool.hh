@@ -3,7 +3,8 @@
 // nodes of both clusters' local datacenters, shared by every client session of the worker,
 // instead of an origin and a target connection per client connection.
 //
-// Connections come in groups, one per (cluster, protocol version, keyspace): a request is sent
+// Connections come in groups, one per (cluster, protocol version, keyspace) -- a group other than
+// the default one closes after 5 minutes without a request: a request is sent
 // in its client's protocol version, byte for byte, so a group speaks one version; a statement
 // whose table is unqualified runs in its client's keyspace, so it goes to a group whose
 // connections said `USE` that keyspace at open and never change it (the default group, keyspace
@@ -66,6 +67,7 @@ public:
     struct sent {
         uint64_t tag = 0;  // 0: not sent
         int node = -1;     // the node it went to (-1 while its group opens)
+        node_metrics* metrics = nullptr;  // that node's series
     };
     // Whether send() would take a request for `side` now (a ready connection with a free id, or
     // a group opening with room to wait): checked for every cluster before anything is sent,
@@ -131,10 +133,13 @@ private:
         uint32_t next_node = 0;
         size_t ready = 0;
         bool events = false;  // SCHEMA_CHANGE for sessions of this version (origin's default group)
+        uint64_t last_used_ms = 0;
         std::string refused;  // the open's error every connection got
         bool keyspace_refused = false;  // USE failed (a keyspace that does not exist): reopened on the next request only
     };
     static constexpr size_t max_waiting = 4096;
+    // A group other than a default one closes after this long without a request.
+    static constexpr uint64_t idle_group_ms = 300000;
 
     group* find(int side, uint8_t version, std::string_view keyspace) const;
     group& make_group(int side, uint8_t version, std::string keyspace);
