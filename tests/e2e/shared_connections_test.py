@@ -54,6 +54,26 @@ def node_of(address, base):
     return int(address.rsplit(".", 1)[1]) - int(base.rsplit(".", 1)[1]) + 1
 
 
+def where_written(cluster, base, ks, keys, base_ts):
+    """For each key of `keys` written with client timestamp base_ts + key: its replicas on
+    `cluster` by the Python driver's token map (node numbers, owner first), and the node that
+    logged its EXECUTE (cqlsim.requests)."""
+    dc, ds = cluster.session()
+    try:
+        tm = dc.metadata.token_map
+        replicas = {}
+        for k in keys:
+            token = tm.token_class.from_key(struct.pack(">i", k))
+            replicas[k] = [node_of(r.address, base) for r in tm.get_replicas(ks, token)]
+        seen = {}
+        for r in ds.execute("SELECT node, opcode, statement, client_timestamp FROM cqlsim.requests"):
+            if r.opcode == "EXECUTE" and ks in r.statement and r.client_timestamp is not None:
+                seen[r.client_timestamp - base_ts] = r.node
+    finally:
+        dc.shutdown()
+    return replicas, seen
+
+
 class shared_base(unittest.TestCase):
     origin_base, target_base = "127.0.61.1", "127.0.62.1"
     auth = None
@@ -107,19 +127,8 @@ class token_aware(shared_base):
         finally:
             c.shutdown()
         for cluster, base in ((self.origin, self.origin_base), (self.target, self.target_base)):
-            dc, ds = cluster.session()
-            try:
-                tm = dc.metadata.token_map
-                owner = {}
-                for k in range(600):
-                    token = tm.token_class.from_key(struct.pack(">i", k))
-                    owner[k] = node_of(tm.get_replicas(ks, token)[0].address, base)
-                seen = {}
-                for r in ds.execute("SELECT node, opcode, statement, client_timestamp FROM cqlsim.requests"):
-                    if r.opcode == "EXECUTE" and ks in r.statement and r.client_timestamp is not None:
-                        seen[r.client_timestamp - base_ts] = r.node
-            finally:
-                dc.shutdown()
+            replicas, seen = where_written(cluster, base, ks, range(600), base_ts)
+            owner = {k: r[0] for k, r in replicas.items()}
             self.assertEqual(len(seen), 600, cluster.name)
             wrong = {k: (seen[k], owner[k]) for k in seen if seen[k] != owner[k]}
             self.assertEqual(wrong, {}, "%s: keys not at their owner (seen, owner)" % cluster.name)
@@ -143,19 +152,7 @@ class token_aware(shared_base):
         finally:
             c.shutdown()
             self.target.execute("UPDATE cqlsim.nodes SET up = true WHERE node = 2")
-        dc, ds = self.target.session()
-        try:
-            tm = dc.metadata.token_map
-            replicas = {}
-            for k in range(200):
-                token = tm.token_class.from_key(struct.pack(">i", k))
-                replicas[k] = [node_of(hh.address, self.target_base) for hh in tm.get_replicas(ks, token)]
-            seen = {}
-            for r in ds.execute("SELECT node, opcode, statement, client_timestamp FROM cqlsim.requests"):
-                if r.opcode == "EXECUTE" and ks in r.statement and r.client_timestamp is not None:
-                    seen[r.client_timestamp - base_ts] = r.node
-        finally:
-            dc.shutdown()
+        replicas, seen = where_written(self.target, self.target_base, ks, range(200), base_ts)
         self.assertEqual(len(seen), 200)
         moved = 0
         for k, node in seen.items():
