@@ -482,6 +482,7 @@ void client_session::shared_send(pending& p, int side, const envelope_header& h,
     r.slot = p.index;
     r.gen = p.gen;
     auto sent = _w.pool->send(r);
+    if (p.kind == request_kind::prepare && sent.node >= 0) _w.pool->prepare_elsewhere(r, sent.node);
     p.expect_again(side, 0);
     p.shared_tag[side] = sent.tag;
     p.shared_node[side] = static_cast<int16_t>(sent.node);

@@ -451,6 +451,20 @@ shared_pool::sent shared_pool::send(const request& r) {
     return {tag, chosen, g->nodes[static_cast<size_t>(chosen)].metrics};
 }
 
+void shared_pool::prepare_elsewhere(const request& r, int sent_to) {
+    group* g = find(r.side, r.version, r.keyspace);
+    if (!g || g->ready == 0) return;
+    for (size_t i = 0; i < g->nodes.size(); ++i) {
+        if (static_cast<int>(i) == sent_to || !g->nodes[i].up) continue;
+        for (auto& s : g->nodes[i].conns) {
+            if (s.ready && s.c->has_room()) {
+                s.c->request(r.op, r.body, uint64_t{0}, r.flags);  // no route: the reply is dropped
+                break;
+            }
+        }
+    }
+}
+
 void shared_pool::forget(uint64_t tag) {
     const uint32_t idx = static_cast<uint32_t>(tag);
     if (idx == 0 || idx >= _routes.size()) return;

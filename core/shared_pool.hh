@@ -74,6 +74,10 @@ public:
     // so a write never reaches one cluster only.
     bool can_take(int side, uint8_t version, std::string_view keyspace) const;
     sent send(const request& r);
+    // A PREPARE sent to node `sent_to`: the same to every other node of its group that is up
+    // (replies ignored), so an EXECUTE routed to any replica finds the statement there, as a
+    // driver's prepare-on-all-hosts does.
+    void prepare_elsewhere(const request& r, int sent_to);
     // The request was given up: its reply, when it comes, is dropped.
     void forget(uint64_t tag);
     // Every request of a closing session.

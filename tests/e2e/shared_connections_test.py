@@ -54,7 +54,13 @@ def node_of(address, base):
     return int(address.rsplit(".", 1)[1]) - int(base.rsplit(".", 1)[1]) + 1
 
 
-def where_written(cluster, base, ks, keys, base_ts):
+def composite(*parts):
+    """A composite partition key's routing key, as Cassandra builds it: per component a short
+    length, the bytes, a 0 byte."""
+    return b"".join(struct.pack(">H", len(p)) + p + b"\x00" for p in parts)
+
+
+def where_written(cluster, base, ks, keys, base_ts, routing_key=lambda k: struct.pack(">i", k), table="kv"):
     """For each key of `keys` written with client timestamp base_ts + key: its replicas on
     `cluster` by the Python driver's token map (node numbers, owner first), and the node that
     logged its EXECUTE (cqlsim.requests)."""
@@ -63,11 +69,11 @@ def where_written(cluster, base, ks, keys, base_ts):
         tm = dc.metadata.token_map
         replicas = {}
         for k in keys:
-            token = tm.token_class.from_key(struct.pack(">i", k))
+            token = tm.token_class.from_key(routing_key(k))
             replicas[k] = [node_of(r.address, base) for r in tm.get_replicas(ks, token)]
         seen = {}
         for r in ds.execute("SELECT node, opcode, statement, client_timestamp FROM cqlsim.requests"):
-            if r.opcode == "EXECUTE" and ks in r.statement and r.client_timestamp is not None:
+            if r.opcode == "EXECUTE" and "%s.%s " % (ks, table) in r.statement and r.client_timestamp is not None:
                 seen[r.client_timestamp - base_ts] = r.node
     finally:
         dc.shutdown()
@@ -124,8 +130,25 @@ class token_aware(shared_base):
             for k in range(600):
                 current[0] = base_ts + k
                 s.execute(ins, (k, "v%d" % k))
+            # A composite partition key, bound out of order: (a, b) from the 3rd and 1st markers.
+            s.execute("CREATE TABLE %s.kv2 (a int, b text, c int, v text, PRIMARY KEY ((a, b), c))" % ks)
+            ins2 = s.prepare("INSERT INTO %s.kv2 (b, c, a, v) VALUES (?, ?, ?, ?)" % ks)
+            base_ts2 = 1_705_000_000_000_000
+            for k in range(100):
+                current[0] = base_ts2 + k
+                s.execute(ins2, ("b%d" % k, 0, k, "composite"))
         finally:
             c.shutdown()
+        for cluster, base in ((self.origin, self.origin_base), (self.target, self.target_base)):
+            replicas, seen = where_written(cluster, base, ks, range(100), base_ts2, table="kv2",
+                                           routing_key=lambda k: composite(struct.pack(">i", k), b"b%d" % k))
+            self.assertEqual(len(seen), 100, cluster.name)
+            wrong = {k: (seen[k], replicas[k][0]) for k in seen if seen[k] != replicas[k][0]}
+            self.assertEqual(wrong, {}, "%s: composite keys not at their owner (seen, owner)" % cluster.name)
+            # The PREPARE went to every node (an EXECUTE at any owner finds the statement).
+            prepared_on = {r.node for r in cluster.execute("SELECT node, opcode, statement FROM cqlsim.requests")
+                           if r.opcode == "PREPARE" and "%s.kv2 " % ks in r.statement}
+            self.assertEqual(prepared_on, {1, 2, 3}, cluster.name)
         for cluster, base in ((self.origin, self.origin_base), (self.target, self.target_base)):
             replicas, seen = where_written(cluster, base, ks, range(600), base_ts)
             owner = {k: r[0] for k, r in replicas.items()}
