@@ -592,6 +592,36 @@ class write_timestamps(base):
 class dual_read_comparison(base):
     settings = {"read_mode": "DUAL_ASYNC_ON_SECONDARY"}
 
+    def test_a_mirror_the_secondary_forgot_is_prepared_there_again(self):
+        # R4.14: the secondary answers a mirrored EXECUTE with UNPREPARED (it restarted): tandem
+        # prepares the statement there again, and the next mirrors succeed.
+        c, s = self.tandem.connect()
+        marker = "re-%s" % uuid.uuid4().hex[:8]
+        try:
+            s.execute(KS)
+            s.execute(TABLE)
+            sel = s.prepare("SELECT v FROM app.kv WHERE k = ? /* %s */" % marker)
+            s.execute(sel, (1,))
+            time.sleep(0.3)  # the async connection, when it is the session's own
+            self.target.execute("TRUNCATE cqlsim.prepared")  # as if target restarted
+            failed = self.tandem.metric('zdm_tandem_async_reads_total{outcome="failed"}')
+            s.execute(sel, (1,))  # its mirror: UNPREPARED
+            deadline = time.time() + 5
+            while self.tandem.metric('zdm_tandem_async_reads_total{outcome="failed"}') == failed and time.time() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(self.tandem.metric('zdm_tandem_async_reads_total{outcome="failed"}'), failed + 1)
+            time.sleep(0.3)  # the PREPARE tandem sent
+            ok = self.tandem.metric('zdm_tandem_async_reads_total{outcome="ok"}')
+            for _ in range(5):
+                s.execute(sel, (1,))
+            deadline = time.time() + 5
+            while self.tandem.metric('zdm_tandem_async_reads_total{outcome="ok"}') < ok + 5 and time.time() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(self.tandem.metric('zdm_tandem_async_reads_total{outcome="failed"}'), failed + 1)
+            self.assertEqual(self.tandem.metric('zdm_tandem_async_reads_total{outcome="ok"}'), ok + 5)
+        finally:
+            c.shutdown()
+
     def test_the_secondary_result_is_compared_per_table(self):
         c, s = self.tandem.connect()
         try:
