@@ -34,6 +34,15 @@ std::string use_statement(std::string_view ks) {
     return q;
 }
 
+// The node of `g` at `endpoint` now (a topology change may have moved it in the list), or -1.
+template <class Group>
+int node_at(const Group& g, const std::string& endpoint) {
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        if (g.nodes[i].endpoint == endpoint) return static_cast<int>(i);
+    }
+    return -1;
+}
+
 }  // namespace
 
 shared_pool::shared_pool(worker_state& w) : _w(w) {}
@@ -119,6 +128,7 @@ void shared_pool::set_nodes(group& g, std::shared_ptr<const cluster_view> v) {
     }
     for (auto& old : g.nodes) {  // nodes that left the datacenter
         for (auto& s : old.conns) {
+            if (s.ready) drop(old.metrics->connections);
             if (s.c) s.c->close();
         }
     }
@@ -152,17 +162,19 @@ void shared_pool::open(const std::shared_ptr<group>& gp, size_t node, size_t slo
     std::weak_ptr<bool> alive = _alive;
     std::weak_ptr<group> weak = gp;
     const std::string endpoint = n.endpoint;
-    client::connection::open(_w.w, n.address, n.port, o, [this, alive, weak, node, slot, endpoint](client::connection* c, const std::string& error) {
+    client::connection::open(_w.w, n.address, n.port, o, [this, alive, weak, slot, endpoint](client::connection* c, const std::string& error) {
         auto gl = weak.lock();
-        if (alive.expired() || !gl || node >= gl->nodes.size() || gl->nodes[node].endpoint != endpoint) {
+        const int at = alive.expired() || !gl ? -1 : node_at(*gl, endpoint);
+        if (at < 0) {  // the pool, the group or the node is gone
             if (c) c->close();
             return;
         }
+        const auto ni = static_cast<size_t>(at);
         group& grp = *gl;
-        auto& cs2 = grp.nodes[node].conns[slot];
+        auto& cs2 = grp.nodes[ni].conns[slot];
         cs2.opening = false;
         if (!c) {
-            bump(grp.nodes[node].metrics->failed_connections);
+            bump(grp.nodes[ni].metrics->failed_connections);
             const bool first = !cs2.failed_once;
             cs2.failed_once = true;
             cs2.backoff_ms = std::clamp<uint32_t>(cs2.backoff_ms * 2, min_backoff_ms, max_backoff_ms);
@@ -179,10 +191,10 @@ void shared_pool::open(const std::shared_ptr<group>& gp, size_t node, size_t slo
         }
         cs2.c = c;
         c->set_sink(this);
-        c->on_closed([this, alive, weak, node, slot, endpoint](int err) {
+        c->on_closed([this, alive, weak, slot, endpoint](int err) {
             auto gl2 = weak.lock();
-            if (alive.expired() || !gl2 || node >= gl2->nodes.size() || gl2->nodes[node].endpoint != endpoint) return;
-            on_closed(*gl2, node, slot, err);
+            const int now_at = alive.expired() || !gl2 ? -1 : node_at(*gl2, endpoint);
+            if (now_at >= 0) on_closed(*gl2, static_cast<size_t>(now_at), slot, err);
         });
         if (grp.events) {
             const uint8_t version = grp.version;
@@ -192,7 +204,7 @@ void shared_pool::open(const std::shared_ptr<group>& gp, size_t node, size_t slo
             });
         }
         if (grp.keyspace.empty()) {
-            on_ready(grp, node, slot);
+            on_ready(grp, ni, slot);
             return;
         }
         cql::query_message q;
@@ -201,18 +213,22 @@ void shared_pool::open(const std::shared_ptr<group>& gp, size_t node, size_t slo
         if (const auto& cl = _w.consistency_override[grp.side]) q.params.cl = *cl;  // every statement to it carries its level
         std::string body;
         q.encode(body, cql::effective_version(grp.version));
-        c->request(opcode::query, body, [this, alive, weak, node, slot, endpoint, c](const client::reply& r) {
+        c->request(opcode::query, body, [this, alive, weak, slot, endpoint, c](const client::reply& r) {
             auto gl2 = weak.lock();
-            if (alive.expired() || !gl2 || node >= gl2->nodes.size() || gl2->nodes[node].endpoint != endpoint) return;
+            const int now_at = alive.expired() || !gl2 ? -1 : node_at(*gl2, endpoint);
+            if (now_at < 0) return;
             if (r.is_error()) {
-                std::string why = r.describe();
                 auto e = cql::error_message::decode(r.body, cql::effective_version(r.header.version));
-                gl2->keyspace_refused = true;
-                refuse(*gl2, e ? e->message : why);
-                c->close();
+                if (e && e->code == cql::error_code::invalid) {
+                    // The keyspace does not exist (or cannot be used): what waits gets the
+                    // cluster's message; the group opens again on its next request.
+                    gl2->keyspace_refused = true;
+                    refuse(*gl2, e->message);
+                }
+                c->close();  // anything else: reopened like a lost connection
                 return;
             }
-            on_ready(*gl2, node, slot);
+            on_ready(*gl2, static_cast<size_t>(now_at), slot);
         });
     });
 }

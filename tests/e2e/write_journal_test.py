@@ -178,7 +178,9 @@ class target_outage(journal_case):
         self.assertEqual(len(self.target.execute("SELECT k FROM app.kv WHERE k = 20049")), 1)
         c.shutdown()
         self.assertGreater(self.check_converged(acked, after=killed_at), 200)
-        self.assertGreater(self.tandem.metric("zdm_tandem_journal_replayed_total"), replayed + 200)
+        # The writes between the kill and the restart went through the journal (at least a second
+        # of them); later ones may go to the target directly once the session's link is back.
+        self.assertGreater(self.tandem.metric("zdm_tandem_journal_replayed_total"), replayed + 100)
         self.assertEqual(self.tandem.metric("zdm_tandem_journal_rejected_total"), 0)
         self.assertEqual(self.tandem.metric_sum("zdm_proxy_failed_writes_total"), 0)
 
