@@ -11,7 +11,7 @@ it sees too is the cluster's, not tandem's. Verdict: after the first minute RSS 
 and fds within 2 of their first values, and neither cqlbench nor tandem counted an error. Writes
 --markdown and --plot.
 
-Usage: soak.py <build dir> [--seconds 600] [--every 10] [--probe 10] [--load 0.8] [--markdown F] [--plot F]
+Usage: soak.py <build dir> [--seconds 600] [--every 10] [--probe 10] [--load 0.8] [--cluster-connections SHARED] [--markdown F] [--plot F]
 """
 import argparse
 import json
@@ -47,9 +47,12 @@ def main():
     ap.add_argument("--probe", type=float, default=10)
     ap.add_argument("--load", type=float, default=0.8)
     ap.add_argument("--probe-rate", type=int, default=200, help="requests/s of the probe straight to origin")
+    ap.add_argument("--cluster-connections", choices=("PER_CLIENT", "SHARED"), default="PER_CLIENT",
+                    help="tandem's cluster_connections setting")
     ap.add_argument("--markdown")
     ap.add_argument("--plot")
     args = ap.parse_args()
+    os.environ["TANDEM_TEST_CLUSTER_CONNECTIONS"] = args.cluster_connections  # read by the harness
     work = tempfile.mkdtemp(prefix="tandem-soak-")
     cqlsim = os.path.join(args.build, "tools/cqlsim/cqlsim")
     origin = h.cluster(cqlsim, "origin", "127.0.1.1", nodes=1)
