@@ -4,6 +4,7 @@
 // environment variables, exactly as ZDM Proxy reads them. SIGHUP re-reads the file and applies
 // primary_cluster, read_mode, write_mode and log_level live; SIGINT/SIGTERM shut down gracefully.
 #include <signal.h>
+#include <sys/resource.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -94,6 +95,22 @@ int main(int argc, char** argv) {
     spdlog::set_level(level_of(cfg.log_level));
     spdlog::info("tandem {} starting with settings ({}):\n{}", TANDEM_VERSION,
                  config_path.empty() ? "ZDM_* environment variables" : config_path, core::describe(cfg));
+
+    // Open files: the soft limit raised to the hard one (as Go programs, ZDM Proxy included, do
+    // at start): each client connection holds one socket, or three with PER_CLIENT cluster
+    // connections. Below what proxy_max_client_connections needs, a warning says so.
+    if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+        if (lim.rlim_cur < lim.rlim_max) {
+            lim.rlim_cur = lim.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &lim);
+        }
+        const auto need = static_cast<rlim_t>(cfg.proxy_max_client_connections) * (cfg.cluster_connections_shared ? 1 : 3) + 256;
+        if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < need) {
+            spdlog::warn("open files limit {} is below the {} that proxy_max_client_connections {} needs with {} cluster connections: raise "
+                         "LimitNOFILE (systemd) or ulimit -n",
+                         lim.rlim_cur, need, cfg.proxy_max_client_connections, cfg.cluster_connections_shared ? "SHARED" : "PER_CLIENT");
+        }
+    }
 
     // Signals go to one thread (blocked everywhere else, inherited by every thread made later).
     sigset_t set;
