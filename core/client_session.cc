@@ -485,6 +485,27 @@ void client_session::on_shared_reply(int side, uint32_t slot, uint32_t gen, cons
     _reply_metrics = nullptr;
 }
 
+// write_mode DUAL_ASYNC_ON_SECONDARY keeps serving while the secondary is away: what is not a
+// write is then the primary's alone, as when PER_CLIENT's own link to it is lost
+// (on_link_closed). Anything else gets the connection's SERVER_ERROR as the node's reply (a
+// journaled write's copy stays in the journal for the replayer).
+void client_session::on_shared_lost(int side, uint32_t slot, uint32_t gen, const envelope_header& h, std::string_view body) {
+    pending* p = _slots.find(slot, gen);
+    if (!p || !p->waits_for(side) || p->write || p->journal_id != 0 || !writes_async() || side != secondary()) {
+        on_shared_reply(side, slot, gen, h, body, nullptr);
+        return;
+    }
+    p->expect = p->expect.without(side);
+    p->proxy_stream[side] = -1;
+    const int prim = other_side(side);
+    if (!p->got.has(prim) || p->first_side != prim) return;  // the primary's reply, when it comes, completes it
+    // The primary's reply is held: it goes through the single-cluster path (a PREPARE is stored).
+    const envelope_header ph = p->first_h;
+    std::string held(p->first_body);
+    p->got = p->got.without(prim);
+    on_reply(prim, p->index, p->gen, inbound_envelope{ph, held, {}});
+}
+
 void client_session::on_shared_event(uint8_t version, const envelope_header& h, std::string_view body) {
     if (!_registered || version != _version || _client.closing()) return;
     envelope_header hh = h;

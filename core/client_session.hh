@@ -82,6 +82,9 @@ public:
     // `slot` (or stream_ids::async), from node `m`; an event for sessions of `version`.
     void on_shared_reply(int side, uint32_t slot, uint32_t gen, const cql::envelope_header& h, std::string_view body, node_metrics* m);
     void on_shared_event(uint8_t version, const cql::envelope_header& h, std::string_view body);
+    // The pool connection that carried this request was lost before the node answered; `h` and
+    // `body` are the SERVER_ERROR that says so.
+    void on_shared_lost(int side, uint32_t slot, uint32_t gen, const cql::envelope_header& h, std::string_view body);
     bool link_ready(const cluster_link& l) const;
     uint8_t protocol_version() const { return _version; }
     cql::compression compression() const { return _compression; }

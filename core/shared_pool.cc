@@ -497,12 +497,16 @@ void shared_pool::forget_session(const client_session* s) {
     }
 }
 
-void shared_pool::on_reply(client::connection&, uint64_t tag, const client::reply& r) {
+void shared_pool::on_reply(client::connection& c, uint64_t tag, const client::reply& r) {
     const uint32_t idx = static_cast<uint32_t>(tag);
     if (idx == 0 || idx >= _routes.size()) return;  // a heartbeat
     const route rt = _routes[idx];
     if (rt.self_gen != static_cast<uint32_t>(tag >> 32) || !rt.session) return;  // given up
     forget(tag);
+    if (c.failing()) {
+        rt.session->on_shared_lost(rt.side, rt.slot, rt.gen, r.header, r.body);  // the connection's own error: it is lost
+        return;
+    }
     rt.session->on_shared_reply(rt.side, rt.slot, rt.gen, r.header, r.body, rt.metrics);
 }
 

@@ -262,6 +262,7 @@ void connection::dispatch(const envelope_header& h, std::string_view plain) {
 
 // Every request still out gets a SERVER_ERROR naming the node, once.
 void connection::fail_all(const std::string& why) {
+    _failing = true;
     std::string body;
     cql::error_message::server(why).encode(body, cql::effective_version(_version));
     envelope_header h;

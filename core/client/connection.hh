@@ -84,6 +84,8 @@ public:
 
     bool has_room() const { return usable() && _ids.has_free(); }
     bool usable() const { return _conn && !_conn->closing() && !_closed; }
+    // True while the connection answers its requests with its own SERVER_ERROR (it is lost).
+    bool failing() const { return _failing; }
     size_t inflight() const { return _ids.in_use(); }
     uint8_t version() const { return _version; }
     const std::string& endpoint() const { return _endpoint; }
@@ -126,6 +128,7 @@ private:
     bool _authenticates = false;
     std::shared_ptr<attempt> _opening;  // set while the handshake runs
     bool _closed = false;
+    bool _failing = false;
 };
 
 }  // namespace tandem::core::client
