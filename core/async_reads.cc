@@ -36,72 +36,59 @@ void async_request(cluster_link& l, uint8_t version, opcode op, std::string_view
 
 int client_session::secondary() const { return other_side(side_of(_w.p.primary())); }
 
+// `body` is what the request path has for the secondary: the target's rewritten EXECUTE (plain,
+// custom payload included), or the request as received, for which the plain body with its custom
+// payload is taken (`_req_plain`: decompressed once, in process()).
 void client_session::send_async(const envelope_header& h, std::string_view body, uint32_t compare_tag) {
-    if (_shared) {
-        // The secondary's pool: same keyspace and token as the request's primary copy.
-        shared_pool::request r;
-        r.side = secondary();
-        r.version = _version;
-        r.keyspace = _req_ks;
-        r.token = _req_token;
-        r.op = h.op;
-        r.flags = static_cast<uint8_t>(h.flags & ~cql::envelope_flags::compression);
-        r.body = h.op == opcode::execute && body.data() != _req_message.data() ? body : _req_plain;  // the target's ids, or as received
-        std::string changed_body;
-        if (const auto& cl = _w.consistency_override[r.side]) {
-            // The secondary's consistency override applies to the reads mirrored to it.
-            auto parts = cql::split_body(h, r.body);
-            std::optional<std::string> changed;
-            if (parts) changed = with_consistency(h.op, parts->message, cql::effective_version(h.version), *cl);
-            if (changed) {
-                changed_body.assign(r.body.substr(0, r.body.size() - parts->message.size()));
-                changed_body.append(*changed);
-                r.body = changed_body;
-            }
+    auto* l = _shared ? nullptr : _links[async_side];
+    if (!_shared) {
+        if (!l) {
+            if (_phase == phase::ready && _w.w.now_ms() >= _async_retry_at_ms) connect_async();
         }
-        r.session = this;
-        r.slot = stream_ids::async;
-        r.gen = compare_tag;
-        if (_w.pool->can_take(r.side, _version, _req_ks) && _w.pool->send(r).tag != 0) {
-            bump(_w.counters.async_sent);
-        } else {
+        if (!l || l->astate != cluster_link::async_state::ready || !l->usable() || !l->has_free_id()) {
             bump(_w.counters.async_skipped);
             drop_compare(compare_tag);
-        }
-        return;
-    }
-    auto* l = _links[async_side];
-    if (!l) {
-        if (_phase == phase::ready && _w.w.now_ms() >= _async_retry_at_ms) connect_async();
-        bump(_w.counters.async_skipped);
-        drop_compare(compare_tag);
-        return;
-    }
-    if (l->astate != cluster_link::async_state::ready || !l->usable() || !l->has_free_id()) {
-        bump(_w.counters.async_skipped);
-        drop_compare(compare_tag);
-        return;
-    }
-    envelope_header out = h;
-    out.flags &= static_cast<uint8_t>(~cql::envelope_flags::compression);
-    std::string tmp;
-    auto plain = _codec.plain(h, body, tmp);
-    if (!plain) return;
-    if (const auto& cl = _w.consistency_override[secondary()]) {
-        // The secondary's consistency override applies to the reads mirrored to it.
-        auto parts = cql::split_body(h, *plain);
-        std::optional<std::string> changed;
-        if (parts) changed = with_consistency(h.op, parts->message, cql::effective_version(h.version), *cl);
-        if (changed) {
-            std::string b(plain->substr(0, plain->size() - parts->message.size()));  // the custom payload, as it came
-            b.append(*changed);
-            l->request({stream_ids::async, compare_tag}, out, b);
-            bump(_w.counters.async_sent);
             return;
         }
     }
-    l->request({stream_ids::async, compare_tag}, out, *plain);
-    bump(_w.counters.async_sent);
+    std::string_view plain = h.op == opcode::execute && body.data() != _req_message.data() ? body : _req_plain;
+    std::string changed_body;
+    if (const auto& cl = _w.consistency_override[secondary()]) {
+        // The secondary's consistency override applies to the reads mirrored to it.
+        auto parts = cql::split_body(h, plain);
+        std::optional<std::string> changed;
+        if (parts) changed = with_consistency(h.op, parts->message, cql::effective_version(h.version), *cl);
+        if (changed) {
+            changed_body.assign(plain.substr(0, plain.size() - parts->message.size()));  // the custom payload, as it came
+            changed_body.append(*changed);
+            plain = changed_body;
+        }
+    }
+    envelope_header out = h;
+    out.flags &= static_cast<uint8_t>(~cql::envelope_flags::compression);
+    if (!_shared) {
+        l->request({stream_ids::async, compare_tag}, out, plain);
+        bump(_w.counters.async_sent);
+        return;
+    }
+    // The secondary's pool: the keyspace and token of the request's primary copy.
+    shared_pool::request r;
+    r.side = secondary();
+    r.version = _version;
+    r.keyspace = _req_ks;
+    r.token = _req_token;
+    r.op = h.op;
+    r.flags = out.flags;
+    r.body = plain;
+    r.session = this;
+    r.slot = stream_ids::async;
+    r.gen = compare_tag;
+    if (_w.pool->can_take(r.side, _version, _req_ks) && _w.pool->send(r).tag != 0) {
+        bump(_w.counters.async_sent);
+    } else {
+        bump(_w.counters.async_skipped);
+        drop_compare(compare_tag);
+    }
 }
 
 uint32_t client_session::begin_compare(uint16_t table, std::string_view statement, const cql::query_parameters& params) {
@@ -241,30 +228,29 @@ void client_session::on_async_reply(int side, uint32_t compare_tag, inbound_enve
 // A mirrored read's reply: counted. R4.14: an UNPREPARED makes the proxy prepare the statement
 // there (fire and forget), so the next mirror of it succeeds.
 void client_session::on_async_result(cluster_link& l, const inbound_envelope& env, uint32_t compare_tag) {
-    compare_arrived(compare_tag, 1, env.header, env.body);
-    if (env.header.op != opcode::error) {
-        bump(_w.counters.async_ok);
-        return;
-    }
-    bump(_w.counters.async_failed);
     std::string tmp;
     auto plain = _codec.plain(env.header, env.body, tmp);
     if (!plain) return;
-    if (l.metrics) l.metrics->count_error(plain->size() >= 4 ? static_cast<int32_t>(cql::load_be32(plain->data())) : 0);
-    auto e = error_message::decode(*plain, cql::effective_version(env.header.version));
-    if (e) spdlog::debug("client {}: a read mirrored to the secondary failed: {}", _peer, e->message);
-    if (!e || e->code != error_code::unprepared) return;
-    std::string origin_id = e->unprepared_id;
-    if (secondary() == target_side) {
-        if (auto o = _w.cache.store().origin_for_target(e->unprepared_id)) origin_id = *o;
+    if (const prepared_entry* e = mirrored_result(env.header, *plain, compare_tag, l.metrics)) {
+        async_request(l, _version, opcode::prepare, prepare_again(*e));
     }
-    const prepared_entry* entry = _w.cache.find(origin_id);
-    if (!entry) return;
-    cql::prepare_message pm;
-    pm.query = entry->query;
-    std::string body;
-    pm.encode(body, cql::effective_version(_version));
-    async_request(l, _version, opcode::prepare, body);
+}
+
+// A mirrored read's result (either connection kind): compared and counted. R4.14: for an
+// UNPREPARED, the statement to prepare there again (fire and forget), so the next mirror succeeds.
+const prepared_entry* client_session::mirrored_result(const envelope_header& h, std::string_view plain, uint32_t compare_tag,
+                                                      node_metrics* m) {
+    compare_arrived(compare_tag, 1, h, plain);
+    if (h.op != opcode::error) {
+        bump(_w.counters.async_ok);
+        return nullptr;
+    }
+    bump(_w.counters.async_failed);
+    if (m) m->count_error(plain.size() >= 4 ? static_cast<int32_t>(cql::load_be32(plain.data())) : 0);
+    auto e = error_message::decode(plain, cql::effective_version(h.version));
+    if (e) spdlog::debug("client {}: a read mirrored to the secondary failed: {}", _peer, e->message);
+    if (!e || e->code != error_code::unprepared) return nullptr;
+    return unprepared_entry(secondary(), e->unprepared_id);
 }
 
 void client_session::maybe_rejoin() {

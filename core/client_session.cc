@@ -449,35 +449,17 @@ void client_session::on_shared_reply(int side, uint32_t slot, uint32_t gen, cons
     envelope_header hh = h;
     hh.flags &= static_cast<uint8_t>(~cql::envelope_flags::compression);  // the pool's bodies are plain
     if (slot == stream_ids::async) {
-        compare_arrived(gen, 1, hh, body);
-        if (h.op != opcode::error) {
-            bump(_w.counters.async_ok);
-            return;
+        if (const prepared_entry* e = mirrored_result(hh, body, gen, m)) {
+            // Prepared again on every node of the secondary (replies dropped).
+            const std::string pb = prepare_again(*e);
+            shared_pool::request r;
+            r.side = side;
+            r.version = _version;
+            r.keyspace = e->needs_keyspace ? std::string_view(e->keyspace) : std::string_view();
+            r.op = opcode::prepare;
+            r.body = pb;
+            _w.pool->prepare_elsewhere(r, -1);
         }
-        bump(_w.counters.async_failed);
-        if (m) m->count_error(body.size() >= 4 ? static_cast<int32_t>(cql::load_be32(body.data())) : 0);
-        // R4.14: a mirrored read the secondary does not know prepared is prepared there again
-        // (on every node, replies dropped), so the next mirror of it succeeds.
-        auto e = error_message::decode(body, cql::effective_version(h.version));
-        if (!e || e->code != cql::error_code::unprepared) return;
-        std::string origin_id = e->unprepared_id;
-        if (side == target_side) {
-            if (auto o = _w.cache.store().origin_for_target(e->unprepared_id)) origin_id = *o;
-        }
-        const prepared_entry* entry = _w.cache.find(origin_id);
-        if (!entry) return;
-        cql::prepare_message pm;
-        pm.query = entry->cluster_query.empty() ? entry->query : entry->cluster_query;
-        if (entry->keyspace_flag) pm.keyspace = entry->keyspace;
-        std::string pb;
-        pm.encode(pb, cql::effective_version(_version));
-        shared_pool::request r;
-        r.side = side;
-        r.version = _version;
-        r.keyspace = entry->needs_keyspace ? std::string_view(entry->keyspace) : std::string_view();
-        r.op = opcode::prepare;
-        r.body = pb;
-        _w.pool->prepare_elsewhere(r, -1);
         return;
     }
     _reply_metrics = m;

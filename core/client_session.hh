@@ -186,6 +186,8 @@ private:
     void deliver(pending& p, int side, const cql::envelope_header& h, std::string_view body, const net::rx_buffer* owner);
     void deliver_held(pending& p, int side);
     bool try_heal(pending& p, int side, const inbound_envelope& env);
+    const prepared_entry* unprepared_entry(int side, std::string_view id) const;
+    std::string prepare_again(const prepared_entry& e) const;
     void heal_reply(pending& p, int side, inbound_envelope&& env);
     void record_duration(const pending& p, uint64_t now_ns);
     void record_node(node_metrics& m, const pending& p, const inbound_envelope& env, uint64_t now_ns);
@@ -203,6 +205,7 @@ private:
     void on_async_connected(net::connection* c, int error);
     void on_async_handshake_reply(cluster_link& l, cql::opcode op);
     void on_async_result(cluster_link& l, const inbound_envelope& env, uint32_t compare_tag);
+    const prepared_entry* mirrored_result(const cql::envelope_header& h, std::string_view plain, uint32_t compare_tag, node_metrics* m);
     int secondary() const;
 
     worker_state& _w;
@@ -272,6 +275,8 @@ private:
         std::string statement, key;
     };
     cluster_link* _rejoin = nullptr;
+    // PER_CLIENT: the secondary's reconnection; SHARED (which never rejoins): a STARTUP waiting
+    // for the pool's first connections, and its deadline.
     net::timer _rejoin_timer;
     uint64_t _rejoin_at_ms = 0;
     uint32_t _rejoin_backoff_ms = 0;

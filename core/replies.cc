@@ -247,6 +247,24 @@ void client_session::deliver_held(pending& p, int side) {
     deliver(p, side, h, p.first_body, p.first_owner.empty() ? nullptr : &p.first_owner);
 }
 
+// The statement a cluster's UNPREPARED names (`id` is that cluster's), when tandem knows it.
+const prepared_entry* client_session::unprepared_entry(int side, std::string_view id) const {
+    if (side == target_side) {
+        if (auto o = _w.cache.store().origin_for_target(id)) return _w.cache.find(*o);
+    }
+    return _w.cache.find(id);
+}
+
+// A PREPARE of `e` as the clusters were first asked (tandem's markers, v5's keyspace flag).
+std::string client_session::prepare_again(const prepared_entry& e) const {
+    cql::prepare_message pm;
+    pm.query = e.cluster_query.empty() ? e.query : e.cluster_query;
+    if (e.keyspace_flag) pm.keyspace = e.keyspace;
+    std::string body;
+    pm.encode(body, cql::effective_version(_version));
+    return body;
+}
+
 // A cluster answered UNPREPARED for a statement tandem knows (it restarted, or evicted it):
 // prepare it there again and re-send, once, without the client noticing. ZDM Proxy returns the
 // UNPREPARED, and the driver's retry applies the write a second time on the other cluster (R5.5).
@@ -256,33 +274,24 @@ bool client_session::try_heal(pending& p, int side, const inbound_envelope& env)
     if (!plain) return false;
     auto e = error_message::decode(*plain, cql::effective_version(env.header.version));
     if (!e || e->code != error_code::unprepared) return false;
-    std::string origin_id = e->unprepared_id;
-    if (side == target_side) {
-        auto o = _w.cache.store().origin_for_target(e->unprepared_id);
-        if (!o) return false;
-        origin_id = *o;
-    }
-    const prepared_entry* entry = _w.cache.find(origin_id);
-    cql::prepare_message pm;
-    pm.query = entry ? (entry->cluster_query.empty() ? entry->query : entry->cluster_query) : std::string_view();
-    if (entry && entry->keyspace_flag) pm.keyspace = entry->keyspace;
-    std::string body;
-    pm.encode(body, cql::effective_version(_version));
+    const prepared_entry* entry = unprepared_entry(side, e->unprepared_id);
+    if (!entry) return false;
+    const std::string body = prepare_again(*entry);
     if (_shared) {
         // Prepared again on the node that forgot it, in the statement's keyspace.
         const int node = p.shared_node[side];
-        if (!entry || node < 0) return false;
+        if (node < 0) return false;
         p.healed = true;
         p.healing = side;
         envelope_header h;
         h.version = _version;
         h.op = opcode::prepare;
         shared_send(p, side, h, body, node, entry->needs_keyspace ? std::string_view(entry->keyspace) : std::string_view(), false);
-        spdlog::debug("client {}: {} node lost prepared statement {}; preparing it again", _peer, side_name(side), cql::to_hex(origin_id));
+        spdlog::debug("client {}: {} node lost prepared statement {}; preparing it again", _peer, side_name(side), cql::to_hex(entry->origin_id));
         return true;
     }
     auto* l = _links[side];
-    if (!entry || !l || !l->usable()) return false;
+    if (!l || !l->usable()) return false;
     int id = l->take_id({p.index, p.gen});
     if (id < 0) return false;
     p.healed = true;
@@ -293,7 +302,7 @@ bool client_session::try_heal(pending& p, int side, const inbound_envelope& env)
     h.op = opcode::prepare;
     h.stream = static_cast<int16_t>(id);
     l->send(h, body);
-    spdlog::debug("client {}: {} lost prepared statement {}; preparing it again", _peer, side_name(side), cql::to_hex(origin_id));
+    spdlog::debug("client {}: {} lost prepared statement {}; preparing it again", _peer, side_name(side), cql::to_hex(entry->origin_id));
     return true;
 }
 

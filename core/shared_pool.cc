@@ -245,7 +245,6 @@ void shared_pool::on_ready(group& g, size_t node, size_t slot) {
     s.backoff_ms = 0;
     s.last_heartbeat_ms = _w.w.now_ms();
     ++g.ready;
-    g.refused.clear();
     g.keyspace_refused = false;
     bump(n.metrics->connections);
     spdlog::debug("shared connection to {} node {} ready (protocol {}, keyspace '{}')", side_name(g.side), n.endpoint, static_cast<int>(g.version),
@@ -281,7 +280,6 @@ void shared_pool::on_closed(group& g, size_t node, size_t slot, int error) {
 
 // No connection of the group could be made ready: what waits for it gets `why`.
 void shared_pool::refuse(group& g, const std::string& why) {
-    g.refused = why;
     auto queue = std::move(g.queue);
     g.queue.clear();
     for (auto& q : queue) answer_error(q.tag, g.version, why);
@@ -377,19 +375,13 @@ bool shared_pool::all_failed(const group& g) {
 }
 
 bool shared_pool::unreachable(int side) const {
-    if (reachable(side)) return false;
     bool any_group = false;
     for (const auto& g : _groups) {
         if (g->side != side || !g->keyspace.empty()) continue;
+        if (!all_failed(*g)) return false;
         any_group = true;
-        for (const auto& n : g->nodes) {
-            if (!n.up) continue;
-            for (const auto& s : n.conns) {
-                if (s.opening || !s.failed_once) return false;
-            }
-        }
     }
-    return any_group;
+    return any_group && !reachable(side);
 }
 
 bool shared_pool::reachable(int side) const {
@@ -397,12 +389,6 @@ bool shared_pool::reachable(int side) const {
         if (g->side == side && g->ready > 0) return true;
     }
     return false;
-}
-
-size_t shared_pool::ready_connections() const {
-    size_t n = 0;
-    for (const auto& g : _groups) n += g->ready;
-    return n;
 }
 
 uint64_t shared_pool::new_route(const request& r) {
@@ -439,7 +425,6 @@ shared_pool::sent shared_pool::send(const request& r) {
         g = &make_group(r.side, r.version, std::string(r.keyspace));
     } else if (g->ready == 0 && g->keyspace_refused) {
         // Refused before (a keyspace that did not exist then): try again.
-        g->refused.clear();
         g->keyspace_refused = false;
         auto gp = std::find_if(_groups.begin(), _groups.end(), [&](const auto& x) { return x.get() == g; });
         for (size_t n = 0; n < g->nodes.size(); ++n) {

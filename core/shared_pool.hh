@@ -88,8 +88,6 @@ public:
     bool unreachable(int side) const;
     // Why, for the client's error: the last refusal.
     const std::string& last_error(int side) const { return _last_error[side]; }
-    // Open, ready connections (all groups, both clusters).
-    size_t ready_connections() const;
 
     void on_reply(client::connection& c, uint64_t tag, const client::reply& r) override;
 
@@ -138,7 +136,6 @@ private:
         size_t ready = 0;
         bool events = false;  // SCHEMA_CHANGE for sessions of this version (origin's default group)
         uint64_t last_used_ms = 0;
-        std::string refused;  // the open's error every connection got
         bool keyspace_refused = false;  // USE failed (a keyspace that does not exist): reopened on the next request only
     };
     static constexpr size_t max_waiting = 4096;

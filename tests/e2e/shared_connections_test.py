@@ -217,6 +217,8 @@ class connections(shared_base):
                 self.assertGreater(self.tandem.metric_sum(name), 0, name)
             pid = self.tandem.proc.proc.pid
             to_clusters = 0
+            # The network namespace's TCP table (not tandem's alone): while this test runs, the
+            # only established connections to these clusters' addresses are tandem's.
             for line in open("/proc/%d/net/tcp" % pid):
                 parts = line.split()
                 if len(parts) > 3 and parts[3] == "01":  # ESTABLISHED
