@@ -45,11 +45,15 @@ void client_session::send_async(const envelope_header& h, std::string_view body,
         if (!l) {
             if (_phase == phase::ready && _w.w.now_ms() >= _async_retry_at_ms) connect_async();
         }
-        if (!l || l->astate != cluster_link::async_state::ready || !l->usable() || !l->has_free_id()) {
+        if (!l || l->astate != cluster_link::async_state::ready || !l->usable() || !l->has_free_id() || l->conn->over_limit()) {
             bump(_w.counters.async_skipped);
             drop_compare(compare_tag);
             return;
         }
+    } else if (_w.pool->congested(secondary())) {  // a mirror never adds to a backlog
+        bump(_w.counters.async_skipped);
+        drop_compare(compare_tag);
+        return;
     }
     std::string_view plain = h.op == opcode::execute && body.data() != _req_message.data() ? body : _req_plain;
     std::string changed_body;

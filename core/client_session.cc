@@ -346,6 +346,41 @@ void client_session::on_data(net::connection& c, net::rx_buffer data) {
         return;
     }
     if ((_phase != phase::connecting || !_fatal.empty()) && !_hs.busy) drain_queue();
+    if (!c.closing() && !c.reading_paused() && congested()) {
+        c.pause_reading();
+        bump(_w.counters.reads_paused);
+    }
+}
+
+// Bytes wait to leave on a connection this client's requests or replies use, more than the
+// send limit: reading more requests would only queue more (a cluster that stalls, a client that
+// does not read its replies). In DUAL_ASYNC_ON_SECONDARY the secondary never holds the client
+// back: its copies go to the journal alone while it is congested (journal_write).
+bool client_session::congested() const {
+    if (_client.over_limit() || _pool_wait) return true;
+    for (int side : {0, 1}) {
+        const auto* l = _links[side];
+        if (l && l->conn && l->conn->over_limit() && !(writes_async() && side == secondary())) return true;
+    }
+    return false;
+}
+
+void client_session::relieve() {
+    if (_client.reading_paused() && !_client.closing() && !congested()) _client.resume_reading();
+}
+
+void client_session::on_drained(net::connection&) {
+    for (int side : {0, 1}) {
+        if (auto* l = _links[side]; l && l->conn && !l->conn->closing()) l->conn->resume_reading();
+    }
+    relieve();
+}
+
+void client_session::count_paused() { bump(_w.counters.reads_paused); }
+
+void client_session::pool_room() {
+    _pool_wait = false;
+    relieve();
 }
 
 // Framing is lost: answer what can be answered, then close (STYLE 12).
@@ -517,6 +552,10 @@ void client_session::shared_send(pending& p, int side, const envelope_header& h,
     p.shared_tag[side] = sent.tag;
     p.shared_node[side] = static_cast<int16_t>(sent.node);
     p.shared_metrics[side] = sent.metrics;
+    if (sent.congested && !_pool_wait && !(writes_async() && side == secondary())) {
+        _pool_wait = true;  // on_data stops reading the client until the pool has room again
+        _w.pool->wait_for_room(this);
+    }
     if (sent.tag == 0) {
         // Checked before anything was sent (can_take), so only a connection that closed in
         // between: the answer is the connection's.

@@ -70,6 +70,18 @@ public:
     // net::connection_handler: the client connection.
     void on_data(net::connection& c, net::rx_buffer data) override;
     void on_close(net::connection& c, int error) override;
+    void on_drained(net::connection& c) override;
+
+    // Back-pressure (README, "Memory under load"): after reading, a session whose client or
+    // request connections have more than the send limit queued stops reading its client;
+    // `relieve()` (a connection drained, a link closed) reads again once none has.
+    void relieve();
+    // cluster_connections SHARED: a pool connection drained (shared_pool::wait_for_room).
+    void pool_room();
+    // More than the send limit of replies waits for the client: its request link `l` stops
+    // reading (PER_CLIENT) until the client drained them (on_drained).
+    bool holding_replies(const cluster_link* l) const { return _client.over_limit() && (l == _links[0] || l == _links[1]); }
+    void count_paused();  // tandem_client_reads_paused_total
 
     // From the cluster links.
     void on_reply(int side, uint32_t slot, uint32_t gen, inbound_envelope&& env);
@@ -138,6 +150,7 @@ private:
     bool journal_write(const cql::envelope_header& h, pending& p, destinations& to, const outbound& out);
     void on_journaled_reply(pending& p, int side, inbound_envelope&& env);
     bool writes_async() const;
+    bool congested() const;
     journal_prepared_view journal_ref(const prepared_entry& e) const;
     uint16_t table_of(const cql::statement_info& info, std::string_view ks);  // per-table series
     // write_mode DUAL_ASYNC_ON_SECONDARY: a session that lost its secondary connection opens a
@@ -288,6 +301,7 @@ private:
     // routed needs from it (its plain body, the keyspace its statement runs in, its token).
     bool _shared = false;
     bool _registered = false;  // REGISTER answered by tandem: SCHEMA_CHANGE events wanted
+    bool _pool_wait = false;   // on the pool's wait_for_room list
     node_metrics* _reply_metrics = nullptr;
     std::string_view _req_plain;
     std::string _req_ks;

@@ -111,6 +111,13 @@ void cluster_link::on_data(net::connection& c, net::rx_buffer data) {
         spdlog::error("{} {}: undecodable reply ({}); closing", side_name(side), endpoint,
                       out.reason.empty() ? cql::to_string(out.problem) : out.reason);
         c.abort(-EPROTO);
+        return;
+    }
+    // Back-pressure: the client does not read its replies as fast as they come; the rest wait in
+    // the kernel and at the node until it does (client_session::on_drained reads again).
+    if (session && session->holding_replies(this) && !c.closing() && !c.reading_paused()) {
+        c.pause_reading();
+        session->count_paused();
     }
 }
 
@@ -121,7 +128,14 @@ void cluster_link::on_close(net::connection&, int error) {
         // Ids still taken die with the connection.
         drop(metrics->used_stream_ids, static_cast<int64_t>(_ids.in_use()));
     }
-    if (session) session->on_link_closed(side, error);
+    if (auto* s = session) {
+        s->on_link_closed(side, error);
+        s->relieve();  // a congested link that closed no longer holds the client back
+    }
+}
+
+void cluster_link::on_drained(net::connection&) {
+    if (session) session->relieve();
 }
 
 }  // namespace tandem::core

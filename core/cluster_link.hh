@@ -61,6 +61,7 @@ public:
 
     void on_data(net::connection& c, net::rx_buffer data) override;
     void on_close(net::connection& c, int error) override;
+    void on_drained(net::connection& c) override;
 
 private:
     bool on_envelope(inbound_envelope&& env);

@@ -167,6 +167,10 @@ void tandem_series(exposition& x, workers_t workers) {
             [](auto& c) -> auto& { return c.unrecognized_statements; });
     counter("tandem_unprepared_healed_total", "UNPREPARED replies healed by preparing again on that cluster and re-sending",
             [](auto& c) -> auto& { return c.unprepared_healed; });
+    counter("tandem_client_reads_paused_total",
+            "Times tandem stopped reading a connection because more than the send limit waited to leave: a client whose "
+            "requests wait for a cluster slower than it, or a client's own cluster connections while it does not read its replies",
+            [](auto& c) -> auto& { return c.reads_paused; });
     counter("tandem_intercepted_requests_total", "system.local / system.peers reads answered by tandem",
             [](auto& c) -> auto& { return c.intercepted; });
     x.metric("tandem_journal_writes_total", "counter",

@@ -619,7 +619,10 @@ bool client_session::journal_write(const envelope_header& h, pending& p, destina
     auto* sl = _links[sec];
     if (!sl && !_shared) maybe_rejoin();
     const bool sec_there = _shared ? _w.pool->reachable(sec) : sl != nullptr;
-    const bool sec_usable = _shared ? sec_there && _w.pool->can_take(sec, _version, _req_ks) : sl && sl->usable() && sl->has_free_id();
+    // A congested secondary (more than the send limit queued) does not get the copy either: the
+    // client must not wait for it, and its queue must not grow without bound.
+    const bool sec_usable = _shared ? sec_there && _w.pool->can_take(sec, _version, _req_ks) && !_w.pool->congested(sec)
+                                    : sl && sl->usable() && sl->has_free_id() && !sl->conn->over_limit();
     const char* refused = nullptr;
     if (!_replayable) {
         bump(_w.counters.journal_sync_writes);

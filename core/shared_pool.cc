@@ -191,6 +191,12 @@ void shared_pool::open(const std::shared_ptr<group>& gp, size_t node, size_t slo
         }
         cs2.c = c;
         c->set_sink(this);
+        c->on_room([this, alive] {
+            if (alive.expired()) return;
+            auto waiters = std::move(_waiters);  // a session told may wait again
+            _waiters.clear();
+            for (auto* sess : waiters) sess->pool_room();
+        });
         c->on_closed([this, alive, weak, slot, endpoint](int err) {
             auto gl2 = weak.lock();
             const int now_at = alive.expired() || !gl2 ? -1 : node_at(*gl2, endpoint);
@@ -391,6 +397,18 @@ bool shared_pool::reachable(int side) const {
     return false;
 }
 
+bool shared_pool::congested(int side) const {
+    for (const auto& g : _groups) {
+        if (g->side != side) continue;
+        for (const auto& n : g->nodes) {
+            for (const auto& cs : n.conns) {
+                if (cs.ready && cs.c && cs.c->congested()) return true;
+            }
+        }
+    }
+    return false;
+}
+
 uint64_t shared_pool::new_route(const request& r) {
     uint32_t idx;
     if (!_free_routes.empty()) {
@@ -449,7 +467,7 @@ shared_pool::sent shared_pool::send(const request& r) {
         forget(tag);
         return {};
     }
-    return {tag, chosen, g->nodes[static_cast<size_t>(chosen)].metrics};
+    return {tag, chosen, g->nodes[static_cast<size_t>(chosen)].metrics, c->congested()};
 }
 
 void shared_pool::prepare_elsewhere(const request& r, int sent_to) {
@@ -477,6 +495,7 @@ void shared_pool::forget(uint64_t tag) {
 }
 
 void shared_pool::forget_session(const client_session* s) {
+    std::erase(_waiters, s);
     for (uint32_t i = 1; i < _routes.size(); ++i) {
         if (_routes[i].session == s) forget((static_cast<uint64_t>(_routes[i].self_gen) << 32) | i);
     }

@@ -68,6 +68,7 @@ public:
         uint64_t tag = 0;  // 0: not sent
         int node = -1;     // the node it went to (-1 while its group opens)
         node_metrics* metrics = nullptr;  // that node's series
+        bool congested = false;  // the connection it went to has more than its send limit queued
     };
     // Whether send() would take a request for `side` now (a ready connection with a free id, or
     // a group opening with room to wait): checked for every cluster before anything is sent,
@@ -82,6 +83,13 @@ public:
     void forget(uint64_t tag);
     // Every request of a closing session.
     void forget_session(const client_session* s);
+    // Back-pressure (README, "Memory under load"): a session whose request went to a congested
+    // connection stops reading its client; `room()` is called on each waiting session when any
+    // pool connection drained below half its limit.
+    void wait_for_room(client_session* s) { _waiters.push_back(s); }
+    // Some ready connection to `side` is congested (DUAL_ASYNC_ON_SECONDARY: the secondary's
+    // copy then goes to the journal alone).
+    bool congested(int side) const;
     // A ready connection to `side` in any group.
     bool reachable(int side) const;
     // No connection to `side` is ready and every node that is up refused the last attempt.
@@ -167,6 +175,7 @@ private:
     bool _stopped = false;
     uint64_t _views_seen = 0;
     std::string _last_error[2];
+    std::vector<client_session*> _waiters;  // wait_for_room
 };
 
 }  // namespace tandem::core

@@ -368,7 +368,10 @@ void worker::flush(connection& c) {
             c._queue.pop_front();
         }
         c._queued = 0;
-        c._over_limit = false;
+        if (c._over_limit) {
+            c._over_limit = false;
+            if (c._handler) c._handler->on_drained(c);
+        }
         if (c._closing) shut(c);
         return;
     }

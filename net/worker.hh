@@ -203,6 +203,7 @@ public:
     // writer). Bytes already received are still delivered.
     void pause_reading();
     void resume_reading();
+    bool reading_paused() const { return _paused; }
 
     // Sends what is queued, then shuts the connection down; on_close(0) follows.
     void close();

@@ -291,6 +291,10 @@ void connection::close() {
     }
 }
 
+void connection::on_drained(net::connection&) {
+    if (_room_fn) _room_fn();
+}
+
 void connection::on_close(net::connection&, int error) {
     _closed = true;
     std::string why = _endpoint + " closed the connection" + (error ? std::string(": ") + std::strerror(-error) : "");

@@ -81,6 +81,10 @@ public:
     void on_event(std::function<void(const reply&)> fn) { _event_fn = std::move(fn); }
     // After the connection closed (every request answered first); `error` is 0 or -errno.
     void on_closed(std::function<void(int error)> fn) { _closed_fn = std::move(fn); }
+    // More than the worker's send queue limit waits to leave (the node reads slower than it is
+    // fed): a caller that can should stop feeding it until `on_room` is called.
+    bool congested() const { return _conn && _conn->over_limit(); }
+    void on_room(std::function<void()> fn) { _room_fn = std::move(fn); }
 
     bool has_room() const { return usable() && _ids.has_free(); }
     bool usable() const { return _conn && !_conn->closing() && !_closed; }
@@ -96,6 +100,7 @@ public:
 
     void on_data(net::connection& c, net::rx_buffer data) override;
     void on_close(net::connection& c, int error) override;
+    void on_drained(net::connection& c) override;
 
 private:
     struct attempt;
@@ -119,6 +124,7 @@ private:
     reply_sink* _sink = nullptr;
     std::function<void(const reply&)> _event_fn;
     std::function<void(int)> _closed_fn;
+    std::function<void()> _room_fn;
     envelope_reader _reader;
     envelope_writer _writer;
     body_codec _codec;
