@@ -438,6 +438,17 @@ void client_session::release(pending& p) {
     }
     _slots.release(p);
     drop(_w.counters.inflight);
+    if (_slots.idle_after_burst() && !_trim_posted) {
+        // The burst is over (a stalled cluster let thousands of requests in flight): its slots
+        // and their strings go back now, not at the next burst's 1024th reply; next turn, when no
+        // slot is referenced.
+        _trim_posted = true;
+        _w.w.post([this, alive = std::weak_ptr<bool>(_alive)] {
+            if (alive.expired()) return;
+            _trim_posted = false;
+            if (_slots.idle_after_burst()) _slots.trim();
+        });
+    }
 }
 
 void client_session::finish(pending& p) {

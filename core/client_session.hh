@@ -302,6 +302,7 @@ private:
     bool _shared = false;
     bool _registered = false;  // REGISTER answered by tandem: SCHEMA_CHANGE events wanted
     bool _pool_wait = false;   // on the pool's wait_for_room list
+    bool _trim_posted = false;  // release(): the slots' trim waits for the next turn
     node_metrics* _reply_metrics = nullptr;
     std::string_view _req_plain;
     std::string _req_ks;

@@ -133,6 +133,10 @@ public:
         if (_slots.size() > small && ++_calls % 1024 == 0 && in_use() * 2 < _slots.size()) trim();
     }
 
+    // Grown past its small size by a burst, and nothing in flight now: trim() at the next
+    // entry point would give the burst's memory back.
+    bool idle_after_burst() const { return _slots.size() > small && in_use() == 0; }
+
     template <class Fn>
     void for_each_used(Fn&& fn) {
         for (auto& s : _slots) {
