@@ -353,11 +353,12 @@ void client_session::on_data(net::connection& c, net::rx_buffer data) {
 }
 
 // Bytes wait to leave on a connection this client's requests or replies use, more than the
-// send limit: reading more requests would only queue more (a cluster that stalls, a client that
-// does not read its replies). In DUAL_ASYNC_ON_SECONDARY the secondary never holds the client
+// send limit, or the requests it waits for add up to more than max_inflight_bytes: reading more
+// would only hold more (a cluster that stalls or is slower than the client, a client that does
+// not read its replies). In DUAL_ASYNC_ON_SECONDARY the secondary never holds the client
 // back: its copies go to the journal alone while it is congested (journal_write).
 bool client_session::congested() const {
-    if (_client.over_limit() || _pool_wait) return true;
+    if (_client.over_limit() || _pool_wait || _inflight_bytes > max_inflight_bytes) return true;
     for (int side : {0, 1}) {
         const auto* l = _links[side];
         if (l && l->conn && l->conn->over_limit() && !(writes_async() && side == secondary())) return true;
@@ -366,7 +367,9 @@ bool client_session::congested() const {
 }
 
 void client_session::relieve() {
-    if (_client.reading_paused() && !_client.closing() && !congested()) _client.resume_reading();
+    if (_client.reading_paused() && !_client.closing() && !congested() && _inflight_bytes <= max_inflight_bytes / 2) {
+        _client.resume_reading();
+    }
 }
 
 void client_session::on_drained(net::connection&) {
@@ -419,6 +422,8 @@ pending& client_session::alloc(request_kind k, int16_t stream) {
     p.write = false;
     p.counted = false;
     p.started_ns = _w.w.now_ns();
+    p.bytes = _req_bytes;
+    _inflight_bytes += p.bytes;
     bump(_w.counters.inflight);
     return p;
 }
@@ -436,6 +441,7 @@ void client_session::release(pending& p) {
             _links[s]->abandon(p.proxy_stream[s]);
         }
     }
+    uncount(p);
     _slots.release(p);
     drop(_w.counters.inflight);
     if (_slots.idle_after_burst() && !_trim_posted) {
@@ -453,10 +459,25 @@ void client_session::release(pending& p) {
 
 void client_session::finish(pending& p) {
     if (p.journal_id != 0 && p.waits_for(other_side(side_of(p.primary)))) {
+        uncount(p);  // the client has its reply; what waits for the secondary is bounded by its send limit
+        if (p.req_copy.capacity() + p.side_body[0].capacity() + p.side_body[1].capacity() > 16 * 1024) {
+            // A large write's copies are not kept while a slow secondary answers: its copy left
+            // already, and an UNPREPARED from it fails the record (not healed here), which the
+            // journal's replayer sends again after preparing.
+            std::string().swap(p.req_copy);
+            p.req_body = {};
+            for (auto& b : p.side_body) std::string().swap(b);
+        }
         _slots.detach_client(p);
         return;
     }
     release(p);
+}
+
+void client_session::uncount(pending& p) {
+    _inflight_bytes -= p.bytes;
+    p.bytes = 0;
+    if (_client.reading_paused() && _inflight_bytes <= max_inflight_bytes / 2) relieve();
 }
 
 void client_session::answer(int16_t stream, opcode op, std::string_view body) {

@@ -129,6 +129,7 @@ private:
 
     // request_path.cc: a request to the sends ------------------------------------------------
     void process(inbound_envelope&& env);
+    void process_envelope(inbound_envelope&& env);
     void apply_tracing(cql::envelope_header& h, const cql::body_parts& parts);
     void route_request(inbound_envelope&& env, std::string_view plain);
     void on_query(inbound_envelope&& env, std::string_view plain);
@@ -151,6 +152,10 @@ private:
     void on_journaled_reply(pending& p, int side, inbound_envelope&& env);
     bool writes_async() const;
     bool congested() const;
+    void uncount(pending& p);  // its bytes no longer count as waited for
+    // Back-pressure: a client's requests in flight (that it waits for) beyond this many bytes stop
+    // its reading until they are down to half.
+    static constexpr size_t max_inflight_bytes = 16u << 20;
     journal_prepared_view journal_ref(const prepared_entry& e) const;
     uint16_t table_of(const cql::statement_info& info, std::string_view ks);  // per-table series
     // write_mode DUAL_ASYNC_ON_SECONDARY: a session that lost its secondary connection opens a
@@ -303,6 +308,8 @@ private:
     bool _registered = false;  // REGISTER answered by tandem: SCHEMA_CHANGE events wanted
     bool _pool_wait = false;   // on the pool's wait_for_room list
     bool _trim_posted = false;  // release(): the slots' trim waits for the next turn
+    uint32_t _req_bytes = 0;      // the request being processed (alloc() counts it)
+    size_t _inflight_bytes = 0;   // requests in flight that the client waits for
     node_metrics* _reply_metrics = nullptr;
     std::string_view _req_plain;
     std::string _req_ks;

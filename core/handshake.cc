@@ -401,6 +401,22 @@ void client_session::shared_startup(const envelope_header& h) {
 // the client's own that closes once the cluster answered: AUTH_SUCCESS, or the cluster's refusal.
 void client_session::shared_login(const envelope_header& h, std::string user, std::string password) {
     const int side = _hs.plan.client_creds_side;
+    const auto ttl = static_cast<uint64_t>(_w.p.cfg().cluster_connections_login_cache_ms);
+    std::string cache_key = ttl > 0 ? _w.p.logins().key(side, user, password) : std::string();
+    auto logged_in = [this](int16_t stream) {
+        _phase = phase::ready;
+        std::string body;
+        cql::writer w(body);
+        w.write_int(-1);  // AUTH_SUCCESS with no token
+        answer(stream, opcode::auth_success, body);
+        drain_queue();
+    };
+    if (ttl > 0 && _w.p.logins().fresh(cache_key, _w.w.now_ms())) {
+        bump(_w.counters.login_cache_hits);
+        spdlog::debug("client {}: logged in on the {} cluster (checked there less than {} ms ago)", _peer, side_name(side), ttl);
+        logged_in(h.stream);
+        return;
+    }
     auto v = _w.p.view(role_of(side));
     std::vector<const host_info*> up;
     for (const auto& host : v->hosts) {
@@ -423,7 +439,8 @@ void client_session::shared_login(const envelope_header& h, std::string user, st
     _hs.busy = true;
     const int16_t stream = h.stream;
     std::weak_ptr<bool> alive = _alive;
-    client::connection::open(_w.w, node.address, node.port, o, [this, alive, stream, side](client::connection* c, const std::string& error) {
+    client::connection::open(_w.w, node.address, node.port, o, [this, alive, stream, side, ttl, cache_key = std::move(cache_key),
+                                                                logged_in](client::connection* c, const std::string& error) {
         if (c) c->close();
         if (alive.expired()) return;
         _hs.busy = false;
@@ -440,13 +457,9 @@ void client_session::shared_login(const envelope_header& h, std::string user, st
             drain_queue();
             return;
         }
-        _phase = phase::ready;
-        std::string body;
-        cql::writer w(body);
-        w.write_int(-1);  // AUTH_SUCCESS with no token
-        answer(stream, opcode::auth_success, body);
+        if (ttl > 0) _w.p.logins().accepted(cache_key, _w.w.now_ms(), ttl);
         spdlog::debug("client {}: logged in on the {} cluster (shared cluster connections)", _peer, side_name(side));
-        drain_queue();
+        logged_in(stream);
     });
 }
 

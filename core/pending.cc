@@ -41,6 +41,7 @@ void pending::reset() {
     auth_steps = 0;
     journal_id = 0;
     answered = false;
+    bytes = 0;
     secondary_ok = false;
     prep_replayable = false;
     table = 0xFFFF;

@@ -68,6 +68,7 @@ struct pending {
     // its client stream free again).
     uint64_t journal_id = 0;
     bool answered = false;
+    uint32_t bytes = 0;  // the request's size while its client waits for it (back-pressure)
     bool secondary_ok = false;  // the secondary has its copy: no need to wait for the disk
     bool prep_replayable = false;  // PREPARE: a write the journal may replay (prepared_entry)
     uint16_t table = 0xFFFF;       // the table it names (table_stats.hh), or none; PREPARE: the statement's

@@ -23,6 +23,7 @@
 #include "core/astra.hh"
 #include "core/config.hh"
 #include "core/control.hh"
+#include "core/login_cache.hh"
 #include "core/metrics.hh"
 #include "core/prepared.hh"
 #include "core/status.hh"
@@ -96,6 +97,7 @@ public:
     // Changes with every view published (either cluster): a cheap check before view().
     uint64_t views_published() const;
     prepared_store& prepared() { return _prepared; }
+    login_cache& logins() { return _logins; }
     const proxy_topology& topology() const { return _topology; }
     std::map<std::string, int64_t> totals() const;
     // /metrics and /health/readiness (zdm-spec §10).
@@ -122,6 +124,7 @@ private:
     std::vector<const worker_metrics*> worker_metrics_list() const;
     proxy_gauges gauges() const;
     prepared_store _prepared;
+    login_cache _logins;
     std::atomic<uint8_t> _primary;
     std::atomic<uint8_t> _read_mode;
     std::atomic<uint8_t> _write_mode;

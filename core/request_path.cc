@@ -53,6 +53,12 @@ journal_prepared_view client_session::journal_ref(const prepared_entry& e) const
 }
 
 void client_session::process(inbound_envelope&& env) {
+    _req_bytes = static_cast<uint32_t>(std::min<size_t>(env.body.size(), UINT32_MAX));  // counted by alloc()
+    process_envelope(std::move(env));
+    _req_bytes = 0;
+}
+
+void client_session::process_envelope(inbound_envelope&& env) {
     const envelope_header& h = env.header;
     if (_version_error_sent) {
         // R2.3: once a version error went out, every later frame gets it again.
@@ -562,6 +568,12 @@ void client_session::forward(const inbound_envelope& env, pending& p, destinatio
     for (int s : {origin_side, target_side}) {
         if (to.has(s)) send_to(p, s, env, out);
     }
+    // Back-pressure counts what the slot holds for the request: the request as received (queued
+    // or referenced) and the slot's copies (kept for healing, each cluster's rewritten body).
+    const size_t held = env.body.size() + p.req_copy.size() + p.side_body[0].size() + p.side_body[1].size();
+    const auto b = static_cast<uint32_t>(std::min<size_t>(held, UINT32_MAX));
+    _inflight_bytes = _inflight_bytes - p.bytes + b;
+    p.bytes = b;
     arm_timeout(p);
 }
 

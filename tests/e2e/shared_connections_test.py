@@ -282,6 +282,41 @@ class connections(shared_base):
 class logins(shared_base):
     origin_base, target_base = "127.0.65.1", "127.0.66.1"
     auth = ("cassandra", "cassandra")
+    settings = {"cluster_connections_login_cache_ms": 1500}
+
+    def login(self, user, password):
+        """STARTUP, AUTHENTICATE, AUTH_RESPONSE on a connection of its own: the reply's (opcode, body)."""
+        s = socket.create_connection(("127.0.0.1", self.tandem.port), timeout=10)
+        try:
+            s.sendall(frame(0, 0x01, STARTUP))
+            _, opcode, _ = read_frame(s)
+            self.assertEqual(opcode, 0x03, "AUTHENTICATE")
+            token = b"\0" + user.encode() + b"\0" + password.encode()
+            s.sendall(frame(0, 0x0F, struct.pack(">i", len(token)) + token))
+            _, opcode, body = read_frame(s)
+            return opcode, body
+        finally:
+            s.close()
+
+    def test_a_login_the_cluster_accepted_is_not_checked_again_for_a_while(self):
+        hits = lambda: self.tandem.metric("zdm_tandem_login_cache_hits_total")  # noqa: E731
+        time.sleep(1.6)  # what other tests' logins left has expired
+        before = hits()
+        self.assertEqual(self.login("cassandra", "cassandra")[0], 0x10, "AUTH_SUCCESS")  # checked by the cluster
+        self.assertEqual(hits(), before)
+        self.assertEqual(self.login("cassandra", "cassandra")[0], 0x10, "AUTH_SUCCESS")  # from the cache
+        self.assertEqual(hits(), before + 1)
+        # A wrong password is never taken from the cache: the cluster refuses it, every time.
+        for _ in range(2):
+            opcode, body = self.login("cassandra", "wrong")
+            self.assertEqual(opcode, 0x00, "ERROR")
+            self.assertIn(b"Provided username cassandra and/or password are incorrect", body)
+        self.assertEqual(hits(), before + 1)
+        time.sleep(1.6)  # expired: checked by the cluster again
+        self.assertEqual(self.login("cassandra", "cassandra")[0], 0x10, "AUTH_SUCCESS")
+        self.assertEqual(hits(), before + 1)
+        self.assertEqual(self.login("cassandra", "cassandra")[0], 0x10, "AUTH_SUCCESS")
+        self.assertEqual(hits(), before + 2)
 
     def test_the_cluster_checks_the_clients_credentials(self):
         from cassandra.auth import PlainTextAuthProvider
