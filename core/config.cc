@@ -289,6 +289,8 @@ std::vector<setting> make_settings() {
                  },
                  [](const config& c) { return std::string(c.cluster_connections_shared ? "SHARED" : "PER_CLIENT"); }});
     s.push_back(integer("cluster_connections_per_node", [](config& c) -> int64_t& { return c.cluster_connections_per_node; }, 1, 64));
+    s.push_back(integer("cluster_connections_keyspace_idle_ms", [](config& c) -> int64_t& { return c.cluster_connections_keyspace_idle_ms; },
+                        1000, 86400000));
     s.push_back(integer("cluster_connections_login_cache_ms", [](config& c) -> int64_t& { return c.cluster_connections_login_cache_ms; }, 0,
                         3600000));
     s.push_back(integer("proxy_busy_poll_us", [](config& c) -> int64_t& { return c.proxy_busy_poll_us; }, 0, 10000));

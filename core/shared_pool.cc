@@ -519,19 +519,20 @@ void shared_pool::tick() {
     if (_stopped) return;
     const uint64_t now = _w.w.now_ms();
     const uint64_t every = static_cast<uint64_t>(std::max<int64_t>(_w.p.cfg().heartbeat_interval_ms, 1000));
+    const uint64_t idle_ms = static_cast<uint64_t>(std::max<int64_t>(_w.p.cfg().cluster_connections_keyspace_idle_ms, 1000));
     if (_w.p.views_published() != _views_seen) refresh_views();
     // Keyspace groups (and other versions' default ones) nobody used for a while close.
     for (size_t i = 0; i < _groups.size(); ++i) {
         auto& g = *_groups[i];
         const bool kept = g.keyspace.empty() && g.version == (g.view ? g.view->version : g.version);
-        if (kept || now - g.last_used_ms < idle_group_ms || !g.queue.empty()) continue;
+        if (kept || now - g.last_used_ms < idle_ms || !g.queue.empty()) continue;
         bool busy = false;
         for (auto& n : g.nodes) {
             for (auto& s : n.conns) busy = busy || (s.c && s.c->inflight() > 0);
         }
         if (busy) continue;
         spdlog::info("shared connections: closing the {} group for keyspace '{}' (protocol {}): unused for {} s", side_name(g.side),
-                     g.keyspace, static_cast<int>(g.version), idle_group_ms / 1000);
+                     g.keyspace, static_cast<int>(g.version), idle_ms / 1000);
         for (auto& n : g.nodes) {
             for (auto& s : n.conns) {
                 if (s.ready) drop(n.metrics->connections);

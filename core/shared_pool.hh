@@ -4,7 +4,8 @@
 // instead of an origin and a target connection per client connection.
 //
 // Connections come in groups, one per (cluster, protocol version, keyspace) -- a group other than
-// the default one closes after 5 minutes without a request: a request is sent
+// the default one closes after `cluster_connections_keyspace_idle_ms` (5 minutes) without a
+// request: a request is sent
 // in its client's protocol version, byte for byte, so a group speaks one version; a statement
 // whose table is unqualified runs in its client's keyspace, so it goes to a group whose
 // connections said `USE` that keyspace at open and never change it (the default group, keyspace
@@ -147,8 +148,6 @@ private:
         bool keyspace_refused = false;  // USE failed (a keyspace that does not exist): reopened on the next request only
     };
     static constexpr size_t max_waiting = 4096;
-    // A group other than a default one closes after this long without a request.
-    static constexpr uint64_t idle_group_ms = 300000;
 
     group* find(int side, uint8_t version, std::string_view keyspace) const;
     group& make_group(int side, uint8_t version, std::string keyspace);

@@ -112,8 +112,9 @@ TEST(config, keys_match_zdm_reference_count) {
     // 5 heartbeat, 13 tuning; and tandem's own: admin_token, proxy_busy_poll_us,
     // origin/target_consistency_level, write_mode and the three write_journal_* settings,
     // dual_read_compare and dual_read_log_values, cluster_connections and
-    // cluster_connections_per_node, cluster_connections_login_cache_ms.
-    EXPECT_EQ(setting_keys().size(), 15u + 22u + 9u + 7u + 5u + 13u + 4u + 4u + 2u + 3u);
+    // cluster_connections_per_node, cluster_connections_keyspace_idle_ms,
+    // cluster_connections_login_cache_ms.
+    EXPECT_EQ(setting_keys().size(), 15u + 22u + 9u + 7u + 5u + 13u + 4u + 4u + 2u + 4u);
     config cc;
     ASSERT_FALSE(set_setting(cc, "cluster_connections", "shared"));
     EXPECT_TRUE(cc.cluster_connections_shared);
@@ -121,6 +122,9 @@ TEST(config, keys_match_zdm_reference_count) {
               "invalid value for cluster_connections: 'POOLED'; possible values are: PER_CLIENT and SHARED");
     EXPECT_EQ(*set_setting(cc, "cluster_connections_per_node", "0"),
               "invalid value for cluster_connections_per_node: 0 is out of range [1, 64]");
+    EXPECT_EQ(cc.cluster_connections_keyspace_idle_ms, 300000);
+    EXPECT_EQ(*set_setting(cc, "cluster_connections_keyspace_idle_ms", "10"),
+              "invalid value for cluster_connections_keyspace_idle_ms: 10 is out of range [1000, 86400000]");
     EXPECT_EQ(cc.cluster_connections_login_cache_ms, 2000);
     ASSERT_FALSE(set_setting(cc, "cluster_connections_login_cache_ms", "0"));
     EXPECT_EQ(cc.cluster_connections_login_cache_ms, 0);

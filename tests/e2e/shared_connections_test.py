@@ -279,6 +279,38 @@ class connections(shared_base):
             self.assertEqual(cl.execute("SELECT v FROM %s.kv WHERE k = 3" % b)[0].v, "in b")
 
 
+class keyspace_groups(shared_base):
+    origin_base, target_base = "127.0.67.1", "127.0.68.1"
+    settings = {"cluster_connections_keyspace_idle_ms": 1000}
+
+    def test_a_keyspace_group_closes_when_unused_and_opens_again(self):
+        base = 2 * 3 * PER_NODE * WORKERS
+        self.assertEqual(self.pool_size(), base)
+        ks = "kg_%s" % uuid.uuid4().hex[:6]
+        c, s = self.tandem.connect()
+        try:
+            s.execute("CREATE KEYSPACE %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}" % ks)
+            s.execute("CREATE TABLE %s.kv (k int PRIMARY KEY, v text)" % ks)
+        finally:
+            c.shutdown()
+        for round_ in range(2):
+            c, s = self.tandem.connect(ks)  # the driver says USE ks: unqualified statements go to that keyspace's group
+            try:
+                s.execute("INSERT INTO kv (k, v) VALUES (%d, 'x')" % round_)
+                self.assertEqual(s.execute("SELECT v FROM kv WHERE k = %d" % round_).one().v, "x")
+                self.assertGreater(self.pool_size(), base, "the keyspace's group is open")
+            finally:
+                c.shutdown()
+            deadline = time.time() + 15
+            while self.pool_size() > base and time.time() < deadline:
+                time.sleep(0.2)
+            self.assertEqual(self.pool_size(), base, "the keyspace's group closed after 1 s unused")
+        closed = [l for l in self.tandem.proc.lines if "closing the origin group for keyspace '%s'" % ks in l]
+        self.assertGreaterEqual(len(closed), 2, "\n".join(self.tandem.proc.lines[-20:]))
+        for cl in (self.origin, self.target):
+            self.assertEqual(sorted(r.k for r in cl.execute("SELECT k FROM %s.kv" % ks)), [0, 1])
+
+
 class logins(shared_base):
     origin_base, target_base = "127.0.65.1", "127.0.66.1"
     auth = ("cassandra", "cassandra")
