@@ -192,14 +192,13 @@ void shared_pool::open(const std::shared_ptr<group>& gp, size_t node, size_t slo
         cs2.c = c;
         c->set_sink(this);
         c->on_room([this, alive] {
-            if (alive.expired()) return;
-            auto waiters = std::move(_waiters);  // a session told may wait again
-            _waiters.clear();
-            for (auto* sess : waiters) sess->pool_room();
+            if (!alive.expired()) wake_waiters();
         });
         c->on_closed([this, alive, weak, slot, endpoint](int err) {
+            if (alive.expired()) return;
+            wake_waiters();  // a congested connection that closed never drains
             auto gl2 = weak.lock();
-            const int now_at = alive.expired() || !gl2 ? -1 : node_at(*gl2, endpoint);
+            const int now_at = !gl2 ? -1 : node_at(*gl2, endpoint);
             if (now_at >= 0) on_closed(*gl2, static_cast<size_t>(now_at), slot, err);
         });
         if (grp.events) {
@@ -395,6 +394,12 @@ bool shared_pool::reachable(int side) const {
         if (g->side == side && g->ready > 0) return true;
     }
     return false;
+}
+
+void shared_pool::wake_waiters() {
+    auto waiters = std::move(_waiters);  // a session told may wait again
+    _waiters.clear();
+    for (auto* sess : waiters) sess->pool_room();
 }
 
 bool shared_pool::congested(int side) const {

@@ -162,6 +162,7 @@ private:
     uint64_t new_route(const request& r);
     void tick();
     void refresh_views();
+    void wake_waiters();  // every session on the wait_for_room list reads again
     // A reply for `tag` made here (a request that cannot be sent), delivered as the node's.
     void answer_error(uint64_t tag, uint8_t version, const std::string& message);
 

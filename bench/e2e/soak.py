@@ -114,9 +114,11 @@ def main():
              "workload (50%% SELECT / 50%% INSERT, 100,000 keys), tandem with one worker pinned to CPU 1." % (
                  args.seconds, rate, args.load * 100, maximum),
              "",
-             "- cqlbench: %d requests, %.0f req/s, p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs, %d errors" % (
+             "- cqlbench: %d requests, %.0f req/s, p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs, %d errors%s" % (
                  summary["requests"], summary["throughput"], summary["latency_us"]["p50"], summary["latency_us"]["p99"],
-                 summary["latency_us"]["p99.9"], summary["errors"]),
+                 summary["latency_us"]["p99.9"], summary["errors"],
+                 " (%s)" % ", ".join("%s %d" % kv for kv in sorted(summary.get("errors_by_kind", {}).items()))
+                 if summary.get("errors_by_kind") else ""),
              "- tandem RSS after the first minute: %.1f MiB first, %.1f-%.1f MiB (drift %.1f%%); fds %d first, %d-%d" % (
                  rss0 / 1024, min(s["rss_kb"] for s in settled) / 1024, max(s["rss_kb"] for s in settled) / 1024, rss_drift * 100, fds0,
                  min(s["fds"] for s in settled), max(s["fds"] for s in settled)),
