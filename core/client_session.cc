@@ -460,10 +460,10 @@ void client_session::release(pending& p) {
 void client_session::finish(pending& p) {
     if (p.journal_id != 0 && p.waits_for(other_side(side_of(p.primary)))) {
         uncount(p);  // the client has its reply; what waits for the secondary is bounded by its send limit
-        if (p.req_copy.capacity() + p.side_body[0].capacity() + p.side_body[1].capacity() > 16 * 1024) {
+        if (p.healing < 0 && p.req_copy.capacity() + p.side_body[0].capacity() + p.side_body[1].capacity() > 16 * 1024) {
             // A large write's copies are not kept while a slow secondary answers: its copy left
             // already, and an UNPREPARED from it fails the record (not healed here), which the
-            // journal's replayer sends again after preparing.
+            // journal's replayer sends again after preparing. (A heal under way keeps them.)
             std::string().swap(p.req_copy);
             p.req_body = {};
             for (auto& b : p.side_body) std::string().swap(b);
