@@ -110,7 +110,7 @@ class monitoring(unittest.TestCase):
         self.assertEqual(empty, [], "panels without data")
         rules = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/api/v1/rules" % self.port, timeout=10).read().decode())
         loaded = [r for g in rules["data"]["groups"] for r in g["rules"]]
-        self.assertEqual(len(loaded), 11)
+        self.assertEqual(len(loaded), 12)  # every alert of tandem-rules.yml
         self.assertTrue(all(r["health"] in ("ok", "unknown") for r in loaded), loaded)
         firing = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/api/v1/alerts" % self.port, timeout=10).read().decode())
         self.assertEqual([a for a in firing["data"]["alerts"] if a["state"] == "firing"], [])
