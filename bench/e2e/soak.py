@@ -134,9 +134,9 @@ def main():
         rows = ["%.0f %.2f %d %.3f %.1f" % (s["t"], s["rss_kb"] / 1024, s["fds"], s["p99_ms"], s["cpu_pct"]) for s in samples]
         gnuplot(work, args.plot, rows,
                 'set title "tandem soak: %d req/s for %.0f s"\nset xlabel "seconds"\nset grid\n' % (rate, args.seconds) +
-                'set ylabel "RSS (MiB), fds"\nset y2label "p99 (ms), CPU (% of a core / 100)"\nset ytics nomirror\nset y2tics\n'
+                'set ylabel "RSS (MiB), fds, CPU (% of a core)"\nset y2label "p99 (ms)"\nset ytics nomirror\nset y2tics\n'
                 'plot "{dat}" using 1:2 with lines title "RSS MiB", "{dat}" using 1:3 with lines title "open fds", '
-                '"{dat}" using 1:4 axes x1y2 with lines title "p99 ms", "{dat}" using 1:($5/100) axes x1y2 with lines title "CPU"\n')
+                '"{dat}" using 1:4 axes x1y2 with lines title "p99 ms", "{dat}" using 1:5 axes x1y1 with lines title "CPU %"\n')
     shutil.rmtree(work, ignore_errors=True)
     sys.exit(0 if ok else 1)
 
