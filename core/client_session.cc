@@ -490,6 +490,7 @@ void client_session::answer(int16_t stream, opcode op, std::string_view body) {
 }
 
 void client_session::answer_error(int16_t stream, const error_message& e) {
+    if (e.code == cql::error_code::overloaded) bump(_w.counters.overloaded_answers);  // tandem's own, not a node's
     std::string body;
     e.encode(body, cql::effective_version(_version ? _version : _w.p.lower_cluster_version()));
     answer(stream, opcode::error, body);
@@ -595,6 +596,7 @@ void client_session::shared_send(pending& p, int side, const envelope_header& h,
         eh.version = _version;
         eh.response = true;
         eh.op = opcode::error;
+        bump(_w.counters.overloaded_answers);
         std::string b;
         error_message::overloaded(std::string("tandem: no connection to the ") + side_name(side) + " cluster can take the request")
             .encode(b, cql::effective_version(_version));

@@ -171,6 +171,10 @@ void tandem_series(exposition& x, workers_t workers) {
             "Times tandem stopped reading a connection because more than the send limit waited to leave: a client whose "
             "requests wait for a cluster slower than it, or a client's own cluster connections while it does not read its replies",
             [](auto& c) -> auto& { return c.reads_paused; });
+    counter("tandem_overloaded_answers_total",
+            "Requests tandem answered OVERLOADED itself (R4.3): no free stream id or no connection on a cluster the request "
+            "needed (requests pile up behind a slow cluster), or shutting down; a node's own OVERLOADED is not counted here",
+            [](auto& c) -> auto& { return c.overloaded_answers; });
     counter("tandem_login_cache_hits_total",
             "cluster_connections SHARED: client logins accepted because the cluster accepted the same credentials less than "
             "cluster_connections_login_cache_ms ago (no connection to the cluster to check them)",

@@ -6,7 +6,8 @@ client's reads go on meanwhile, and once the target is back every write complete
 clusters. Also a client that does not read its replies is stopped the same way.
 
 Runs in the mode TANDEM_TEST_CLUSTER_CONNECTIONS says: ctest runs the stalled-target and the
-async cases in both, the unread-replies case with PER_CLIENT only (in SHARED a client's replies come on the
+async cases in both, the unread-replies and stream-id cases with PER_CLIENT only (proxy_max_stream_ids
+is a per-client connection's pool) (in SHARED a client's replies come on the
 worker's pool connections, which are not paused for one client: what it holds is bounded by the
 requests that client has in flight, README "Memory under load").
 
@@ -108,8 +109,8 @@ class backpressure(unittest.TestCase):
         n = struct.unpack(">H", body[4:6])[0]
         return s, body[6:6 + n]
 
-    def execute(self, prepared, stream, k):
-        params = struct.pack(">HBH", 0x0001, 0x01, 2) + struct.pack(">ii", 4, k) + struct.pack(">i", VALUE) + bytes([k % 251]) * VALUE
+    def execute(self, prepared, stream, k, size=VALUE):
+        params = struct.pack(">HBH", 0x0001, 0x01, 2) + struct.pack(">ii", 4, k) + struct.pack(">i", size) + bytes([k % 251]) * size
         return frame(stream, 0x0A, struct.pack(">H", len(prepared)) + prepared + params)
 
     def paused(self):
@@ -227,6 +228,36 @@ class backpressure(unittest.TestCase):
             self.target.proc.signal(signal.SIGCONT)
             self.assertEqual(t.stop(), 0, t.proc.output()[-3000:])
             shutil.rmtree(journal, ignore_errors=True)
+
+    def test_overloaded_answers_are_counted(self):
+        # R4.3: no free stream id on a cluster the request needs: tandem answers OVERLOADED at once
+        # (PER_CLIENT: proxy_max_stream_ids per cluster connection), and counts it.
+        t = h.tandem(TANDEM, self.origin, self.target, workers=1,
+                     settings={"proxy_max_stream_ids": 8, "proxy_request_timeout_ms": 60000, "heartbeat_interval_ms": 30000})
+        try:
+            real, self.tandem = self.tandem, t
+            sock, prepared = self.raw_client()
+            self.tandem = real
+            self.target.proc.signal(signal.SIGSTOP)
+            sock.sendall(b"".join(self.execute(prepared, i + 1, 1000 + i, size=16) for i in range(20)))
+            overloaded = set()
+            while len(overloaded) < 12:  # 8 wait for the stopped target; the others cannot be sent
+                stream, op, body = read_frame(sock)
+                self.assertEqual(op, 0x00, "ERROR")
+                self.assertEqual(struct.unpack(">i", body[:4])[0], 0x1001, "OVERLOADED")
+                overloaded.add(stream)
+            self.assertEqual(t.metric("zdm_tandem_overloaded_answers_total"), 12)
+            self.target.proc.signal(signal.SIGCONT)
+            done = set()
+            while len(done) < 8:
+                stream, op, _ = read_frame(sock)
+                self.assertEqual(op, 0x08, "RESULT")
+                done.add(stream)
+            self.assertEqual(done | overloaded, set(range(1, 21)))
+            sock.close()
+        finally:
+            self.target.proc.signal(signal.SIGCONT)
+            self.assertEqual(t.stop(), 0, t.proc.output()[-3000:])
 
     def test_a_client_that_does_not_read_its_replies_is_not_read_either(self):
         pid = self.tandem.proc.proc.pid
