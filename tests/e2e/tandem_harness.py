@@ -11,6 +11,15 @@ import threading
 import time
 
 
+def status_kb(pid, key):
+    """A /proc/<pid>/status field in KiB (VmRSS, VmHWM), or 0."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
 def free_port(host="127.0.0.1"):
     with socket.socket() as s:
         s.bind((host, 0))
