@@ -2,16 +2,27 @@
 """The soak: tandem under 80% of its measured maximum for 10 minutes, watched every 10 s.
 
 One cqlsim node per cluster, tandem with one worker (pinned to CPU 1; clusters and cqlbench to
-CPU 0, as in compare.py). First the maximum: cqlbench closed loop, 64 connections, mixed
-workload, for --probe seconds. Then cqlbench open loop at --load (default 0.8) of it, 64
-connections, for --seconds, while this script samples tandem's RSS (VmRSS), open fds, CPU
+CPU 0, as in compare.py). First the maximum, in the soak's own shape: cqlbench closed loop (64
+connections x 8 in flight, mixed workload, --probe seconds) gives an upper bound, then a binary
+search over open-loop rates below it finds the highest rate that is sustained (every request
+sent on time, no error, p99 under --slo-ms). A closed loop with 512 requests in flight batches
+far more than an open loop, whose requests arrive one by one: on these 2 cores an open loop
+straight to one cqlsim node, without tandem, already queues without bound at 70-80% of the
+closed-loop maximum (--maximum closed keeps the old rule). The open loop sends what is due every
+--coalesce-us (200 µs, gocql's default write coalescing; latency still counts from each request's
+intended time): woken for each request, cqlbench alone made a wake-up and a segment per request
+for everyone on CPU 0 and stalled the clusters at rates a driver keeps without trouble. Then
+cqlbench open loop at --load (default 0.8) of the maximum, 64 connections, for --seconds, while
+this script samples tandem's
+RSS (VmRSS), open fds, CPU
 (/proc) and the last minute's p99 and errors (its admin API, /api/v1/status) every --every
 seconds. Beside it, a probe (--probe-rate requests/s, one connection) straight to origin: a stall
 it sees too is the cluster's, not tandem's. Verdict: after the first minute RSS stays within 5%
 and fds within 2 of their first values, and neither cqlbench nor tandem counted an error. Writes
 --markdown and --plot.
 
-Usage: soak.py <build dir> [--seconds 600] [--every 10] [--probe 10] [--load 0.8] [--cluster-connections SHARED] [--markdown F] [--plot F]
+Usage: soak.py <build dir> [--seconds 600] [--every 10] [--probe 10] [--load 0.8] [--maximum open|closed] [--slo-ms 100]
+                 [--cluster-connections SHARED] [--markdown F] [--plot F]
 """
 import argparse
 import json
@@ -28,15 +39,45 @@ import tandem_harness as h  # noqa: E402
 from compare import cpu_seconds, gnuplot, pin, pin_tree, publish, status_kb  # noqa: E402
 
 
-def bench_argv(build, port, seconds, rate=None, schema=False, host="127.0.0.1", connections=64, depth=8):
+def bench_argv(build, port, seconds, rate=None, schema=False, host="127.0.0.1", connections=64, depth=8, coalesce_us=0):
     argv = [os.path.join(build, "tools/cqlbench/cqlbench"), "--host", host, "--port", str(port), "--routing", "contact-point",
             "--workload", "mixed", "--connections", str(connections), "--depth", str(depth), "--duration", str(seconds), "--warmup", "1",
             "--keys", "100000", "--json"]
     if rate:
-        argv += ["--rate", str(rate)]
+        argv += ["--rate", str(rate), "--coalesce-us", str(coalesce_us)]
     if not schema:
         argv.append("--no-schema")
     return argv
+
+
+def sustained(summary, rate, slo_ms):
+    """An open-loop run kept up: every request sent on time and answered, p99 under the SLO."""
+    return summary["errors"] == 0 and summary["throughput"] >= 0.99 * rate and summary["latency_us"]["p99"] <= slo_ms * 1000
+
+
+def open_loop_maximum(args, port, closed):
+    """The highest open-loop rate (between 20% and 100% of the closed-loop throughput) that is
+    sustained, by binary search; returns it and the rates tried."""
+    lo, hi, best, tried = 0.2, 1.0, None, []
+    for _ in range(args.steps):
+        f = (lo + hi) / 2
+        rate = int(closed * f)
+        p = subprocess.run(bench_argv(args.build, port, args.probe, rate=rate, coalesce_us=args.coalesce_us), capture_output=True, text=True,
+                           timeout=args.probe * 4 + 60)
+        assert p.returncode == 0, p.stderr
+        summary = json.loads(p.stdout.strip().splitlines()[-1])
+        ok = sustained(summary, rate, args.slo_ms)
+        tried.append((rate, summary["latency_us"]["p99"] / 1000, ok))
+        print("open loop at %d req/s (%.0f%% of closed): p99 %.1f ms, %d errors: %s" % (
+            rate, f * 100, summary["latency_us"]["p99"] / 1000, summary["errors"], "sustained" if ok else "not sustained"), flush=True)
+        if ok:
+            lo, best = f, rate
+        else:
+            hi = f
+        time.sleep(2)  # let a backlog drain before the next rate
+    if best is None:
+        raise SystemExit("no open-loop rate down to %d req/s was sustained (p99 under %.0f ms)" % (int(closed * lo), args.slo_ms))
+    return best, tried
 
 
 def main():
@@ -46,6 +87,13 @@ def main():
     ap.add_argument("--every", type=float, default=10)
     ap.add_argument("--probe", type=float, default=10)
     ap.add_argument("--load", type=float, default=0.8)
+    ap.add_argument("--maximum", choices=("open", "closed"), default="open",
+                    help="open: the highest open-loop rate sustained (searched); closed: the closed-loop throughput")
+    ap.add_argument("--coalesce-us", type=float, default=200,
+                    help="the load's cqlbench sends what is due every this many µs, as gocql does by default (0: one wake-up per request)")
+    ap.add_argument("--rate", type=int, help="soak at this many requests/s; skips measuring the maximum")
+    ap.add_argument("--slo-ms", type=float, default=100, help="p99 a sustained open-loop rate stays under")
+    ap.add_argument("--steps", type=int, default=6, help="binary search steps for --maximum open")
     ap.add_argument("--probe-rate", type=int, default=200, help="requests/s of the probe straight to origin")
     ap.add_argument("--cluster-connections", choices=("PER_CLIENT", "SHARED"), default="PER_CLIENT",
                     help="tandem's cluster_connections setting")
@@ -65,12 +113,20 @@ def main():
     pin_tree(pid, 1)
     samples = []
     try:
-        p = subprocess.run(bench_argv(args.build, t.port, args.probe, schema=True), capture_output=True, text=True, timeout=args.probe * 4 + 60)
+        p = subprocess.run(bench_argv(args.build, t.port, 1 if args.rate else args.probe, schema=True), capture_output=True, text=True,
+                           timeout=args.probe * 4 + 60)
         assert p.returncode == 0, p.stderr
-        maximum = json.loads(p.stdout.strip().splitlines()[-1])["throughput"]
-        rate = int(maximum * args.load)
+        closed = json.loads(p.stdout.strip().splitlines()[-1])["throughput"]
+        maximum, search = closed, []
+        if args.rate:
+            maximum, rate = args.rate / args.load, args.rate
+        else:
+            print("closed loop: %.0f req/s" % closed, flush=True)
+            if args.maximum == "open":
+                maximum, search = open_loop_maximum(args, t.port, closed)
+            rate = int(maximum * args.load)
         print("maximum %.0f req/s; soaking at %d req/s for %.0f s" % (maximum, rate, args.seconds), flush=True)
-        load = subprocess.Popen(bench_argv(args.build, t.port, args.seconds, rate=rate), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        load = subprocess.Popen(bench_argv(args.build, t.port, args.seconds, rate=rate, coalesce_us=args.coalesce_us), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         pin(load.pid, 0)
         # The probe: a light load straight to origin (not through tandem), beside the soak: a
         # stall it sees too is the cluster's (or its CPU's), not tandem's.
@@ -110,10 +166,20 @@ def main():
     fds_drift = max(abs(s["fds"] - fds0) for s in settled)
     errors = summary["errors"] + samples[-1]["errors"]
     ok = rss_drift <= 0.05 and fds_drift <= 2 and errors == 0
-    lines = ["Soak: %.0f s at %d req/s (%.0f%% of the %.0f req/s measured first), cqlbench open loop, 64 connections, mixed "
-             "workload (50%% SELECT / 50%% INSERT, 100,000 keys), tandem with one worker pinned to CPU 1." % (
-                 args.seconds, rate, args.load * 100, maximum),
+    if args.rate:
+        how = "given (--rate)"
+    elif search:
+        how = ("the highest open-loop rate sustained with p99 under %.0f ms, searched below the closed loop's %.0f req/s: %s" % (
+            args.slo_ms, closed, ", ".join("%d %s (p99 %.1f ms)" % (r, "yes" if ok else "no", p99) for r, p99, ok in search)))
+    else:
+        how = "closed loop, 64 connections x 8 in flight"
+    lines = ["Soak: %.0f s at %d req/s (%.0f%% of the %.0f req/s measured first), cqlbench open loop (%s), 64 connections, mixed "
+             "workload (50%% SELECT / 50%% INSERT, 100,000 keys), tandem (%s) with one worker pinned to CPU 1." % (
+                 args.seconds, rate, args.load * 100, maximum,
+                 "requests sent every %.0f µs, as gocql coalesces writes" % args.coalesce_us if args.coalesce_us else "each request at its time",
+                 args.cluster_connections),
              "",
+             "- maximum: %s" % how,
              "- cqlbench: %d requests, %.0f req/s, p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs, %d errors%s" % (
                  summary["requests"], summary["throughput"], summary["latency_us"]["p50"], summary["latency_us"]["p99"],
                  summary["latency_us"]["p99.9"], summary["errors"],

@@ -63,6 +63,17 @@ class smoke(with_cqlsim):
         self.check(s)
         self.assertGreater(s["requests"], 1000)  # about 2000 at 2000/s for 1 s
 
+    def test_open_loop_coalescing_counts_from_the_intended_time(self):
+        # Sent every 50 ms, a request waits 25 ms for its tick on average: the latency counts it.
+        late = self.bench("--duration", "1", "--rate", "400", "--coalesce-us", "50000", "--connections", "1")
+        self.check(late)
+        self.assertGreater(late["requests"], 300)  # about 400: coalescing delays, never drops
+        self.assertGreater(late["latency_us"]["p50"], 15000)
+        self.assertGreater(late["latency_us"]["max"], 40000)
+        prompt = self.bench("--duration", "1", "--rate", "400", "--connections", "1")
+        self.check(prompt)
+        self.assertLess(prompt["latency_us"]["p50"], late["latency_us"]["p50"] / 2)
+
     def test_request_count(self):
         s = self.bench("--requests", "500", "--workload", "select", "--depth", "1", "--connections", "1")
         self.check(s)
