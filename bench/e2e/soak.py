@@ -16,8 +16,8 @@ cqlbench open loop at --load (default 0.8) of the maximum, 64 connections, for -
 this script samples tandem's
 RSS (VmRSS), open fds, CPU
 (/proc) and the last minute's p99 and errors (its admin API, /api/v1/status) every --every
-seconds. Beside it, a probe (--probe-rate requests/s, one connection) straight to origin: a stall
-it sees too is the cluster's, not tandem's. Verdict: after the first minute RSS stays within 5%
+seconds. Beside it, a probe (--probe-rate requests/s, one connection) straight to each cluster: a
+stall one sees too is that cluster's, not tandem's. Verdict: after the first minute RSS stays within 5%
 and fds within 2 of their first values, and neither cqlbench nor tandem counted an error. Writes
 --markdown and --plot.
 
@@ -94,7 +94,7 @@ def main():
     ap.add_argument("--rate", type=int, help="soak at this many requests/s; skips measuring the maximum")
     ap.add_argument("--slo-ms", type=float, default=100, help="p99 a sustained open-loop rate stays under")
     ap.add_argument("--steps", type=int, default=6, help="binary search steps for --maximum open")
-    ap.add_argument("--probe-rate", type=int, default=200, help="requests/s of the probe straight to origin")
+    ap.add_argument("--probe-rate", type=int, default=200, help="requests/s of each probe straight to a cluster")
     ap.add_argument("--cluster-connections", choices=("PER_CLIENT", "SHARED"), default="PER_CLIENT",
                     help="tandem's cluster_connections setting")
     ap.add_argument("--markdown")
@@ -128,11 +128,13 @@ def main():
         print("maximum %.0f req/s; soaking at %d req/s for %.0f s" % (maximum, rate, args.seconds), flush=True)
         load = subprocess.Popen(bench_argv(args.build, t.port, args.seconds, rate=rate, coalesce_us=args.coalesce_us), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         pin(load.pid, 0)
-        # The probe: a light load straight to origin (not through tandem), beside the soak: a
-        # stall it sees too is the cluster's (or its CPU's), not tandem's.
-        probe = subprocess.Popen(bench_argv(args.build, origin.port, args.seconds, rate=args.probe_rate, host=origin.address,
-                                            connections=1, depth=1), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        pin(probe.pid, 0)
+        # The probes: a light load straight to each cluster (not through tandem), beside the soak:
+        # a stall one sees too is that cluster's (or its CPU's), not tandem's.
+        probes = {}
+        for name, c in (("origin", origin), ("target", target)):
+            probes[name] = subprocess.Popen(bench_argv(args.build, c.port, args.seconds, rate=args.probe_rate, host=c.address,
+                                                       connections=1, depth=1), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            pin(probes[name].pid, 0)
         start = time.time()
         cpu0 = cpu_seconds(pid)
         while load.poll() is None:
@@ -152,9 +154,11 @@ def main():
         out, err = load.communicate()
         assert load.returncode == 0, err
         summary = json.loads(out.strip().splitlines()[-1])
-        out, err = probe.communicate()
-        assert probe.returncode == 0, err
-        direct = json.loads(out.strip().splitlines()[-1])
+        direct = {}
+        for name, probe in probes.items():
+            out, err = probe.communicate()
+            assert probe.returncode == 0, err
+            direct[name] = json.loads(out.strip().splitlines()[-1])
     finally:
         t.stop()
         origin.stop()
@@ -188,9 +192,10 @@ def main():
              "- tandem RSS after the first minute: %.1f MiB first, %.1f-%.1f MiB (drift %.1f%%); fds %d first, %d-%d" % (
                  rss0 / 1024, min(s["rss_kb"] for s in settled) / 1024, max(s["rss_kb"] for s in settled) / 1024, rss_drift * 100, fds0,
                  min(s["fds"] for s in settled), max(s["fds"] for s in settled)),
-             "- probe straight to origin (%d req/s, one connection, beside the soak): p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs, "
-             "max %.0f µs, %d errors" % (args.probe_rate, direct["latency_us"]["p50"], direct["latency_us"]["p99"],
-                                         direct["latency_us"]["p99.9"], direct["latency_us"].get("max", 0), direct["errors"]),
+             *["- probe straight to %s (%d req/s, one connection, beside the soak): p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs, "
+               "max %.0f µs, %d errors" % (name, args.probe_rate, d["latency_us"]["p50"], d["latency_us"]["p99"],
+                                           d["latency_us"]["p99.9"], d["latency_us"].get("max", 0), d["errors"])
+               for name, d in direct.items()],
              "- tandem CPU %.0f-%.0f%% of a core; last-minute p99 %.2f-%.2f ms; errors counted by tandem: %d" % (
                  min(s["cpu_pct"] for s in samples), max(s["cpu_pct"] for s in samples), min(s["p99_ms"] for s in settled),
                  max(s["p99_ms"] for s in settled), samples[-1]["errors"]),
