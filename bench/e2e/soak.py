@@ -137,6 +137,9 @@ def main():
             pin(probes[name].pid, 0)
         start = time.time()
         cpu0 = cpu_seconds(pid)
+        # CPU 0's processes too, per sample: which of them had the core when a stall came.
+        others = {"origin": origin.proc.proc.pid, "target": target.proc.proc.pid, "cqlbench": load.pid}
+        others_cpu = {k: cpu_seconds(v) for k, v in others.items()}
         while load.poll() is None:
             time.sleep(args.every)
             if load.poll() is not None:
@@ -148,9 +151,13 @@ def main():
                             "cpu_pct": (cpu - cpu0) / args.every * 100, "p99_ms": s["last_minute"]["p99_ms"],
                             "req_s": s["last_minute"]["requests_per_s"], "errors": s["errors"]})
             cpu0 = cpu
-            print("%6.0f s  rss %6.1f MiB  fds %4d  cpu %5.1f%%  p99 %6.3f ms  %8.0f req/s  errors %d" % (
+            now_cpu = {k: cpu_seconds(v) for k, v in others.items()}
+            samples[-1]["cpu0"] = {k: (now_cpu[k] - others_cpu[k]) / args.every * 100 for k in others}
+            others_cpu = now_cpu
+            print("%6.0f s  rss %6.1f MiB  fds %4d  cpu %5.1f%%  p99 %6.3f ms  %8.0f req/s  errors %d  CPU 0: %s" % (
                 samples[-1]["t"], samples[-1]["rss_kb"] / 1024, samples[-1]["fds"], samples[-1]["cpu_pct"], samples[-1]["p99_ms"],
-                samples[-1]["req_s"], samples[-1]["errors"]), flush=True)
+                samples[-1]["req_s"], samples[-1]["errors"],
+                " ".join("%s %.0f%%" % kv for kv in samples[-1]["cpu0"].items())), flush=True)
         out, err = load.communicate()
         assert load.returncode == 0, err
         summary = json.loads(out.strip().splitlines()[-1])
