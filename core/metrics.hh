@@ -61,9 +61,9 @@ struct proxy_counters {
     std::atomic<uint64_t> pscache_misses{0};
     std::atomic<uint64_t> intercepted{0};
     std::atomic<uint64_t> unprepared_healed{0};
-    std::atomic<uint64_t> reads_paused{0};
-    std::atomic<uint64_t> login_cache_hits{0};
-    std::atomic<uint64_t> overloaded_answers{0};  // OVERLOADED answered by tandem itself  // SHARED: logins accepted from the login cache  // back-pressure: a client's reading paused
+    std::atomic<uint64_t> reads_paused{0};        // back-pressure: a connection's reading paused
+    std::atomic<uint64_t> login_cache_hits{0};    // SHARED: logins accepted from the login cache
+    std::atomic<uint64_t> overloaded_answers{0};  // OVERLOADED answered by tandem itself, not a node
     std::atomic<uint64_t> unrecognized_statements{0};  // routed to both as writes (lexed as "other")
     // write_mode DUAL_ASYNC_ON_SECONDARY: writes answered after the primary and the journal, the
     // secondary's copy failed (kept for the replayer), writes sent as DUAL_SYNC because the

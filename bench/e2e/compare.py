@@ -53,9 +53,6 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-status_kb = h.status_kb  # soak.py imports it from here
-
-
 def pin(pid, cpu):
     if os.cpu_count() and os.cpu_count() > cpu:
         try:
@@ -169,7 +166,7 @@ def idle_connections_rss(instances, count):
     frame = struct.pack(">BBhBI", 4, 0, 1, 1, len(startup)) + startup
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    before = sum(status_kb(pid, "VmRSS") for pid, _ in instances)
+    before = sum(h.status_kb(pid, "VmRSS") for pid, _ in instances)
     socks = []
     try:
         mid = before
@@ -182,11 +179,11 @@ def idle_connections_rss(instances, count):
                     t.recv(64)  # READY
             if len(socks) == count // 2:
                 time.sleep(1)
-                mid = sum(status_kb(pid, "VmRSS") for pid, _ in instances)
+                mid = sum(h.status_kb(pid, "VmRSS") for pid, _ in instances)
         for t in socks[len(socks) - len(socks) % 500:]:
             t.recv(64)
         time.sleep(1)
-        after = sum(status_kb(pid, "VmRSS") for pid, _ in instances)
+        after = sum(h.status_kb(pid, "VmRSS") for pid, _ in instances)
     finally:
         for s in socks:
             s.close()
@@ -368,7 +365,7 @@ def main():
         for name, (host, port, pid) in endpoints.items():
             if pid:
                 for r in results[("throughput", name)]:
-                    r["rss_peak_kb"] = status_kb(pid, "VmHWM")
+                    r["rss_peak_kb"] = h.status_kb(pid, "VmHWM")
         idle_cpu = {}
         for name in ("tandem", "tandem-spin"):  # an idle instance must not burn a core
             if name in endpoints:

@@ -2,27 +2,27 @@
 """The soak: tandem under 80% of its measured maximum for 10 minutes, watched every 10 s.
 
 One cqlsim node per cluster, tandem with one worker (pinned to CPU 1; clusters and cqlbench to
-CPU 0, as in compare.py). First the maximum, in the soak's own shape: cqlbench closed loop (64
-connections x 8 in flight, mixed workload, --probe seconds) gives an upper bound, then a binary
-search over open-loop rates below it finds the highest rate that is sustained (every request
-sent on time, no error, p99 under --slo-ms). A closed loop with 512 requests in flight batches
-far more than an open loop, whose requests arrive one by one: on these 2 cores an open loop
-straight to one cqlsim node, without tandem, already queues without bound at 70-80% of the
-closed-loop maximum (--maximum closed keeps the old rule). The open loop sends what is due every
---coalesce-us (200 µs, gocql's default write coalescing; latency still counts from each request's
-intended time): woken for each request, cqlbench alone made a wake-up and a segment per request
-for everyone on CPU 0 and stalled the clusters at rates a driver keeps without trouble. Then
-cqlbench open loop at --load (default 0.8) of the maximum, 64 connections, for --seconds, while
-this script samples tandem's
-RSS (VmRSS), open fds, CPU
-(/proc) and the last minute's p99 and errors (its admin API, /api/v1/status) every --every
-seconds. Beside it, a probe (--probe-rate requests/s, one connection) straight to each cluster: a
-stall one sees too is that cluster's, not tandem's. Verdict: after the first minute RSS stays within 5%
-and fds within 2 of their first values, and neither cqlbench nor tandem counted an error. Writes
+CPU 0, as in compare.py).
+
+First the maximum, in the soak's own shape: cqlbench closed loop (64 connections x 8 in flight,
+mixed workload, --probe seconds) gives an upper bound, then a binary search over open-loop rates
+below it keeps the highest that is sustained (every request sent on time, no error, p99 under
+--slo-ms). --maximum closed takes the closed loop's throughput instead; --rate N skips both.
+
+Then cqlbench open loop at --load (default 0.8) of the maximum, 64 connections, for --seconds.
+The open loop sends what fell due every --coalesce-us (default 200 µs, gocql's default write
+coalescing; latency still counts from each request's due time): woken for every request, it made
+a wake-up and a segment per request for everything on CPU 0, and straight to one cqlsim node,
+without tandem, could not hold 70% of the closed-loop maximum. Meanwhile this script samples,
+every --every seconds, tandem's RSS (VmRSS), open fds, CPU (/proc) and the last minute's p99 and
+errors (its admin API), and the CPU of CPU 0's processes (origin, target, cqlbench). Beside it,
+a probe (--probe-rate requests/s, one connection) straight to each cluster: a stall one sees too
+is that cluster's, not tandem's. Verdict: after the first minute RSS stays within 5% and fds
+within 2 of their first values, and neither cqlbench nor tandem counted an error. Writes
 --markdown and --plot.
 
 Usage: soak.py <build dir> [--seconds 600] [--every 10] [--probe 10] [--load 0.8] [--maximum open|closed] [--slo-ms 100]
-                 [--cluster-connections SHARED] [--markdown F] [--plot F]
+                 [--rate N] [--coalesce-us 200] [--cluster-connections SHARED] [--markdown F] [--plot F]
 """
 import argparse
 import json
@@ -36,7 +36,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "e2e"))
 import tandem_harness as h  # noqa: E402
-from compare import cpu_seconds, gnuplot, pin, pin_tree, publish, status_kb  # noqa: E402
+from compare import cpu_seconds, gnuplot, pin, pin_tree, publish  # noqa: E402
 
 
 def bench_argv(build, port, seconds, rate=None, schema=False, host="127.0.0.1", connections=64, depth=8, coalesce_us=0):
@@ -113,19 +113,22 @@ def main():
     pin_tree(pid, 1)
     samples = []
     try:
+        # The closed loop also creates the schema (so with --rate it runs 1 s, for that alone).
         p = subprocess.run(bench_argv(args.build, t.port, 1 if args.rate else args.probe, schema=True), capture_output=True, text=True,
                            timeout=args.probe * 4 + 60)
         assert p.returncode == 0, p.stderr
         closed = json.loads(p.stdout.strip().splitlines()[-1])["throughput"]
-        maximum, search = closed, []
+        maximum, search = None, []
         if args.rate:
-            maximum, rate = args.rate / args.load, args.rate
+            rate = args.rate
         else:
             print("closed loop: %.0f req/s" % closed, flush=True)
+            maximum = closed
             if args.maximum == "open":
                 maximum, search = open_loop_maximum(args, t.port, closed)
             rate = int(maximum * args.load)
-        print("maximum %.0f req/s; soaking at %d req/s for %.0f s" % (maximum, rate, args.seconds), flush=True)
+            print("maximum %.0f req/s" % maximum, flush=True)
+        print("soaking at %d req/s for %.0f s" % (rate, args.seconds), flush=True)
         load = subprocess.Popen(bench_argv(args.build, t.port, args.seconds, rate=rate, coalesce_us=args.coalesce_us), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         pin(load.pid, 0)
         # The probes: a light load straight to each cluster (not through tandem), beside the soak:
@@ -147,7 +150,7 @@ def main():
             with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/status" % t.http_port, timeout=5) as r:
                 s = json.loads(r.read().decode())
             cpu = cpu_seconds(pid)
-            samples.append({"t": time.time() - start, "rss_kb": status_kb(pid, "VmRSS"), "fds": len(os.listdir("/proc/%d/fd" % pid)),
+            samples.append({"t": time.time() - start, "rss_kb": h.status_kb(pid, "VmRSS"), "fds": len(os.listdir("/proc/%d/fd" % pid)),
                             "cpu_pct": (cpu - cpu0) / args.every * 100, "p99_ms": s["last_minute"]["p99_ms"],
                             "req_s": s["last_minute"]["requests_per_s"], "errors": s["errors"]})
             cpu0 = cpu
@@ -184,9 +187,9 @@ def main():
             args.slo_ms, closed, ", ".join("%d %s (p99 %.1f ms)" % (r, "yes" if ok else "no", p99) for r, p99, ok in search)))
     else:
         how = "closed loop, 64 connections x 8 in flight"
-    lines = ["Soak: %.0f s at %d req/s (%.0f%% of the %.0f req/s measured first), cqlbench open loop (%s), 64 connections, mixed "
+    lines = ["Soak: %.0f s at %d req/s (%s), cqlbench open loop (%s), 64 connections, mixed "
              "workload (50%% SELECT / 50%% INSERT, 100,000 keys), tandem (%s) with one worker pinned to CPU 1." % (
-                 args.seconds, rate, args.load * 100, maximum,
+                 args.seconds, rate, "given" if maximum is None else "%.0f%% of the %.0f req/s measured first" % (args.load * 100, maximum),
                  "requests sent every %.0f µs, as gocql coalesces writes" % args.coalesce_us if args.coalesce_us else "each request at its time",
                  args.cluster_connections),
              "",

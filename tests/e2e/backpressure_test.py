@@ -6,10 +6,10 @@ client's reads go on meanwhile, and once the target is back every write complete
 clusters. Also a client that does not read its replies is stopped the same way.
 
 Runs in the mode TANDEM_TEST_CLUSTER_CONNECTIONS says: ctest runs the stalled-target and the
-async cases in both, the unread-replies and stream-id cases with PER_CLIENT only (proxy_max_stream_ids
-is a per-client connection's pool) (in SHARED a client's replies come on the
-worker's pool connections, which are not paused for one client: what it holds is bounded by the
-requests that client has in flight, README "Memory under load").
+async cases in both, the unread-replies and stream-id cases with PER_CLIENT only: in SHARED a
+client's replies come on the worker's pool connections, which are not paused for one client (what
+it holds is bounded by the requests it has in flight, README "Memory under load"), and
+proxy_max_stream_ids bounds a per-client cluster connection.
 
 Usage: backpressure_test.py <cqlsim> <tandem> [test names]
 """
