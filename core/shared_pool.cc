@@ -291,8 +291,9 @@ void shared_pool::refuse(group& g, const std::string& why) {
 }
 
 void shared_pool::answer_error(uint64_t tag, uint8_t version, const std::string& message) {
-    const uint32_t idx = static_cast<uint32_t>(tag);
-    if (idx == 0 || idx >= _routes.size() || _routes[idx].self_gen != static_cast<uint32_t>(tag >> 32) || !_routes[idx].session) return;
+    const route_table::route* found = _routes.find(tag);
+    if (!found) return;
+    const route_table::route rt = *found;
     std::string body;
     auto e = message.find("does not exist") != std::string::npos || message.find("Keyspace") != std::string::npos
                  ? cql::error_message::invalid(message)
@@ -302,23 +303,22 @@ void shared_pool::answer_error(uint64_t tag, uint8_t version, const std::string&
     h.version = version;
     h.response = true;
     h.op = opcode::error;
-    route rt = _routes[idx];
-    forget(tag);
+    _routes.forget(tag);
     rt.session->on_shared_reply(rt.side, rt.slot, rt.gen, h, body, nullptr);
 }
 
 void shared_pool::flush_queue(group& g) {
     while (!g.queue.empty()) {
         auto& q = g.queue.front();
-        const uint32_t idx = static_cast<uint32_t>(q.tag);
-        if (idx >= _routes.size() || _routes[idx].self_gen != static_cast<uint32_t>(q.tag >> 32) || !_routes[idx].session) {
+        auto* rt = _routes.find(q.tag);
+        if (!rt) {
             g.queue.pop_front();  // given up meanwhile
             continue;
         }
         int chosen = -1;
         auto* c = pick(g, q.token, q.node, chosen);
         if (!c) return;
-        _routes[idx].metrics = g.nodes[static_cast<size_t>(chosen)].metrics;
+        rt->metrics = g.nodes[static_cast<size_t>(chosen)].metrics;
         c->request(q.op, q.body, q.tag, q.flags);
         g.queue.pop_front();
     }
@@ -414,24 +414,6 @@ bool shared_pool::congested(int side) const {
     return false;
 }
 
-uint64_t shared_pool::new_route(const request& r) {
-    uint32_t idx;
-    if (!_free_routes.empty()) {
-        idx = _free_routes.back();
-        _free_routes.pop_back();
-    } else {
-        idx = static_cast<uint32_t>(_routes.size());
-        _routes.emplace_back();
-    }
-    auto& rt = _routes[idx];
-    rt.session = r.session;
-    rt.slot = r.slot;
-    rt.gen = r.gen;
-    rt.side = static_cast<uint8_t>(r.side);
-    rt.metrics = nullptr;
-    return (static_cast<uint64_t>(rt.self_gen) << 32) | idx;
-}
-
 // The control connections published a new view (a node down or up, a topology change).
 void shared_pool::refresh_views() {
     _views_seen = _w.p.views_published();
@@ -462,12 +444,12 @@ shared_pool::sent shared_pool::send(const request& r) {
     client::connection* c = g->ready > 0 ? pick(*g, r.token, r.node, chosen) : nullptr;
     if (!c) {
         if (g->ready > 0 || g->queue.size() >= max_waiting) return {};
-        const uint64_t tag = new_route(r);
+        const uint64_t tag = _routes.add(r.session, r.slot, r.gen, static_cast<uint8_t>(r.side));
         g->queue.push_back({tag, r.op, r.flags, std::string(r.body), r.token, r.node});
         return {tag, -1, nullptr};
     }
-    const uint64_t tag = new_route(r);
-    _routes[static_cast<uint32_t>(tag)].metrics = g->nodes[static_cast<size_t>(chosen)].metrics;
+    const uint64_t tag = _routes.add(r.session, r.slot, r.gen, static_cast<uint8_t>(r.side));
+    _routes.find(tag)->metrics = g->nodes[static_cast<size_t>(chosen)].metrics;
     if (!c->request(r.op, r.body, tag, r.flags)) {
         forget(tag);
         return {};
@@ -489,29 +471,18 @@ void shared_pool::prepare_elsewhere(const request& r, int sent_to) {
     }
 }
 
-void shared_pool::forget(uint64_t tag) {
-    const uint32_t idx = static_cast<uint32_t>(tag);
-    if (idx == 0 || idx >= _routes.size()) return;
-    auto& rt = _routes[idx];
-    if (rt.self_gen != static_cast<uint32_t>(tag >> 32) || !rt.session) return;
-    rt.session = nullptr;
-    ++rt.self_gen;
-    _free_routes.push_back(idx);
-}
+void shared_pool::forget(uint64_t tag) { _routes.forget(tag); }
 
 void shared_pool::forget_session(const client_session* s) {
     std::erase(_waiters, s);
-    for (uint32_t i = 1; i < _routes.size(); ++i) {
-        if (_routes[i].session == s) forget((static_cast<uint64_t>(_routes[i].self_gen) << 32) | i);
-    }
+    _routes.forget_session(s);
 }
 
 void shared_pool::on_reply(client::connection& c, uint64_t tag, const client::reply& r) {
-    const uint32_t idx = static_cast<uint32_t>(tag);
-    if (idx == 0 || idx >= _routes.size()) return;  // a heartbeat
-    const route rt = _routes[idx];
-    if (rt.self_gen != static_cast<uint32_t>(tag >> 32) || !rt.session) return;  // given up
-    forget(tag);
+    const route_table::route* found = _routes.find(tag);
+    if (!found) return;  // a heartbeat (tag 0), or given up
+    const route_table::route rt = *found;
+    _routes.forget(tag);
     if (c.failing()) {
         rt.session->on_shared_lost(rt.side, rt.slot, rt.gen, r.header, r.body);  // the connection's own error: it is lost
         return;
@@ -526,6 +497,7 @@ void shared_pool::tick() {
     const uint64_t every = static_cast<uint64_t>(std::max<int64_t>(_w.p.cfg().heartbeat_interval_ms, 1000));
     const uint64_t idle_ms = static_cast<uint64_t>(std::max<int64_t>(_w.p.cfg().cluster_connections_keyspace_idle_ms, 1000));
     if (_w.p.views_published() != _views_seen) refresh_views();
+    _routes.trim();  // a burst's routes, once it drained
     // Keyspace groups (and other versions' default ones) nobody used for a while close.
     for (size_t i = 0; i < _groups.size(); ++i) {
         auto& g = *_groups[i];

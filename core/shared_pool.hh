@@ -20,7 +20,8 @@
 // owner in the cluster's ring (system.local / system.peers `tokens`), or the next node of the
 // ring that is up; others round robin. A reply finds its session through a route (slot,
 // generation): the pool's own request ids (client::connection's stream ids) carry the route's
-// index and generation, so a reply for a request given up (timeout, session closed) is dropped.
+// index and generation, so a reply for a request given up (timeout, session closed) is dropped
+// (route_table.hh; the table gives a burst's routes back once it drained).
 //
 // Worker thread only.
 
@@ -35,6 +36,7 @@
 #include "core/client/connection.hh"
 #include "core/client/token_ring.hh"
 #include "core/metrics.hh"
+#include "core/route_table.hh"
 #include "net/timer_wheel.hh"
 
 namespace tandem::core {
@@ -101,13 +103,6 @@ public:
     void on_reply(client::connection& c, uint64_t tag, const client::reply& r) override;
 
 private:
-    struct route {
-        client_session* session = nullptr;  // null: free, or given up
-        uint32_t slot = 0, gen = 0;
-        uint32_t self_gen = 0;
-        uint8_t side = 0;
-        node_metrics* metrics = nullptr;
-    };
     struct conn_slot {
         client::connection* c = nullptr;
         bool opening = false, ready = false;
@@ -159,7 +154,6 @@ private:
     static bool all_failed(const group& g);
     void flush_queue(group& g);
     client::connection* pick(group& g, std::optional<int64_t> token, int node, int& chosen);
-    uint64_t new_route(const request& r);
     void tick();
     void refresh_views();
     void wake_waiters();  // every session on the wait_for_room list reads again
@@ -168,8 +162,7 @@ private:
 
     worker_state& _w;
     std::vector<std::shared_ptr<group>> _groups;
-    std::vector<route> _routes{1};  // index 0: no route (heartbeats)
-    std::vector<uint32_t> _free_routes;
+    route_table _routes;
     net::timer _timer;
     std::shared_ptr<bool> _alive = std::make_shared<bool>(true);
     bool _stopped = false;

@@ -95,14 +95,15 @@ class connection {
             return *this;
         }
     };
-    // The send queue: a ring that keeps its capacity (up to 1024 pieces; a larger one is given
-    // back once drained), so a connection in the steady state
+    // The send queue: a ring that keeps its capacity (up to 256 pieces, room for 128 replies
+    // of a turn; a larger one is given back once drained: 64 client connections that each took
+    // a burst of 1,024 would otherwise keep 5 MiB), so a connection in the steady state
     // queues and sends without allocating (a std::deque allocates and frees a block every few
     // pieces). Pieces of a send in flight must not move (the kernel reads a short string inside
     // its piece): when the ring is full during a send, pieces wait in `_later`, and join the ring
     // at the next flush, with no send in flight.
     class piece_ring {
-        static constexpr size_t shrink_above = 1024;  // pieces
+        static constexpr size_t shrink_above = 256;  // pieces
         std::vector<piece> _v;  // capacity: 0 or a power of two
         size_t _head = 0, _n = 0;
         std::vector<piece> _later;
@@ -121,6 +122,7 @@ class connection {
 
     public:
         bool empty() const { return _n == 0 && _later.empty(); }
+        size_t capacity() const { return _v.size() + _later.capacity(); }
         size_t size() const { return _n + _later.size(); }
         // The ring's pieces (after settle(), all of them).
         size_t ready() const { return _n; }
@@ -196,6 +198,8 @@ public:
     void send(std::string bytes);
     void send(rx_buffer bytes);
     size_t queued_bytes() const { return _queued; }
+    // Pieces the send queue has room for (it keeps up to 256 once drained).
+    size_t queue_capacity() const { return _queue.capacity(); }
     // True while more than the limit is queued: stop feeding this connection (back-pressure).
     bool over_limit() const { return _over_limit; }
 

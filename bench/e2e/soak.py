@@ -15,7 +15,8 @@ coalescing; latency still counts from each request's due time): woken for every 
 a wake-up and a segment per request for everything on CPU 0, and straight to one cqlsim node,
 without tandem, could not hold 70% of the closed-loop maximum. Meanwhile this script samples,
 every --every seconds, tandem's RSS (VmRSS), open fds, CPU (/proc) and the last minute's p99 and
-errors (its admin API), and the CPU of CPU 0's processes (origin, target, cqlbench). Beside it,
+errors (its admin API), the CPU of CPU 0's processes (origin, target, cqlbench) and each CPU's idle and
+steal time (/proc/stat: steal is the host running another guest). Beside it,
 a probe (--probe-rate requests/s, one connection) straight to each cluster: a stall one sees too
 is that cluster's, not tandem's. Verdict: after the first minute RSS stays within 5% and fds
 within 2 of their first values, and neither cqlbench nor tandem counted an error. Writes
@@ -50,6 +51,25 @@ def bench_argv(build, port, seconds, rate=None, schema=False, host="127.0.0.1", 
     return argv
 
 
+def on_cpu0():
+    """preexec_fn: every cqlbench of the soak (the closed loop, the search, the load, the probes) starts
+    on CPU 0 with the clusters, so the maximum is measured on the same cores the soak then has."""
+    if os.cpu_count() and os.cpu_count() > 1:
+        os.sched_setaffinity(0, {0})
+
+
+def cpu_times():
+    """/proc/stat's per-CPU ticks: {cpu: (idle, steal)}. Idle includes iowait (a process asleep in
+    io_uring_enter with requests in flight counts as iowait); steal is the host running another guest."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                v = line.split()
+                out[int(v[0][3:])] = (int(v[4]) + int(v[5]), int(v[8]))
+    return out
+
+
 def sustained(summary, rate, slo_ms):
     """An open-loop run kept up: every request sent on time and answered, p99 under the SLO."""
     return summary["errors"] == 0 and summary["throughput"] >= 0.99 * rate and summary["latency_us"]["p99"] <= slo_ms * 1000
@@ -63,7 +83,7 @@ def open_loop_maximum(args, port, closed):
         f = (lo + hi) / 2
         rate = int(closed * f)
         p = subprocess.run(bench_argv(args.build, port, args.probe, rate=rate, coalesce_us=args.coalesce_us), capture_output=True, text=True,
-                           timeout=args.probe * 4 + 60)
+                           timeout=args.probe * 4 + 60, preexec_fn=on_cpu0)
         assert p.returncode == 0, p.stderr
         summary = json.loads(p.stdout.strip().splitlines()[-1])
         ok = sustained(summary, rate, args.slo_ms)
@@ -115,7 +135,7 @@ def main():
     try:
         # The closed loop also creates the schema (so with --rate it runs 1 s, for that alone).
         p = subprocess.run(bench_argv(args.build, t.port, 1 if args.rate else args.probe, schema=True), capture_output=True, text=True,
-                           timeout=args.probe * 4 + 60)
+                           timeout=args.probe * 4 + 60, preexec_fn=on_cpu0)
         assert p.returncode == 0, p.stderr
         closed = json.loads(p.stdout.strip().splitlines()[-1])["throughput"]
         maximum, search = None, []
@@ -129,20 +149,21 @@ def main():
             rate = int(maximum * args.load)
             print("maximum %.0f req/s" % maximum, flush=True)
         print("soaking at %d req/s for %.0f s" % (rate, args.seconds), flush=True)
-        load = subprocess.Popen(bench_argv(args.build, t.port, args.seconds, rate=rate, coalesce_us=args.coalesce_us), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        pin(load.pid, 0)
+        load = subprocess.Popen(bench_argv(args.build, t.port, args.seconds, rate=rate, coalesce_us=args.coalesce_us), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=on_cpu0)
         # The probes: a light load straight to each cluster (not through tandem), beside the soak:
         # a stall one sees too is that cluster's (or its CPU's), not tandem's.
         probes = {}
         for name, c in (("origin", origin), ("target", target)):
             probes[name] = subprocess.Popen(bench_argv(args.build, c.port, args.seconds, rate=args.probe_rate, host=c.address,
-                                                       connections=1, depth=1), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            pin(probes[name].pid, 0)
+                                                       connections=1, depth=1), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                              preexec_fn=on_cpu0)
         start = time.time()
         cpu0 = cpu_seconds(pid)
         # CPU 0's processes too, per sample: which of them had the core when a stall came.
         others = {"origin": origin.proc.proc.pid, "target": target.proc.proc.pid, "cqlbench": load.pid}
         others_cpu = {k: cpu_seconds(v) for k, v in others.items()}
+        ticks, hz = cpu_times(), os.sysconf("SC_CLK_TCK")
         while load.poll() is None:
             time.sleep(args.every)
             if load.poll() is not None:
@@ -157,10 +178,15 @@ def main():
             now_cpu = {k: cpu_seconds(v) for k, v in others.items()}
             samples[-1]["cpu0"] = {k: (now_cpu[k] - others_cpu[k]) / args.every * 100 for k in others}
             others_cpu = now_cpu
-            print("%6.0f s  rss %6.1f MiB  fds %4d  cpu %5.1f%%  p99 %6.3f ms  %8.0f req/s  errors %d  CPU 0: %s" % (
+            now_ticks = cpu_times()
+            samples[-1]["idle"] = {c: (now_ticks[c][0] - ticks[c][0]) / hz / args.every * 100 for c in (0, 1) if c in now_ticks}
+            samples[-1]["steal"] = {c: (now_ticks[c][1] - ticks[c][1]) / hz / args.every * 100 for c in (0, 1) if c in now_ticks}
+            ticks = now_ticks
+            print("%6.0f s  rss %6.1f MiB  fds %4d  cpu %5.1f%%  p99 %6.3f ms  %8.0f req/s  errors %d  CPU 0: %s  idle/steal %s" % (
                 samples[-1]["t"], samples[-1]["rss_kb"] / 1024, samples[-1]["fds"], samples[-1]["cpu_pct"], samples[-1]["p99_ms"],
                 samples[-1]["req_s"], samples[-1]["errors"],
-                " ".join("%s %.0f%%" % kv for kv in samples[-1]["cpu0"].items())), flush=True)
+                " ".join("%s %.0f%%" % kv for kv in samples[-1]["cpu0"].items()),
+                " ".join("cpu%d %.0f/%.0f%%" % (c, samples[-1]["idle"][c], samples[-1]["steal"][c]) for c in samples[-1]["idle"])), flush=True)
         out, err = load.communicate()
         assert load.returncode == 0, err
         summary = json.loads(out.strip().splitlines()[-1])

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <mimalloc.h>
 
 #include "core/admin.hh"
 #include "core/admin_api.hh"
@@ -50,6 +51,12 @@ std::variant<core::config, core::config_error> load(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // mimalloc gives a page's memory back to the kernel only after a delay and only when it next
+    // looks (25 ms by default, and under steady traffic it rarely looks): after a cluster stalled
+    // with thousands of requests in flight the memory they used stayed resident (RSS 32 -> 67
+    // MiB, SHARED, a 2 s stall at 40k requests/s; 43 MiB with no delay). Give it back at once; no
+    // CPU cost per request measured. MIMALLOC_DECOMMIT_DELAY still overrides.
+    if (!std::getenv("MIMALLOC_DECOMMIT_DELAY")) mi_option_set(mi_option_decommit_delay, 0);
     // ZDM Proxy spells its flags with one dash (-config, -version): accept both.
     std::vector<std::string> args(argv, argv + argc);
     for (size_t i = 1; i < args.size(); ++i) {
