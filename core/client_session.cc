@@ -323,8 +323,10 @@ void client_session::on_close(net::connection&, int error) {
 
 void client_session::on_data(net::connection& c, net::rx_buffer data) {
     auto on_envelope = [&](inbound_envelope&& env) {
-        if (_phase != phase::ready || _hs.busy || !_queued.empty()) {
-            if (_queued.size() > 1024) {
+        if (_phase != phase::ready || _hs.busy || !_queued.empty() || _pool_wait) {
+            // Before READY a client may pipeline only so much. A client held back for the pool
+            // sends nothing more (reading is paused): what waits is what was already received.
+            if (_queued.size() > 1024 && (_phase != phase::ready || _hs.busy)) {
                 fail_session("more than 1024 requests sent before the handshake completed");
                 return false;
             }
@@ -383,6 +385,7 @@ void client_session::count_paused() { bump(_w.counters.reads_paused); }
 
 void client_session::pool_room() {
     _pool_wait = false;
+    drain_queue();  // what was received while it waited; may wait again
     relieve();
 }
 
@@ -409,7 +412,7 @@ void client_session::framing_lost(const envelope_reader::outcome& out) {
 void client_session::drain_queue() {
     while (!_queued.empty() && !_client.closing()) {
         if (_phase == phase::connecting && _fatal.empty()) return;
-        if (_hs.busy) return;
+        if (_hs.busy || _pool_wait) return;
         auto q = _queued.pop_front();
         process(inbound_envelope{q.h, q.body, {}});
     }

@@ -244,7 +244,9 @@ private:
         cql::envelope_header h;
         std::string body;
     };
-    // Requests read before the clusters or the handshake were ready, in order. A vector, freed
+    // Requests read before the clusters or the handshake were ready, or (SHARED) while the pool
+    // has no room for this client (`_pool_wait`: what was received before reading paused), in
+    // order. A vector, freed
     // once drained: a std::deque allocates a block when it is made, on every client connection.
     struct env_queue {
         std::vector<queued_env> v;

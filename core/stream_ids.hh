@@ -38,6 +38,7 @@ public:
     bool has_free() const { return _count > 0 || _owners.size() < _max; }
     size_t in_use() const { return _owners.size() - _count; }
     size_t capacity() const { return _owners.size(); }
+    size_t limit() const { return _max; }  // max_ids
 
     // A free id for `o`, or -1 when all `max_ids` are taken.
     int take(owner o) {

@@ -179,6 +179,7 @@ int connection::send(opcode op, std::string_view body, uint32_t kind, uint64_t t
     if (!usable()) return -1;
     int id = _ids.take({kind, 0});
     if (id < 0) return -1;
+    if (_ids.in_use() * 4 >= _ids.limit() * 3) _ids_scarce = true;
     if (static_cast<size_t>(id) >= _tags.size()) {
         _tags.resize(_ids.capacity());
         _fns.resize(_ids.capacity());
@@ -250,6 +251,10 @@ void connection::dispatch(const envelope_header& h, std::string_view plain) {
     }
     auto o = _ids.finish(h.stream);
     if (!o) return;  // nothing asked on that stream: dropped
+    if (_ids_scarce && _ids.in_use() * 2 <= _ids.limit()) {
+        _ids_scarce = false;
+        if (_room_fn) _room_fn();  // callers told to wait read again (later, on their own)
+    }
     const auto id = static_cast<size_t>(h.stream);
     if (o->slot == by_tag) {
         if (_sink) _sink->on_reply(*this, _tags[id], r);

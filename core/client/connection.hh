@@ -82,8 +82,11 @@ public:
     // After the connection closed (every request answered first); `error` is 0 or -errno.
     void on_closed(std::function<void(int error)> fn) { _closed_fn = std::move(fn); }
     // More than the worker's send queue limit waits to leave (the node reads slower than it is
-    // fed): a caller that can should stop feeding it until `on_room` is called.
-    bool congested() const { return _conn && _conn->over_limit(); }
+    // fed), or three quarters of the stream ids wait for replies (a node that stalls while
+    // requests keep coming: the rest would soon be refused for want of an id): a caller that
+    // can should stop feeding it until `on_room` is called (the queue drained, or half the ids
+    // free again).
+    bool congested() const { return (_conn && _conn->over_limit()) || _ids_scarce; }
     void on_room(std::function<void()> fn) { _room_fn = std::move(fn); }
 
     bool has_room() const { return usable() && _ids.has_free(); }
@@ -135,6 +138,7 @@ private:
     std::shared_ptr<attempt> _opening;  // set while the handshake runs
     bool _closed = false;
     bool _failing = false;
+    bool _ids_scarce = false;  // see congested()
 };
 
 }  // namespace tandem::core::client

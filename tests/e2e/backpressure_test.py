@@ -9,7 +9,8 @@ Runs in the mode TANDEM_TEST_CLUSTER_CONNECTIONS says: ctest runs the stalled-ta
 async cases in both, the unread-replies and stream-id cases with PER_CLIENT only: in SHARED a
 client's replies come on the worker's pool connections, which are not paused for one client (what
 it holds is bounded by the requests it has in flight, README "Memory under load"), and
-proxy_max_stream_ids bounds a per-client cluster connection.
+proxy_max_stream_ids bounds a per-client cluster connection. The pool's stream ids running short
+is a SHARED case alone.
 
 Usage: backpressure_test.py <cqlsim> <tandem> [test names]
 """
@@ -170,6 +171,41 @@ class backpressure(unittest.TestCase):
         sock.close()
         for c in (self.origin, self.target):
             self.assertEqual(self.keys(c), list(range(WRITES)), "%s holds other rows" % c.name)
+
+    def test_a_stalled_node_holds_clients_back_before_the_pool_runs_out_of_stream_ids(self):
+        # SHARED: every client's requests share the worker's two connections to the node, 32,768
+        # stream ids each. Three clients pipeline 25,000 small writes apiece while the target is
+        # stopped: 75,000 requests would need more ids than the pool has. Past three quarters of
+        # a connection's ids in use, its clients are no longer read (as when its send queue is
+        # over the limit) until half are free again, so every write waits and none is refused.
+        per_client, clients = 25000, 3
+        socks = [self.raw_client() for _ in range(clients)]
+        self.target.proc.signal(signal.SIGSTOP)
+        senders = []
+        for n, (sock, prepared) in enumerate(socks):
+            data = b"".join(self.execute(prepared, i + 1, n * per_client + i, size=16) for i in range(per_client))
+            senders.append(threading.Thread(target=sock.sendall, args=(data,), daemon=True))
+            senders[-1].start()
+        deadline = time.time() + 30
+        while time.time() < deadline and self.paused() < 1:
+            time.sleep(0.2)
+        self.assertGreaterEqual(self.paused(), 1, "no client was held back while the target was stopped")
+        time.sleep(1)
+        self.target.proc.signal(signal.SIGCONT)
+        for n, (sock, _) in enumerate(socks):
+            sock.settimeout(60)
+            streams = set()
+            while len(streams) < per_client:
+                stream, op, body = read_frame(sock)
+                self.assertEqual(op, 0x08, "client %d, write %d failed: %r" % (n, stream, body[:200]))
+                streams.add(stream)
+            self.assertEqual(streams, set(range(1, per_client + 1)))
+            sock.close()
+        for t in senders:
+            t.join(10)
+        self.assertEqual(self.tandem.metric("zdm_tandem_overloaded_answers_total"), 0)
+        for c in (self.origin, self.target):
+            self.assertEqual(len(self.keys(c)), clients * per_client, "%s lacks rows" % c.name)
 
     def test_a_congested_secondary_never_holds_an_async_client_back(self):
         # write_mode DUAL_ASYNC_ON_SECONDARY: the writes the stopped target cannot take go to the
