@@ -1,7 +1,6 @@
 #include "core/pending.hh"
 
 #include <algorithm>
-#include <functional>
 
 namespace tandem::core {
 
@@ -55,9 +54,7 @@ void pending::reset() {
 pending& pending_table::take(request_kind k, int16_t stream) {
     uint32_t i;
     if (!_free.empty()) {
-        if (_slots.size() > small) std::pop_heap(_free.begin(), _free.end(), std::greater<>());
-        i = _free.back();
-        _free.pop_back();
+        i = _free.take(_slots.size());
     } else {
         i = static_cast<uint32_t>(_slots.size());
         _slots.push_back(std::make_unique<pending>());
@@ -77,8 +74,7 @@ void pending_table::release(pending& p) {
     mark_stream(p.client_stream, false);
     p.reset();
     p.used = false;
-    _free.push_back(p.index);
-    if (_slots.size() > small) std::push_heap(_free.begin(), _free.end(), std::greater<>());
+    _free.give(p.index, _slots.size());
 }
 
 void pending_table::trim(size_t keep, size_t max_string) {
@@ -88,14 +84,11 @@ void pending_table::trim(size_t keep, size_t max_string) {
         _slots.pop_back();
         dropped = true;
     }
-    if (dropped) {
-        _free.erase(std::remove_if(_free.begin(), _free.end(), [&](uint32_t i) { return i >= _slots.size(); }), _free.end());
-        std::make_heap(_free.begin(), _free.end(), std::greater<>());
-    }
+    if (dropped) _free.cut(_slots.size());
     auto shrink = [&](std::string& s) {
         if (s.capacity() > max_string) std::string().swap(s);
     };
-    for (uint32_t i : _free) {
+    for (uint32_t i : _free.indexes()) {
         pending& p = *_slots[i];
         for (auto* s : {&p.first_copy, &p.req_copy, &p.side_body[0], &p.side_body[1], &p.query, &p.cluster_query}) shrink(*s);
     }

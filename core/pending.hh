@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/free_indexes.hh"
 #include "core/functions.hh"
 #include "core/metrics.hh"
 #include "core/prepared.hh"
@@ -148,12 +149,10 @@ public:
 private:
     void mark_stream(int16_t stream, bool busy);
     std::vector<std::unique_ptr<pending>> _slots;  // stable addresses (timers point at them)
-    // Free slots. Up to `small` slots, a stack (the last freed is taken first: no ordering cost
-    // in the steady state); past it, a min-heap: the lowest free index is taken first, so a
-    // burst's slots end up at the tail, where trim() can drop them. (A table grows past `small`
-    // only when nothing is free, so the heap starts empty and valid.)
+    // Free slots: past `small`, the lowest index first, so a burst's slots end up at the tail,
+    // where trim() can drop them (free_indexes.hh).
     static constexpr size_t small = 64;
-    std::vector<uint32_t> _free;
+    free_indexes _free{small};
     uint32_t _gen_base = 0;       // above every generation of a trimmed slot
     uint32_t _calls = 0;
     std::vector<uint64_t> _busy_streams;  // grown to the highest client stream id seen

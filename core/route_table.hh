@@ -6,16 +6,17 @@
 //
 // The table grows to one route per request in flight: a cluster that stalls while clients keep
 // sending can put tens of thousands there. Past `small` routes the lowest free index is taken
-// first (a min-heap), so once the burst drains the routes in use gather at the front and trim()
-// gives the free tail back (README, "Memory under load"); a route made again at a trimmed index
+// first (free_indexes.hh), so once the burst drains the routes in use gather at the front and
+// trim() gives the free tail back (README, "Memory under load"); a route made again at a trimmed index
 // starts past every generation that index had.
 //
 // Worker thread only.
 
 #include <algorithm>
 #include <cstdint>
-#include <functional>
 #include <vector>
+
+#include "core/free_indexes.hh"
 
 namespace tandem::core {
 
@@ -39,12 +40,8 @@ public:
     uint64_t add(client_session* session, uint32_t slot, uint32_t gen, uint8_t side) {
         uint32_t idx;
         if (!_free.empty()) {
-            if (_routes.size() > small) std::pop_heap(_free.begin(), _free.end(), std::greater<>());
-            idx = _free.back();
-            _free.pop_back();
+            idx = _free.take(_routes.size());
         } else {
-            // The free list is empty whenever the table grows, so it is a valid heap from the
-            // moment the table passes `small`.
             idx = static_cast<uint32_t>(_routes.size());
             _routes.emplace_back();
             _routes.back().self_gen = _gen_base;
@@ -72,8 +69,7 @@ public:
         if (!rt) return;
         rt->session = nullptr;
         ++rt->self_gen;
-        _free.push_back(static_cast<uint32_t>(tag));
-        if (_routes.size() > small) std::push_heap(_free.begin(), _free.end(), std::greater<>());
+        _free.give(static_cast<uint32_t>(tag), _routes.size());
     }
 
     // Forgets every route of `session` (it closes).
@@ -93,19 +89,17 @@ public:
             _routes.pop_back();
         }
         if (_routes.size() == before) return;
-        std::erase_if(_free, [&](uint32_t i) { return i >= _routes.size(); });
-        std::make_heap(_free.begin(), _free.end(), std::greater<>());
+        _free.cut(_routes.size());
         if (_routes.capacity() > 2 * _routes.size()) _routes.shrink_to_fit();
-        if (_free.capacity() > 2 * _free.size() + small) _free.shrink_to_fit();
     }
 
     size_t size() const { return _routes.size() - 1; }  // routes in use or free (index 0 aside)
     size_t in_use() const { return size() - _free.size(); }
-    size_t capacity_bytes() const { return _routes.capacity() * sizeof(route) + _free.capacity() * sizeof(uint32_t); }
+    size_t capacity_bytes() const { return _routes.capacity() * sizeof(route); }
 
 private:
     std::vector<route> _routes{1};  // index 0: no route
-    std::vector<uint32_t> _free;    // free indexes; past `small`, a min-heap
+    free_indexes _free{small};
     uint32_t _gen_base = 0;         // where a route made at a trimmed index starts
 };
 

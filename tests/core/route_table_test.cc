@@ -1,4 +1,5 @@
 #include "core/route_table.hh"
+#include "core/free_indexes.hh"
 
 #include <gtest/gtest.h>
 
@@ -86,4 +87,21 @@ TEST(route_table, a_steady_load_keeps_its_table) {
     t.trim();
     EXPECT_EQ(t.size(), size);
     EXPECT_EQ(t.in_use(), 2500u);
+}
+
+TEST(free_indexes, a_stack_while_small_then_the_lowest_first) {
+    free_indexes f(4);
+    f.give(2, 3);
+    f.give(0, 3);
+    EXPECT_EQ(f.take(3), 0u) << "small: the last given first";
+    EXPECT_EQ(f.take(3), 2u);
+    // A table of 10: the lowest free index first, whatever the order they came back in.
+    for (uint32_t i : {7u, 3u, 9u, 5u}) f.give(i, 10);
+    EXPECT_EQ(f.take(10), 3u);
+    EXPECT_EQ(f.take(10), 5u);
+    // The table dropped its entries from 8 on: 9 is gone, 7 stays.
+    f.cut(8);
+    EXPECT_EQ(f.size(), 1u);
+    EXPECT_EQ(f.take(8), 7u);
+    EXPECT_TRUE(f.empty());
 }
