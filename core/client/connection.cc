@@ -1,5 +1,6 @@
 #include "core/client/connection.hh"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/topology.hh"
@@ -78,7 +79,7 @@ void connection::try_version(const std::shared_ptr<attempt>& a, uint8_t version)
 }
 
 connection::connection(net::worker& w, std::string endpoint, const connect_options& opts, uint8_t version)
-    : _w(w), _endpoint(std::move(endpoint)), _opts(opts), _version(version), _ids(version == 2 ? 128 : 32768), _reader(response_limits()) {
+    : _w(w), _endpoint(std::move(endpoint)), _opts(opts), _version(version), _ids(version == 2 ? 128 : std::clamp<size_t>(opts.max_stream_ids, 1, 32768)), _reader(response_limits()) {
     if (_opts.tls) {
         _tls = std::make_unique<net::tls_stream>(*_opts.tls, _opts.server_name);
         _writer.set_tls(_tls.get());

@@ -35,6 +35,7 @@ struct connect_options {
     uint8_t min_version = 3;                 // and gives up below this
     cql::compression compression = cql::compression::none;  // v5: lz4 frames only
     uint32_t connect_timeout_ms = 5000;
+    uint16_t max_stream_ids = 32768;  // v3 and later (v2 has 128)
     std::vector<std::string> events;  // REGISTER for these after READY (TOPOLOGY_CHANGE, ...)
     std::vector<envelope_writer*>* flush_list = nullptr;  // v5: frames leave once per turn when set
     // How the operator names the username in errors ("origin_username"), or empty: "a username".
