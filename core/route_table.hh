@@ -35,9 +35,10 @@ public:
         node_metrics* metrics = nullptr;  // the node it went to
     };
 
-    // A route for a request of `session`; its tag. Index 0 is never handed out (a tag of 0
-    // is a request nobody waits for: heartbeats, prepares on the other nodes).
-    uint64_t add(client_session* session, uint32_t slot, uint32_t gen, uint8_t side) {
+    // A route for a request of `session` (sent to the node of `metrics`, null while its group
+    // opens); its tag. Index 0 is never handed out (a tag of 0 is a request nobody waits for:
+    // heartbeats, prepares on the other nodes).
+    uint64_t add(client_session* session, uint32_t slot, uint32_t gen, uint8_t side, node_metrics* metrics = nullptr) {
         uint32_t idx;
         if (!_free.empty()) {
             idx = _free.take(_routes.size());
@@ -51,7 +52,7 @@ public:
         rt.slot = slot;
         rt.gen = gen;
         rt.side = side;
-        rt.metrics = nullptr;
+        rt.metrics = metrics;
         return (static_cast<uint64_t>(rt.self_gen) << 32) | idx;
     }
 

@@ -22,8 +22,9 @@ namespace {
 
 constexpr uint64_t tick_ms = 1000;
 // Stream ids per pool connection: 6,144 waiting (three quarters) make it congested and its
-// clients wait. A driver keeps 1,024-2,048 in flight per node connection; a pool connection
-// carries many clients' requests. Fewer than the protocol's 32,768 so that what a stalled node
+// clients wait. The Node.js driver keeps at most 2,048 in flight per connection, and so does a
+// PER_CLIENT cluster connection (proxy_max_stream_ids); a pool connection carries many clients'
+// requests. Fewer than the protocol's 32,768 so that what a stalled node
 // leaves behind (the connection's per-id tables, the requests held for it) stays small: with
 // 32,768 each stall of the soak left RSS 1-3 MiB higher (bench/RESULTS.md, session 10).
 constexpr uint16_t pool_stream_ids = 8192;
@@ -455,8 +456,7 @@ shared_pool::sent shared_pool::send(const request& r) {
         g->queue.push_back({tag, r.op, r.flags, std::string(r.body), r.token, r.node});
         return {tag, -1, nullptr};
     }
-    const uint64_t tag = _routes.add(r.session, r.slot, r.gen, static_cast<uint8_t>(r.side));
-    _routes.find(tag)->metrics = g->nodes[static_cast<size_t>(chosen)].metrics;
+    const uint64_t tag = _routes.add(r.session, r.slot, r.gen, static_cast<uint8_t>(r.side), g->nodes[static_cast<size_t>(chosen)].metrics);
     if (!c->request(r.op, r.body, tag, r.flags)) {
         forget(tag);
         return {};
