@@ -8,7 +8,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := envelope framing messages classifier values cqlsim_statement astra_metadata admin_json journal_record
+FUZZ_TARGETS := envelope envelope_reader framing messages classifier values cqlsim_statement astra_metadata admin_json journal_record
 
 .PHONY: setup build run test asan fuzz bench ci clean package
 

@@ -84,7 +84,10 @@ void pending_table::trim(size_t keep, size_t max_string) {
         _slots.pop_back();
         dropped = true;
     }
-    if (dropped) _free.cut(_slots.size());
+    if (dropped) {
+        _free.cut(_slots.size());
+        if (_slots.capacity() > 2 * _slots.size() + small) _slots.shrink_to_fit();
+    }
     auto shrink = [&](std::string& s) {
         if (s.capacity() > max_string) std::string().swap(s);
     };

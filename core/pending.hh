@@ -123,6 +123,7 @@ public:
     bool stream_busy(int16_t stream) const;
     size_t in_use() const { return _slots.size() - _free.size(); }
     size_t size() const { return _slots.size(); }
+    size_t slots_capacity() const { return _slots.capacity(); }
     // Gives back what a burst left behind (a stalled cluster can put thousands of requests in
     // flight on one connection): free slots past the last used one beyond `keep`, and string
     // capacity above `max_string` in free slots. A slot made

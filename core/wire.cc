@@ -4,6 +4,26 @@
 
 namespace tandem::core {
 
+size_t envelope_reader::complete_pending(std::string_view in) {
+    const uint8_t version = static_cast<uint8_t>(_pending[0]) & 0x7F;
+    const size_t header = cql::envelope_header::header_size(version);
+    size_t used = 0;
+    if (_pending.size() < header) {
+        used = std::min(header - _pending.size(), in.size());
+        _pending.append(in.substr(0, used));
+        if (_pending.size() < header) return used;
+    }
+    const auto h = cql::parse_header(_pending, _limits);
+    if (h.status != cql::parse_status::ok) return used;  // split_envelope says what is wrong
+    const size_t whole = header + h.header.length;
+    if (_pending.size() < whole) {
+        const size_t more = std::min(whole - _pending.size(), in.size() - used);
+        _pending.append(in.substr(used, more));
+        used += more;
+    }
+    return used;
+}
+
 envelope_writer::~envelope_writer() {
     if (_listed && _flush_list) {
         auto it = std::find(_flush_list->begin(), _flush_list->end(), this);

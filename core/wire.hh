@@ -6,7 +6,9 @@
 // Zero copy where it is possible: an unframed envelope that lies inside one received buffer is
 // handed out as a shared reference to that buffer (it can be forwarded to two clusters and
 // returns to the ring after the last send); only an envelope that spans buffers is copied, into
-// `_pending`. Framed envelopes come out of the frame decoder's scratch and are valid only during
+// `_pending`, and only the bytes it lacks are taken from the next buffer: the envelopes after it
+// are handed out in place again (a burst that fills every buffer does not put the connection on
+// the copying path for good, nor leave a buffer-sized `_pending` behind). Framed envelopes come out of the frame decoder's scratch and are valid only during
 // the callback. Worker thread only.
 
 #include <cstdint>
@@ -53,6 +55,11 @@ public:
     }
     bool framed() const { return _frames != nullptr; }
     void set_max_body(uint32_t bytes) { _limits.max_body_bytes = bytes; }
+    // What the reader holds for an envelope that spans buffers (tests, memory accounting).
+    size_t pending_bytes() const { return _pending.size(); }
+    size_t pending_capacity() const { return _pending.capacity(); }
+    // A `_pending` larger than this is given back once it empties (a large envelope's copy).
+    static constexpr size_t kept_capacity = 64 * 1024;
 
     struct outcome {
         bool ok = true;
@@ -90,6 +97,13 @@ public:
 private:
     template <typename Fn>
     outcome drain(Fn&& on_envelope);
+    // Unframed, `_pending` holds the start of an envelope: appends the bytes of `in` it still
+    // lacks (its header first, then its body), no more. Returns the bytes of `in` taken.
+    size_t complete_pending(std::string_view in);
+    void clear_pending() {
+        _pending.clear();
+        if (_pending.capacity() > kept_capacity) std::string().swap(_pending);
+    }
     static outcome malformed(const cql::split_result& sp) {
         outcome out;
         out.ok = false;
@@ -165,29 +179,44 @@ struct body_codec {
 template <typename Fn>
 envelope_reader::outcome envelope_reader::feed(net::rx_buffer data, Fn&& on_envelope) {
     outcome out;
-    // Fast path: nothing pending, unframed: hand out envelopes in place.
-    if (_pending.empty() && !_frames) {
-        std::string_view in = data.view();
-        size_t at = 0;
-        while (at < in.size() && !_frames) {
-            auto sp = cql::split_envelope(in.substr(at), _limits);
-            if (sp.status == cql::parse_status::need_more) break;
-            if (sp.status == cql::parse_status::malformed) return malformed(sp);
-            size_t body_at = at + sp.envelope.header.size();
-            inbound_envelope env{sp.envelope.header, sp.envelope.body,
-                                 data.share(body_at, sp.envelope.body.size())};
-            at += sp.consumed;
-            if (!on_envelope(std::move(env))) return out;
-        }
-        if (at == in.size()) return out;
-        _pending.assign(in.substr(at));
-        data.release();
-        if (!_frames) return out;
-        // Framing started in the middle of this buffer: decode the rest as frames below.
-    } else {
+    if (_frames) {
         _pending.append(data.view());
         data.release();
+        return drain(std::forward<Fn>(on_envelope));
     }
+    const std::string_view in = data.view();
+    size_t at = 0;
+    if (!_pending.empty()) {
+        // The envelope that began in an earlier buffer: completed with the bytes it lacks only.
+        at = complete_pending(in);
+        auto sp = cql::split_envelope(_pending, _limits);
+        if (sp.status == cql::parse_status::malformed) return malformed(sp);
+        if (sp.status == cql::parse_status::need_more) return out;  // all of `in` went into it
+        // The view is valid during the callback only (the copy is cleared after it).
+        const bool go_on = on_envelope(inbound_envelope{sp.envelope.header, sp.envelope.body, {}});
+        clear_pending();
+        if (!go_on || at == in.size()) return out;
+        if (_frames) {  // framing starts after this envelope (READY, AUTH_SUCCESS)
+            _pending.assign(in.substr(at));
+            data.release();
+            return drain(std::forward<Fn>(on_envelope));
+        }
+    }
+    // Envelopes that lie inside this buffer are handed out in place.
+    while (at < in.size() && !_frames) {
+        auto sp = cql::split_envelope(in.substr(at), _limits);
+        if (sp.status == cql::parse_status::need_more) break;
+        if (sp.status == cql::parse_status::malformed) return malformed(sp);
+        size_t body_at = at + sp.envelope.header.size();
+        inbound_envelope env{sp.envelope.header, sp.envelope.body, data.share(body_at, sp.envelope.body.size())};
+        at += sp.consumed;
+        if (!on_envelope(std::move(env))) return out;
+    }
+    if (at == in.size()) return out;
+    _pending.assign(in.substr(at));
+    data.release();
+    if (!_frames) return out;
+    // Framing started in the middle of this buffer: decode the rest as frames.
     return drain(std::forward<Fn>(on_envelope));
 }
 
@@ -219,6 +248,7 @@ envelope_reader::outcome envelope_reader::drain(Fn&& on_envelope) {
         if (!on_envelope(inbound_envelope{sp.envelope.header, sp.envelope.body, {}})) return out;
     }
     _pending.erase(0, used);
+    if (_pending.empty()) clear_pending();
     return out;
 }
 

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+
 namespace tandem::core {
 namespace {
 
@@ -121,6 +123,25 @@ TEST(pending, a_steady_load_keeps_its_slots) {
         t.maybe_trim();
     }
     EXPECT_EQ(t.size(), 2u) << "the lowest indexes are reused: the table stays as small as the load";
+}
+
+TEST(pending, a_burst_drained_under_steady_load_is_given_back) {
+    // A stalled cluster let 1,250 requests pile up on this connection; then it answers them
+    // (oldest first) while the client goes on with about ten in flight: the table comes back to
+    // its small size without ever being idle.
+    pending_table t;
+    std::deque<pending*> flight;
+    for (int i = 0; i < 1250; ++i) flight.push_back(&t.take(request_kind::plain, static_cast<int16_t>(i)));
+    int16_t next = 1250;
+    for (int step = 0; step < 20000; ++step) {
+        t.maybe_trim();  // each reply is an entry point
+        t.release(*flight.front());
+        flight.pop_front();
+        if (flight.size() < 10 || step % 2) flight.push_back(&t.take(request_kind::plain, static_cast<int16_t>(next++ % 30000)));
+    }
+    EXPECT_LE(flight.size(), 12u);
+    EXPECT_LE(t.size(), 64u) << "slots past the last used one are dropped while traffic goes on";
+    EXPECT_LE(t.slots_capacity(), 128u) << "and so is the room the burst made for them";
 }
 
 }  // namespace

@@ -32,6 +32,7 @@ def write(target, data):
 def main():
     lines = subprocess.run([sys.argv[1]], check=True, capture_output=True, text=True).stdout.splitlines()
     values = {}
+    envelopes = []
     for line in lines:
         parts = line.split(" ")
         if parts[0] == "token":
@@ -39,6 +40,7 @@ def main():
         name, data = parts[0], bytes.fromhex(parts[1])
         if name.startswith(("req_", "resp_")):
             write("envelope", data)
+            envelopes.append(data)
             version, opcode = data[0] & 0x7F, data[4]
             if opcode in WHICH and version in (3, 4, 5) and not data[1] & 1:
                 write("messages", bytes([WHICH[opcode] + 11 * (version - 3)]) + data[9:])
@@ -51,6 +53,11 @@ def main():
         write("values", parts["type"] + parts["value"])
     for s in STATEMENTS:
         write("classifier", s.encode())
+    # envelope_reader: streams of ten envelopes, each cut into long and (odd first byte) short pieces.
+    for i in range(0, len(envelopes), 10):
+        stream = b"".join(envelopes[i:i + 10])
+        for cut in (0x10 + i, 0x11 + i):
+            write("envelope_reader", bytes([cut % 256]) + stream)
 
 
 if __name__ == "__main__":
