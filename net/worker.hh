@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -104,8 +105,14 @@ class connection {
     // at the next flush, with no send in flight.
     class piece_ring {
         static constexpr size_t shrink_above = 256;  // pieces
+        // A ring of more than `quiet_size` pieces whose last `quiet_drains` fillings each used a
+        // quarter of it or less is given back too (a burst's room, kept under steady traffic
+        // that drains every turn, on every connection the burst touched).
+        static constexpr size_t quiet_size = 16, quiet_drains = 64;
         std::vector<piece> _v;  // capacity: 0 or a power of two
         size_t _head = 0, _n = 0;
+        size_t _peak = 0;   // most pieces held since the ring last drained
+        size_t _quiet = 0;  // drains in a row with `_peak` at a quarter of the ring or less
         std::vector<piece> _later;
 
         void grow() {
@@ -118,6 +125,7 @@ class connection {
             if (_n == _v.size()) grow();
             _v[(_head + _n) & (_v.size() - 1)] = std::move(p);
             ++_n;
+            _peak = std::max(_peak, _n);
         }
 
     public:
@@ -148,11 +156,18 @@ class connection {
             front() = piece{};  // releases the received buffer or string it held
             _head = (_head + 1) & (_v.size() - 1);
             --_n;
-            if (_n == 0 && _v.size() > shrink_above) {
-                // A burst (a stalled peer) grew the ring far past what steady traffic needs:
-                // give it back once it has drained.
+            if (_n == 0) drained();
+        }
+        void drained() {
+            // A burst (a stalled peer) grew the ring far past what steady traffic needs: give
+            // it back once it has drained, at once when it is large, after a while of small
+            // fillings otherwise.
+            _quiet = _v.size() > quiet_size && _peak * 4 <= _v.size() ? _quiet + 1 : 0;
+            _peak = 0;
+            if (_v.size() > shrink_above || _quiet >= quiet_drains) {
                 std::vector<piece>().swap(_v);
                 _head = 0;
+                _quiet = 0;
             }
         }
         void clear() {

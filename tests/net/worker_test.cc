@@ -318,6 +318,29 @@ TEST(worker, a_send_queue_grown_by_a_burst_is_given_back_once_drained) {
     ::close(fd);
 }
 
+TEST(worker, a_send_queue_that_stays_far_from_full_gives_its_room_back) {
+    std::atomic<size_t> capacity{0}, peak{0};
+    server s(small_buffers(4096, 64), [&](connection&) {
+        auto h = std::make_unique<burst_echo>();
+        h->capacity = &capacity;
+        h->peak = &peak;
+        return h;
+    });
+    int fd = connect_client(s.port);
+    // 100 pieces in one turn: a ring of 128, under the size given back at once.
+    std::string data = pattern(700, 7);
+    ASSERT_TRUE(write_all(fd, data));
+    ASSERT_TRUE(read_exactly(fd, data.size()) == data);
+    EXPECT_EQ(peak.load(), 128u);
+    // Then one piece at a time, each sent before the next comes.
+    for (int i = 0; i < 80; ++i) {
+        ASSERT_TRUE(write_all(fd, "ping!!!"));
+        ASSERT_EQ(read_exactly(fd, 7), "ping!!!");
+    }
+    EXPECT_LE(capacity.load(), 16u) << "a ring a quarter full at most, drain after drain, was given back";
+    ::close(fd);
+}
+
 TEST(worker, five_thousand_connections_on_one_worker) {
     // Both ends live in this process: 10,000 descriptors and then some. Raise the soft limit
     // as far as the hard limit allows.
