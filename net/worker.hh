@@ -139,6 +139,7 @@ class connection {
         void push_back(piece&& p, bool send_in_flight) {
             if (!_later.empty() || (_n == _v.size() && send_in_flight)) {
                 _later.push_back(std::move(p));
+                _peak = std::max(_peak, _n + _later.size());
                 return;
             }
             append(std::move(p));
@@ -162,12 +163,15 @@ class connection {
             // A burst (a stalled peer) grew the ring far past what steady traffic needs: give
             // it back once it has drained, at once when it is large, after a while of small
             // fillings otherwise.
-            _quiet = _v.size() > quiet_size && _peak * 4 <= _v.size() ? _quiet + 1 : 0;
+            const size_t room = capacity();
+            _quiet = room > quiet_size && _peak * 4 <= room ? _quiet + 1 : 0;
             _peak = 0;
             if (_v.size() > shrink_above || _quiet >= quiet_drains) {
                 std::vector<piece>().swap(_v);
                 _head = 0;
                 _quiet = 0;
+                // And the room of the pieces that waited for a send in flight.
+                if (_later.empty()) std::vector<piece>().swap(_later);
             }
         }
         void clear() {

