@@ -298,49 +298,43 @@ struct burst_echo : short_string_echo {
     }
 };
 
-TEST(worker, a_send_queue_grown_by_a_burst_is_given_back_once_drained) {
+// A client of a server whose connections answer with burst_echo.
+struct burst_client {
     std::atomic<size_t> capacity{0}, peak{0};
-    server s(small_buffers(4096, 64), [&](connection&) {
-        auto h = std::make_unique<burst_echo>();
-        h->capacity = &capacity;
-        h->peak = &peak;
-        return h;
-    });
+    server s{small_buffers(4096, 64), [this](connection&) {
+                 auto h = std::make_unique<burst_echo>();
+                 h->capacity = &capacity;
+                 h->peak = &peak;
+                 return h;
+             }};
     int fd = connect_client(s.port);
+    ~burst_client() { ::close(fd); }
+    // Sends `bytes` and reads them back (in 7-byte pieces on the server's side).
+    bool echo(size_t bytes, int seed) {
+        const std::string data = pattern(bytes, seed);
+        return write_all(fd, data) && read_exactly(fd, data.size()) == data;
+    }
+};
+
+TEST(worker, a_send_queue_grown_by_a_burst_is_given_back_once_drained) {
+    burst_client c;
     // One receive of 4 KiB answered in 7-byte pieces: about 600 queued in one turn.
-    std::string data = pattern(4096, 6);
-    ASSERT_TRUE(write_all(fd, data));
-    ASSERT_TRUE(read_exactly(fd, data.size()) == data);
-    EXPECT_GT(peak.load(), 256u) << "the burst grew the queue";
-    ASSERT_TRUE(write_all(fd, "ping!!!"));  // the next data finds the queue drained
-    EXPECT_EQ(read_exactly(fd, 7), "ping!!!");
-    EXPECT_LE(capacity.load(), 256u) << "and it gave the room back";
-    ::close(fd);
+    ASSERT_TRUE(c.echo(4096, 6));
+    EXPECT_GT(c.peak.load(), 256u) << "the burst grew the queue";
+    ASSERT_TRUE(c.echo(7, 1));  // the next data finds the queue drained
+    EXPECT_LE(c.capacity.load(), 256u) << "and it gave the room back";
 }
 
 TEST(worker, a_send_queue_that_stays_far_from_full_gives_its_room_back) {
-    std::atomic<size_t> capacity{0}, peak{0};
-    server s(small_buffers(4096, 64), [&](connection&) {
-        auto h = std::make_unique<burst_echo>();
-        h->capacity = &capacity;
-        h->peak = &peak;
-        return h;
-    });
-    int fd = connect_client(s.port);
+    burst_client c;
     // 100 pieces in one turn: room for 128 or so (some may wait for a send in flight), under
     // the size given back at once.
-    std::string data = pattern(700, 7);
-    ASSERT_TRUE(write_all(fd, data));
-    ASSERT_TRUE(read_exactly(fd, data.size()) == data);
-    EXPECT_GE(peak.load(), 64u);
-    EXPECT_LE(peak.load(), 256u);
+    ASSERT_TRUE(c.echo(700, 7));
+    EXPECT_GE(c.peak.load(), 64u);
+    EXPECT_LE(c.peak.load(), 256u);
     // Then one piece at a time, each sent before the next comes.
-    for (int i = 0; i < 80; ++i) {
-        ASSERT_TRUE(write_all(fd, "ping!!!"));
-        ASSERT_EQ(read_exactly(fd, 7), "ping!!!");
-    }
-    EXPECT_LE(capacity.load(), 16u) << "a ring a quarter full at most, drain after drain, was given back";
-    ::close(fd);
+    for (int i = 0; i < 80; ++i) ASSERT_TRUE(c.echo(7, i));
+    EXPECT_LE(c.capacity.load(), 16u) << "a ring a quarter full at most, drain after drain, was given back";
 }
 
 TEST(worker, five_thousand_connections_on_one_worker) {
