@@ -8,8 +8,8 @@
 // returns to the ring after the last send); only an envelope that spans buffers is copied, into
 // `_pending`, and only the bytes it lacks are taken from the next buffer: the envelopes after it
 // are handed out in place again (a burst that fills every buffer does not put the connection on
-// the copying path for good, nor leave a buffer-sized `_pending` behind). Framed envelopes come out of the frame decoder's scratch and are valid only during
-// the callback. Worker thread only.
+// the copying path for good, nor leave a buffer-sized `_pending` behind). Framed envelopes come
+// out of the frame decoder's scratch and are valid only during the callback. Worker thread only.
 
 #include <cstdint>
 #include <memory>
@@ -55,7 +55,7 @@ public:
     }
     bool framed() const { return _frames != nullptr; }
     void set_max_body(uint32_t bytes) { _limits.max_body_bytes = bytes; }
-    // What the reader holds for an envelope that spans buffers (tests, memory accounting).
+    // What the reader holds for an envelope that spans buffers (tests).
     size_t pending_bytes() const { return _pending.size(); }
     size_t pending_capacity() const { return _pending.capacity(); }
     // A `_pending` larger than this is given back once it empties (a large envelope's copy).
@@ -195,14 +195,9 @@ envelope_reader::outcome envelope_reader::feed(net::rx_buffer data, Fn&& on_enve
         // The view is valid during the callback only (the copy is cleared after it).
         const bool go_on = on_envelope(inbound_envelope{sp.envelope.header, sp.envelope.body, {}});
         clear_pending();
-        if (!go_on || at == in.size()) return out;
-        if (_frames) {  // framing starts after this envelope (READY, AUTH_SUCCESS)
-            _pending.assign(in.substr(at));
-            data.release();
-            return drain(std::forward<Fn>(on_envelope));
-        }
+        if (!go_on) return out;
     }
-    // Envelopes that lie inside this buffer are handed out in place.
+    // Envelopes that lie inside this buffer are handed out in place (until framing starts).
     while (at < in.size() && !_frames) {
         auto sp = cql::split_envelope(in.substr(at), _limits);
         if (sp.status == cql::parse_status::need_more) break;
@@ -216,7 +211,7 @@ envelope_reader::outcome envelope_reader::feed(net::rx_buffer data, Fn&& on_enve
     _pending.assign(in.substr(at));
     data.release();
     if (!_frames) return out;
-    // Framing started in the middle of this buffer: decode the rest as frames.
+    // Framing started after an envelope of this buffer (READY, AUTH_SUCCESS): the rest are frames.
     return drain(std::forward<Fn>(on_envelope));
 }
 
