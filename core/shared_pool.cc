@@ -119,6 +119,7 @@ void shared_pool::set_nodes(group& g, std::shared_ptr<const cluster_view> v) {
         auto old = std::find_if(g.nodes.begin(), g.nodes.end(), [&](const node_pool& o) { return o.endpoint == n.endpoint; });
         if (old != g.nodes.end()) {
             n.conns = std::move(old->conns);
+            n.owed = std::move(old->owed);
             old->conns.clear();
             if (n.up && !old->up) {
                 // Back up (STATUS_CHANGE): reopened at the next tick, not after its backoff.
@@ -145,6 +146,9 @@ void shared_pool::set_nodes(group& g, std::shared_ptr<const cluster_view> v) {
     }
     g.nodes = std::move(nodes);
     g.ring.build();
+    for (auto& n : g.nodes) {
+        if (n.up) pay_owed(g, n);  // a node back up whose connections stayed open
+    }
 }
 
 void shared_pool::open(const std::shared_ptr<group>& gp, size_t node, size_t slot) {
@@ -262,7 +266,21 @@ void shared_pool::on_ready(group& g, size_t node, size_t slot) {
     bump(n.metrics->connections);
     spdlog::debug("shared connection to {} node {} ready (protocol {}, keyspace '{}')", side_name(g.side), n.endpoint, static_cast<int>(g.version),
                   g.keyspace);
+    if (n.up) pay_owed(g, n);
     flush_queue(g);
+}
+
+void shared_pool::pay_owed(const group& g, node_pool& n) {
+    if (n.owed.empty()) return;
+    for (auto& s : n.conns) {
+        if (!s.ready) continue;
+        spdlog::debug("shared connection to {} node {}: {} statement(s) prepared while it was down or not ready, prepared there now",
+                      side_name(g.side), n.endpoint, n.owed.size());
+        for (const auto& [body, flags] : n.owed) s.c->request(opcode::prepare, body, uint64_t{0}, flags);
+        n.owed.clear();
+        n.owed.shrink_to_fit();
+        return;
+    }
 }
 
 void shared_pool::on_closed(group& g, size_t node, size_t slot, int error) {
@@ -328,6 +346,7 @@ void shared_pool::flush_queue(group& g) {
         if (!c) return;
         rt->metrics = g.nodes[static_cast<size_t>(chosen)].metrics;
         c->request(q.op, q.body, q.tag, q.flags);
+        if (q.op == opcode::prepare) prepare_on_others(g, q.body, q.flags, chosen);  // as send() + prepare_elsewhere()
         g.queue.pop_front();
     }
 }
@@ -466,14 +485,23 @@ shared_pool::sent shared_pool::send(const request& r) {
 
 void shared_pool::prepare_elsewhere(const request& r, int sent_to) {
     group* g = find(r.side, r.version, r.keyspace);
-    if (!g || g->ready == 0) return;
-    for (size_t i = 0; i < g->nodes.size(); ++i) {
-        if (static_cast<int>(i) == sent_to || !g->nodes[i].up) continue;
-        for (auto& s : g->nodes[i].conns) {
-            if (s.ready && s.c->has_room()) {
-                s.c->request(r.op, r.body, uint64_t{0}, r.flags);  // no route: the reply is dropped
+    if (g && g->ready > 0) prepare_on_others(*g, r.body, r.flags, sent_to);
+}
+
+void shared_pool::prepare_on_others(group& g, std::string_view body, uint8_t flags, int sent_to) {
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        auto& n = g.nodes[i];
+        if (static_cast<int>(i) == sent_to) continue;
+        bool done = false;
+        for (auto& s : n.conns) {
+            if (n.up && s.ready && s.c->has_room()) {
+                done = s.c->request(opcode::prepare, body, uint64_t{0}, flags);  // no route: the reply is dropped
                 break;
             }
+        }
+        if (!done && n.owed.size() < max_owed &&
+            std::none_of(n.owed.begin(), n.owed.end(), [&](const auto& o) { return o.first == body; })) {
+            n.owed.emplace_back(body, flags);
         }
     }
 }

@@ -119,7 +119,14 @@ private:
         node_metrics* metrics = nullptr;
         std::vector<conn_slot> conns;
         uint32_t next = 0;
+        // PREPAREs sent to the group while this node was down or had no ready connection (it was
+        // opening or reconnecting): sent on its first connection that becomes ready, as drivers
+        // prepare again on a node that comes up, so an EXECUTE routed here finds the statement
+        // (not an UNPREPARED and a heal). Bodies, deduplicated, at most max_owed (beyond, the
+        // heal covers it).
+        std::vector<std::pair<std::string, uint8_t>> owed;
     };
+    static constexpr size_t max_owed = 1024;
     struct waiting {
         uint64_t tag;
         cql::opcode op;
@@ -153,6 +160,11 @@ private:
     void refuse(group& g, const std::string& why);
     static bool all_failed(const group& g);
     void flush_queue(group& g);
+    // A PREPARE: the same to one ready connection of every other node that is up (replies
+    // dropped); owed to the nodes that have none.
+    void prepare_on_others(group& g, std::string_view body, uint8_t flags, int sent_to);
+    // What `n` is owed, on its first ready connection (when it has one).
+    static void pay_owed(const group& g, node_pool& n);
     client::connection* pick(group& g, std::optional<int64_t> token, int node, int& chosen);
     void tick();
     void refresh_views();

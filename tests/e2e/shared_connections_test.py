@@ -172,6 +172,8 @@ class token_aware(shared_base):
             for k in range(200):
                 current[0] = base_ts + k
                 s.execute(ins, (k, "while node 2 is down"))
+            upd = "UPDATE %s.kv SET v = ? WHERE k = ?" % ks
+            s.prepare(upd)  # node 2 misses it
         finally:
             c.shutdown()
             self.target.execute("UPDATE cqlsim.nodes SET up = true WHERE node = 2")
@@ -185,6 +187,27 @@ class token_aware(shared_base):
             moved += replicas[k][0] == 2
         self.assertGreater(moved, 0, "some keys are owned by node 2")
         self.tandem.proc.wait_for("target node 127.0.62.2:%d is UP" % self.target.port, timeout=10)
+        # Node 2 missed the UPDATE's PREPARE: it gets it once its connections are ready again, as
+        # a driver prepares again on a node that comes up, so its keys' EXECUTEs need no heal.
+        deadline = time.time() + 20
+        while self.pool_size() < 2 * 3 * PER_NODE * WORKERS and time.time() < deadline:
+            time.sleep(0.05)
+        prepared_on = lambda: {r.node for r in self.target.execute("SELECT node, opcode, statement FROM cqlsim.requests")  # noqa: E731
+                               if r.opcode == "PREPARE" and r.statement == upd}
+        deadline = time.time() + 5
+        while 2 not in prepared_on() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(prepared_on(), {1, 2, 3})
+        healed = self.tandem.metric("zdm_tandem_unprepared_healed_total")
+        c, s = self.tandem.connect()
+        try:
+            st = s.prepare(upd)
+            for k in (k for k in range(200) if replicas[k][0] == 2):
+                s.execute(st, ("node 2 is back", k))
+        finally:
+            c.shutdown()
+        self.assertEqual(self.tandem.metric("zdm_tandem_unprepared_healed_total"), healed)
+        self.assertEqual({r.v for r in self.target.execute("SELECT k, v FROM %s.kv" % ks) if replicas[r.k][0] == 2}, {"node 2 is back"})
 
 
 class connections(shared_base):
