@@ -777,10 +777,14 @@ void worker::run(const std::function<void(worker&)>& init) {
         }
         ++_stats.loop_turns;
         uint64_t wait_us = _timers->next_delay_ms(1000) * 1000;
+        bool hold = false;
         if (_turn_hook) {
             // The hook runs once per turn and says how soon it needs the next one (µs).
             uint64_t want = _turn_hook();
-            if (want < wait_us) wait_us = want;
+            if (want < wait_us) {
+                wait_us = want;
+                hold = _cfg.hold_until_hook_due;
+            }
             end_of_turn();  // what the hook queued leaves in this turn's submit
         }
         // Latency mode: traffic is flowing, so the next completion is likely soon; poll for it
@@ -791,7 +795,10 @@ void worker::run(const std::function<void(worker&)>& init) {
             ts.tv_sec = static_cast<long long>(wait_us / 1000000);
             ts.tv_nsec = static_cast<long long>(wait_us % 1000000) * 1000;
             io_uring_cqe* first = nullptr;
-            int rc = io_uring_submit_and_wait_timeout(&_ring, &first, 1, &ts, nullptr);
+            // Held: as many completions as the ring holds (the kernel caps the count there), so
+            // in practice the timeout ends the wait.
+            const unsigned wait_nr = hold && wait_us > 0 ? _ring.cq.ring_entries : 1;
+            int rc = io_uring_submit_and_wait_timeout(&_ring, &first, wait_nr, &ts, nullptr);
             if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
                 throw std::runtime_error("io_uring wait failed: " + errno_text(rc));
             }

@@ -59,6 +59,11 @@ struct worker_config {
     // wake-up costs more than the forwarding itself on these machines
     // (../shared/reference/io-uring-here.md); an idle worker never spins. 0: off.
     uint32_t busy_poll_us = 0;
+    // For a load generator: when the turn hook asks for its next turn at a given time, the
+    // loop sleeps until then even if completions arrive meanwhile (they are handled together
+    // at that turn): one wake-up per hook tick instead of one per burst of replies. What
+    // arrives waits up to that long. Off in the proxy.
+    bool hold_until_hook_due = false;
 };
 
 // Callbacks of one connection, on the worker's thread.

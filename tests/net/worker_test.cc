@@ -160,6 +160,41 @@ TEST(worker, without_latency_mode_no_poll) {
     ::close(fd);
 }
 
+TEST(worker, a_held_turn_handles_what_arrived_at_the_hooks_time) {
+    worker_config cfg;
+    cfg.hold_until_hook_due = true;
+    server s(cfg, [](connection&) { return std::make_unique<echo>(); });
+    int fd = connect_client(s.port);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(write_all(fd, "ping"));  // no hook yet: served at once
+    ASSERT_EQ(read_exactly(fd, 4), "ping");
+    // The hook wants its next turn 100 ms from now, then none: what arrives meanwhile waits.
+    const auto due = std::chrono::steady_clock::now() + 100ms;
+    s.on_worker([&] {
+        s.w.set_turn_hook([due]() -> uint64_t {
+            const auto now = std::chrono::steady_clock::now();
+            if (now >= due) return UINT64_MAX;
+            return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(due - now).count());
+        });
+        return 0;
+    });
+    auto sent = std::chrono::steady_clock::now();
+    ASSERT_TRUE(write_all(fd, "held"));
+    ASSERT_EQ(read_exactly(fd, 4), "held");
+    EXPECT_GE(std::chrono::steady_clock::now(), due) << "the echo left at the hook's time, not when the data arrived";
+    EXPECT_GE(std::chrono::steady_clock::now() - sent, 80ms);
+    // Past it, the hook asks for no particular time: data is served as it arrives again.
+    sent = std::chrono::steady_clock::now();
+    ASSERT_TRUE(write_all(fd, "free"));
+    ASSERT_EQ(read_exactly(fd, 4), "free");
+    EXPECT_LT(std::chrono::steady_clock::now() - sent, 500ms);
+    s.on_worker([&] {
+        s.w.set_turn_hook(nullptr);
+        return 0;
+    });
+    ::close(fd);
+}
+
 // Holds received buffers until the ring is empty (or 5 ms have passed, for the tail of the
 // stream), then copies and releases them all: a fast sender finds the ring dry again and again.
 struct hoarder : connection_handler {
