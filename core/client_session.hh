@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/cluster_link.hh"
+#include "core/fifo.hh"
 #include "core/handshake.hh"
 #include "core/journal.hh"
 #include "core/pending.hh"
@@ -246,23 +247,9 @@ private:
     };
     // Requests read before the clusters or the handshake were ready, or (SHARED) while the pool
     // has no room for this client (`_pool_wait`: what was received before reading paused), in
-    // order. A vector, freed
-    // once drained: a std::deque allocates a block when it is made, on every client connection.
-    struct env_queue {
-        std::vector<queued_env> v;
-        size_t head = 0;
-        bool empty() const { return head == v.size(); }
-        size_t size() const { return v.size() - head; }
-        void push_back(queued_env e) { v.push_back(std::move(e)); }
-        queued_env pop_front() {
-            queued_env e = std::move(v[head++]);
-            if (head == v.size()) {
-                std::vector<queued_env>().swap(v);
-                head = 0;
-            }
-            return e;
-        }
-    } _queued;
+    // order (core/fifo.hh: no memory while empty, and the size of what it holds while it never
+    // quite empties).
+    fifo<queued_env> _queued;
     bool _version_error_sent = false;
     std::string _keyspace;
     handshake_state _hs;

@@ -107,6 +107,7 @@ void connection::send(rx_buffer bytes) {
 void connection::pause_reading() {
     if (_paused) return;
     _paused = true;
+    _cautious = true;
     // A multishot recv keeps filling buffers until cancelled.
     if (_recv_armed && !_shut) {
         io_uring_sqe* s = _worker.sqe();
@@ -259,7 +260,15 @@ connection* worker::lookup(uint32_t slot, uint32_t generation) {
 
 void worker::arm_recv(connection& c) {
     io_uring_sqe* s = sqe();
-    io_uring_prep_recv_multishot(s, c._fd, nullptr, 0, 0);
+    if (c._cautious) {
+        // The first read after a pause takes one buffer: a multishot recv would hand over all
+        // that waited in the socket (megabytes, from a client that kept sending) in one go, to a
+        // handler that paused because it could not pass on what it had. More once it keeps up.
+        c._cautious = false;
+        io_uring_prep_recv(s, c._fd, nullptr, _cfg.buffer_size, 0);
+    } else {
+        io_uring_prep_recv_multishot(s, c._fd, nullptr, 0, 0);
+    }
     s->flags |= IOSQE_BUFFER_SELECT;
     s->buf_group = _buffers->group();
     io_uring_sqe_set_data64(s, pack(op::recv, c._slot, c._generation));

@@ -196,6 +196,7 @@ class connection {
     bool _send_inflight = false;
     bool _paused = false;
     bool _starved = false;      // recv ended with -ENOBUFS; waits for buffers
+    bool _cautious = false;     // paused since the last recv was armed: the next takes one buffer
     bool _dirty = false;        // on the worker's flush list
     bool _closing = false;      // close() called: flush, then shut down
     bool _shut = false;         // shutdown and cancel issued
@@ -228,7 +229,8 @@ public:
     bool over_limit() const { return _over_limit; }
 
     // Stop / restart delivering received bytes (for back-pressure on the peer that feeds a slow
-    // writer). Bytes already received are still delivered.
+    // writer). Bytes already received are still delivered. After a resume the first delivery is
+    // one buffer at most, the next ones whatever arrived, as long as reading is not paused again.
     void pause_reading();
     void resume_reading();
     bool reading_paused() const { return _paused; }

@@ -274,6 +274,62 @@ struct bounded_echo : connection_handler {
     void on_close(connection&, int) override {}
 };
 
+// Pauses after each delivery (a session whose requests the pool cannot take), until told to stop.
+struct one_at_a_time : connection_handler {
+    std::atomic<size_t> bytes{0}, deliveries{0};
+    std::atomic<bool> keep_pausing{true};
+    connection* conn = nullptr;
+    void on_data(connection& c, rx_buffer data) override {
+        conn = &c;
+        bytes += data.view().size();
+        ++deliveries;
+        if (keep_pausing) c.pause_reading();
+    }
+    void on_close(connection&, int) override {}
+};
+
+// After a resume, megabytes waiting in the socket do not arrive in one go to a handler that
+// could not pass on what it had: one buffer, and none after it pauses again.
+TEST(worker, a_resumed_connection_gets_one_buffer_before_it_can_pause_again) {
+    std::atomic<one_at_a_time*> h{nullptr};
+    server s(worker_config{}, [&](connection&) {
+        auto p = std::make_unique<one_at_a_time>();
+        h = p.get();
+        return p;
+    });
+    int fd = connect_client(s.port);
+    ASSERT_GE(fd, 0);
+    const std::string data = pattern(8 << 20, 3);
+    std::thread writer([&] { write_all(fd, data); });  // blocks until the server reads it all
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while ((!h || h.load()->deliveries == 0) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    ASSERT_TRUE(h && h.load()->deliveries > 0);
+    one_at_a_time& handler = *h;
+    std::this_thread::sleep_for(50ms);  // the socket fills while reading is paused
+    const size_t buffer = worker_config{}.buffer_size;
+    for (int i = 0; i < 20; ++i) {
+        const size_t before = handler.bytes;
+        s.on_worker([&] {
+            handler.conn->resume_reading();
+            return 0;
+        });
+        std::this_thread::sleep_for(20ms);
+        const size_t got = handler.bytes - before;
+        EXPECT_GT(got, 0u) << i;
+        EXPECT_LE(got, buffer) << i << ": a resume handed over more than one buffer";
+    }
+    handler.keep_pausing = false;  // now read it all
+    s.on_worker([&] {
+        handler.conn->resume_reading();
+        return 0;
+    });
+    writer.join();
+    deadline = std::chrono::steady_clock::now() + 10s;
+    while (handler.bytes < data.size() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(handler.bytes, data.size());
+    ::close(fd);
+}
+
 TEST(worker, slow_reader_back_pressure_bounds_memory) {
     std::atomic<size_t> peak{0};
     worker_config cfg = small_buffers(16 * 1024, 16);
