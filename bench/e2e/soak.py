@@ -17,7 +17,8 @@ without tandem, could not hold 70% of the closed-loop maximum. It handles the re
 too (cqlbench --batch-replies; --no-batch-replies: as they arrive): straight to one cqlsim node at
 40k req/s that took cqlbench from 41% to 27% of CPU 0 (medians of 3), a reply waiting up to 200 µs. Meanwhile this script samples,
 every --every seconds, tandem's RSS (VmRSS), open fds, CPU (/proc) and the last minute's p99 and
-errors (its admin API), the CPU of CPU 0's processes (origin, target, cqlbench) and each CPU's idle and
+errors (its admin API), the CPU of CPU 0's processes (origin, target, cqlbench) and how long each
+waited for the core while runnable (/proc schedstat), each CPU's idle and
 steal time (/proc/stat: steal is the host running another guest). Beside it,
 a probe (--probe-rate requests/s, one connection) straight to each cluster: a stall one sees too
 is that cluster's, not tandem's. Verdict: after the first minute RSS stays within 5% and fds
@@ -72,6 +73,19 @@ def cpu_times():
                 v = line.split()
                 out[int(v[0][3:])] = (int(v[4]) + int(v[5]), int(v[8]))
     return out
+
+
+def waited_seconds(pid):
+    """Seconds the process's threads spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat,
+    second field): with CPU 0 saturated its processes wait about as long as they run."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1e9
 
 
 def sustained(summary, rate, slo_ms):
@@ -172,6 +186,7 @@ def main():
         # CPU 0's processes too, per sample: which of them had the core when a stall came.
         others = {"origin": origin.proc.proc.pid, "target": target.proc.proc.pid, "cqlbench": load.pid}
         others_cpu = {k: cpu_seconds(v) for k, v in others.items()}
+        others_wait = {k: waited_seconds(v) for k, v in others.items()}
         ticks, hz = cpu_times(), os.sysconf("SC_CLK_TCK")
         while load.poll() is None:
             time.sleep(args.every)
@@ -187,6 +202,9 @@ def main():
             now_cpu = {k: cpu_seconds(v) for k, v in others.items()}
             samples[-1]["cpu0"] = {k: (now_cpu[k] - others_cpu[k]) / args.every * 100 for k in others}
             others_cpu = now_cpu
+            now_wait = {k: waited_seconds(v) for k, v in others.items()}
+            samples[-1]["wait0"] = {k: (now_wait[k] - others_wait[k]) / args.every * 100 for k in others}
+            others_wait = now_wait
             now_ticks = cpu_times()
             samples[-1]["idle"] = {c: (now_ticks[c][0] - ticks[c][0]) / hz / args.every * 100 for c in (0, 1) if c in now_ticks}
             samples[-1]["steal"] = {c: (now_ticks[c][1] - ticks[c][1]) / hz / args.every * 100 for c in (0, 1) if c in now_ticks}
@@ -194,7 +212,7 @@ def main():
             print("%6.0f s  rss %6.1f MiB  fds %4d  cpu %5.1f%%  p99 %6.3f ms  %8.0f req/s  errors %d  CPU 0: %s  idle/steal %s" % (
                 samples[-1]["t"], samples[-1]["rss_kb"] / 1024, samples[-1]["fds"], samples[-1]["cpu_pct"], samples[-1]["p99_ms"],
                 samples[-1]["req_s"], samples[-1]["errors"],
-                " ".join("%s %.0f%%" % kv for kv in samples[-1]["cpu0"].items()),
+                " ".join("%s %.0f%% (waited %.0f%%)" % (k, v, samples[-1]["wait0"][k]) for k, v in samples[-1]["cpu0"].items()),
                 " ".join("cpu%d %.0f/%.0f%%" % (c, samples[-1]["idle"][c], samples[-1]["steal"][c]) for c in samples[-1]["idle"])), flush=True)
         out, err = load.communicate()
         assert load.returncode == 0, err
@@ -246,6 +264,10 @@ def main():
              "- tandem CPU %.0f-%.0f%% of a core; last-minute p99 %.2f-%.2f ms; errors counted by tandem: %d" % (
                  min(s["cpu_pct"] for s in samples), max(s["cpu_pct"] for s in samples), min(s["p99_ms"] for s in settled),
                  max(s["p99_ms"] for s in settled), samples[-1]["errors"]),
+             "- CPU 0 (medians of the samples): %s" % ", ".join(
+                 "%s ran %.0f%%, waited for the core %.0f%%" % (k, sorted(x["cpu0"][k] for x in samples)[len(samples) // 2],
+                                                                sorted(x["wait0"][k] for x in samples)[len(samples) // 2])
+                 for k in samples[0]["cpu0"]) if samples else "no sample",
              "- verdict: %s" % ("PASS (RSS within 5%, fds flat, no error)" if ok else "FAIL")]
     publish("\n".join(lines), args.markdown)
     if args.plot and shutil.which("gnuplot"):
