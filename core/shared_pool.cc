@@ -273,7 +273,7 @@ void shared_pool::on_ready(group& g, size_t node, size_t slot) {
 void shared_pool::pay_owed(const group& g, node_pool& n) {
     if (n.owed.empty()) return;
     for (auto& s : n.conns) {
-        if (!s.ready) continue;
+        if (!s.ready || !s.c->has_room()) continue;  // as prepare_on_others: a connection with free ids
         spdlog::debug("shared connection to {} node {}: {} statement(s) prepared while it was down or not ready, prepared there now",
                       side_name(g.side), n.endpoint, n.owed.size());
         for (const auto& [body, flags] : n.owed) s.c->request(opcode::prepare, body, uint64_t{0}, flags);
