@@ -316,6 +316,8 @@ void client_session::on_close(net::connection&, int error) {
         l = nullptr;
     }
     _slots.for_each_used([&](pending& p) { release(p); });
+    drop(_w.counters.held, static_cast<int64_t>(_queued.size()));  // never sent: the client is gone
+    _queued = {};
     if (_shared) _w.pool->forget_session(this);  // mirrored reads too
     _w.p.client_connections().fetch_sub(1, std::memory_order_relaxed);
     spdlog::info("client {} disconnected{}", _peer, error ? std::string(": ") + std::strerror(-error) : "");
@@ -331,6 +333,7 @@ void client_session::on_data(net::connection& c, net::rx_buffer data) {
                 return false;
             }
             _queued.push_back({env.header, std::string(env.body)});
+            bump(_w.counters.held);
             return true;
         }
         process(std::move(env));
@@ -414,6 +417,7 @@ void client_session::drain_queue() {
         if (_phase == phase::connecting && _fatal.empty()) return;
         if (_hs.busy || _pool_wait) return;
         auto q = _queued.pop_front();
+        drop(_w.counters.held);
         process(inbound_envelope{q.h, q.body, {}});
     }
 }

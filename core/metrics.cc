@@ -219,6 +219,13 @@ std::string prometheus_text(const std::string& prefix, workers_t workers, const 
     for (const auto* w : workers) inflight += w->counters.inflight.load(std::memory_order_relaxed);
     x.metric("proxy_inflight_requests_total", "gauge", "Requests waiting for a cluster");
     x.line("proxy_inflight_requests_total", "", static_cast<double>(inflight));
+    int64_t held = 0;
+    for (const auto* w : workers) held += w->counters.held.load(std::memory_order_relaxed);
+    x.metric("tandem_held_requests", "gauge",
+             "Requests read from clients and not yet sent to a cluster: pipelined before the client's handshake completed, or "
+             "(cluster_connections SHARED) read before the node's pool connections ran short of stream ids and the client was "
+             "paused; they leave in order when there is room");
+    x.line("tandem_held_requests", "", static_cast<double>(held));
     x.metric("client_connections_total", "gauge", "Open client connections");
     x.line("client_connections_total", "", static_cast<double>(g.client_connections));
     x.metric("pscache_entries_total", "gauge", "Prepared statements tandem knows");
@@ -254,6 +261,9 @@ std::map<std::string, int64_t> metric_totals(workers_t workers, const proxy_gaug
     int64_t inflight = 0;
     for (const auto* w : workers) inflight += w->counters.inflight.load(std::memory_order_relaxed);
     t["inflight"] = inflight;
+    int64_t held = 0;
+    for (const auto* w : workers) held += w->counters.held.load(std::memory_order_relaxed);
+    t["held"] = held;
     t["client_connections"] = g.client_connections;
     t["pscache_entries"] = g.pscache_entries;
     return t;

@@ -70,6 +70,9 @@ struct proxy_counters {
     // journal was full, and writes that stay synchronous (lightweight transactions, counters).
     std::atomic<uint64_t> journaled_writes{0}, journal_secondary_failed{0}, journal_full{0}, journal_sync_writes{0};
     std::atomic<int64_t> inflight{0};
+    // Requests read from clients that no cluster has been sent yet: pipelined before the handshake
+    // finished, or (SHARED) read before the pool ran out of room and the client was paused.
+    std::atomic<int64_t> held{0};
     recent_latency recent;  // every request, for /api/v1/status's last minute
 };
 

@@ -450,14 +450,14 @@ std::string proxy::status_json(const std::string& version, const window_summary&
         "\"primary_cluster\": \"{}\", \"read_mode\": \"{}\", \"write_mode\": \"{}\", \"journal\": {}, \"log_level\": {}, "
         "\"cluster_connections\": \"{}\", "
         "\"uptime_s\": {:.1f}, \"started\": {}, "
-        "\"client_connections\": {}, \"max_client_connections\": {}, \"inflight\": {}, \"clusters\": {{{}}}, "
+        "\"client_connections\": {}, \"max_client_connections\": {}, \"inflight\": {}, \"held\": {}, \"clusters\": {{{}}}, "
         "\"requests\": {}, \"errors\": {}, \"last_minute\": {{\"seconds\": {:.1f}, \"requests\": {}, \"errors\": {}, "
         "\"requests_per_s\": {:.1f}, \"errors_per_s\": {:.2f}, \"p50_ms\": {:.3f}, \"p99_ms\": {:.3f}}}}}",
         json_string(version), _cfg.proxy_topology_index, addresses,
         json_string(_cfg.proxy_listen_address + ":" + std::to_string(_port ? _port : _cfg.proxy_listen_port)), _opts.workers,
         get_setting(live, "primary_cluster"), get_setting(live, "read_mode"), get_setting(live, "write_mode"), journal_json(),
         json_string(live.log_level), get_setting(_cfg, "cluster_connections"), uptime,
-        _started.load() ? "true" : "false", _clients.load(), _cfg.proxy_max_client_connections, t.at("inflight"), clusters,
+        _started.load() ? "true" : "false", _clients.load(), _cfg.proxy_max_client_connections, t.at("inflight"), t.at("held"), clusters,
         t.at("requests"),
         t.at("failed_reads_origin") + t.at("failed_reads_target") + t.at("failed_writes_origin") + t.at("failed_writes_target") +
             t.at("failed_writes_both") + t.at("timeouts"),

@@ -14,6 +14,7 @@ is a SHARED case alone.
 
 Usage: backpressure_test.py <cqlsim> <tandem> [test names]
 """
+import json
 import os
 import signal
 import socket
@@ -191,6 +192,10 @@ class backpressure(unittest.TestCase):
             time.sleep(0.2)
         self.assertGreaterEqual(self.paused(), 1, "no client was held back while the target was stopped")
         time.sleep(1)
+        # What a paused client had already sent waits in tandem, counted, and goes out later.
+        held = self.tandem.metric("zdm_tandem_held_requests")
+        self.assertGreater(held, 0, "no request counted as held while the target was stopped")
+        self.assertGreater(json.loads(self.tandem.http("/api/v1/status")[1])["held"], 0, "/api/v1/status has no held requests")
         self.target.proc.signal(signal.SIGCONT)
         for n, (sock, _) in enumerate(socks):
             sock.settimeout(60)
@@ -204,6 +209,7 @@ class backpressure(unittest.TestCase):
         for t in senders:
             t.join(10)
         self.assertEqual(self.tandem.metric("zdm_tandem_overloaded_answers_total"), 0)
+        self.assertEqual(self.tandem.metric("zdm_tandem_held_requests"), 0, "requests still counted as held after all were answered")
         for c in (self.origin, self.target):
             self.assertEqual(len(self.keys(c)), clients * per_client, "%s lacks rows" % c.name)
 
