@@ -17,7 +17,7 @@ without tandem, could not hold 70% of the closed-loop maximum. It handles the re
 too (cqlbench --batch-replies; --no-batch-replies: as they arrive): straight to one cqlsim node at
 40k req/s that took cqlbench from 41% to 27% of CPU 0 (medians of 3), a reply waiting up to 200 µs. Meanwhile this script samples,
 every --every seconds, tandem's RSS (VmRSS), open fds, CPU (/proc) and the last minute's p99 and
-errors (its admin API), the CPU of CPU 0's processes (origin, target, cqlbench) and how long each
+errors, the requests in flight and held (its admin API), the CPU of CPU 0's processes (origin, target, cqlbench) and how long each
 waited for the core while runnable (/proc schedstat), each CPU's idle and
 steal time (/proc/stat: steal is the host running another guest). Beside it,
 a probe (--probe-rate requests/s, one connection) straight to each cluster: a stall one sees too
@@ -25,7 +25,7 @@ is that cluster's, not tandem's. Verdict: after the first minute RSS stays withi
 within 2 of their first values, and neither cqlbench nor tandem counted an error. Writes
 --markdown and --plot.
 
-Usage: soak.py <build dir> [--seconds 600] [--every 10] [--probe 10] [--load 0.8] [--maximum open|closed] [--slo-ms 100]
+Usage: soak.py <build dir> [--seconds 600] [--every 10] [--probe 30] [--load 0.8] [--maximum open|closed] [--slo-ms 100]
                  [--rate N] [--coalesce-us 200] [--cluster-connections SHARED] [--markdown F] [--plot F]
 """
 import argparse
@@ -124,7 +124,7 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--seconds", type=float, default=600)
     ap.add_argument("--every", type=float, default=10)
-    ap.add_argument("--probe", type=float, default=10)
+    ap.add_argument("--probe", type=float, default=30, help="seconds of the closed loop and of each step of the search")
     ap.add_argument("--load", type=float, default=0.8)
     ap.add_argument("--maximum", choices=("open", "closed"), default="open",
                     help="open: the highest open-loop rate sustained (searched); closed: the closed-loop throughput")
@@ -197,7 +197,8 @@ def main():
             cpu = cpu_seconds(pid)
             samples.append({"t": time.time() - start, "rss_kb": h.status_kb(pid, "VmRSS"), "fds": len(os.listdir("/proc/%d/fd" % pid)),
                             "cpu_pct": (cpu - cpu0) / args.every * 100, "p99_ms": s["last_minute"]["p99_ms"],
-                            "req_s": s["last_minute"]["requests_per_s"], "errors": s["errors"]})
+                            "req_s": s["last_minute"]["requests_per_s"], "errors": s["errors"],
+                            "inflight": s["inflight"], "held": s["held"]})
             cpu0 = cpu
             now_cpu = {k: cpu_seconds(v) for k, v in others.items()}
             samples[-1]["cpu0"] = {k: (now_cpu[k] - others_cpu[k]) / args.every * 100 for k in others}
@@ -209,9 +210,9 @@ def main():
             samples[-1]["idle"] = {c: (now_ticks[c][0] - ticks[c][0]) / hz / args.every * 100 for c in (0, 1) if c in now_ticks}
             samples[-1]["steal"] = {c: (now_ticks[c][1] - ticks[c][1]) / hz / args.every * 100 for c in (0, 1) if c in now_ticks}
             ticks = now_ticks
-            print("%6.0f s  rss %6.1f MiB  fds %4d  cpu %5.1f%%  p99 %6.3f ms  %8.0f req/s  errors %d  CPU 0: %s  idle/steal %s" % (
+            print("%6.0f s  rss %6.1f MiB  fds %4d  cpu %5.1f%%  p99 %6.3f ms  %8.0f req/s  errors %d  in flight %d  held %d  CPU 0: %s  idle/steal %s" % (
                 samples[-1]["t"], samples[-1]["rss_kb"] / 1024, samples[-1]["fds"], samples[-1]["cpu_pct"], samples[-1]["p99_ms"],
-                samples[-1]["req_s"], samples[-1]["errors"],
+                samples[-1]["req_s"], samples[-1]["errors"], samples[-1]["inflight"], samples[-1]["held"],
                 " ".join("%s %.0f%% (waited %.0f%%)" % (k, v, samples[-1]["wait0"][k]) for k, v in samples[-1]["cpu0"].items()),
                 " ".join("cpu%d %.0f/%.0f%%" % (c, samples[-1]["idle"][c], samples[-1]["steal"][c]) for c in samples[-1]["idle"])), flush=True)
         out, err = load.communicate()
@@ -264,6 +265,10 @@ def main():
              "- tandem CPU %.0f-%.0f%% of a core; last-minute p99 %.2f-%.2f ms; errors counted by tandem: %d" % (
                  min(s["cpu_pct"] for s in samples), max(s["cpu_pct"] for s in samples), min(s["p99_ms"] for s in settled),
                  max(s["p99_ms"] for s in settled), samples[-1]["errors"]),
+             "- requests in tandem per sample: in flight %d-%d (median %d), held before a cluster %d-%d (median %d)" % (
+                 min(s["inflight"] for s in samples), max(s["inflight"] for s in samples),
+                 sorted(s["inflight"] for s in samples)[len(samples) // 2], min(s["held"] for s in samples),
+                 max(s["held"] for s in samples), sorted(s["held"] for s in samples)[len(samples) // 2]) if samples else "no sample",
              "- CPU 0 (medians of the samples): %s" % ", ".join(
                  "%s ran %.0f%%, waited for the core %.0f%%" % (k, sorted(x["cpu0"][k] for x in samples)[len(samples) // 2],
                                                                 sorted(x["wait0"][k] for x in samples)[len(samples) // 2])
