@@ -100,9 +100,11 @@ public:
 
 using workers_t = std::span<const worker_metrics* const>;
 
+// Counters are unsigned; gauges (in flight, held) signed, summed as such.
 template <class Field>
 double sum(workers_t workers, Field field) {
-    uint64_t v = 0;
+    using value = decltype(field(std::declval<proxy_counters&>()).load());
+    value v = 0;
     for (const auto* w : workers) v += field(w->counters).load(std::memory_order_relaxed);
     return static_cast<double>(v);
 }
@@ -215,17 +217,13 @@ std::string prometheus_text(const std::string& prefix, workers_t workers, const 
         for (const auto* w : workers) parts.push_back(&(w->counters.*field));
         x.histogram("proxy_request_duration_seconds", std::string("type=\"") + type + "\"", parts);
     }
-    int64_t inflight = 0;
-    for (const auto* w : workers) inflight += w->counters.inflight.load(std::memory_order_relaxed);
     x.metric("proxy_inflight_requests_total", "gauge", "Requests waiting for a cluster");
-    x.line("proxy_inflight_requests_total", "", static_cast<double>(inflight));
-    int64_t held = 0;
-    for (const auto* w : workers) held += w->counters.held.load(std::memory_order_relaxed);
+    x.line("proxy_inflight_requests_total", "", sum(workers, [](auto& c) -> auto& { return c.inflight; }));
     x.metric("tandem_held_requests", "gauge",
              "Requests read from clients and not yet sent to a cluster: pipelined before the client's handshake completed, or "
              "(cluster_connections SHARED) read before the node's pool connections ran short of stream ids and the client was "
              "paused; they leave in order when there is room");
-    x.line("tandem_held_requests", "", static_cast<double>(held));
+    x.line("tandem_held_requests", "", sum(workers, [](auto& c) -> auto& { return c.held; }));
     x.metric("client_connections_total", "gauge", "Open client connections");
     x.line("client_connections_total", "", static_cast<double>(g.client_connections));
     x.metric("pscache_entries_total", "gauge", "Prepared statements tandem knows");
@@ -258,12 +256,8 @@ std::map<std::string, int64_t> metric_totals(workers_t workers, const proxy_gaug
     add("journal_secondary_failed", [](auto& c) -> auto& { return c.journal_secondary_failed; });
     add("journal_full", [](auto& c) -> auto& { return c.journal_full; });
     add("journal_sync_writes", [](auto& c) -> auto& { return c.journal_sync_writes; });
-    int64_t inflight = 0;
-    for (const auto* w : workers) inflight += w->counters.inflight.load(std::memory_order_relaxed);
-    t["inflight"] = inflight;
-    int64_t held = 0;
-    for (const auto* w : workers) held += w->counters.held.load(std::memory_order_relaxed);
-    t["held"] = held;
+    add("inflight", [](auto& c) -> auto& { return c.inflight; });
+    add("held", [](auto& c) -> auto& { return c.held; });
     t["client_connections"] = g.client_connections;
     t["pscache_entries"] = g.pscache_entries;
     return t;

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -249,11 +250,18 @@ class tandemctl(clusters):
                 c.execute("DROP TABLE app.orders")
                 c.execute("DROP KEYSPACE other")
             self.origin.execute("DROP TYPE app.addr")
-        unreachable = os.path.join(self.dir, "unreachable.yml")
-        with open(self.settings[0]) as f, open(unreachable, "w") as g:
-            g.write(f.read().replace("target_port: %d" % self.target.port, "target_port: %d" % h.free_port()))
-        rc, out, err = ctl("preflight", "--config", unreachable)
-        self.assertEqual(rc, 1)
+        # A port held bound but not listening refuses connections for as long as it is held (a
+        # port only found free could be taken by another test's server before preflight runs).
+        closed = socket.socket()
+        closed.bind((self.target.address, 0))
+        try:
+            unreachable = os.path.join(self.dir, "unreachable.yml")
+            with open(self.settings[0]) as f, open(unreachable, "w") as g:
+                g.write(f.read().replace("target_port: %d" % self.target.port, "target_port: %d" % closed.getsockname()[1]))
+            rc, out, err = ctl("preflight", "--config", unreachable)
+        finally:
+            closed.close()
+        self.assertEqual(rc, 1, out + err)
         self.assertIn("target: FAILED", out)
 
 
