@@ -472,7 +472,7 @@ void client_session::finish(pending& p) {
             // already, and an UNPREPARED from it fails the record (not healed here), which the
             // journal's replayer sends again after preparing. (A heal under way keeps them.)
             std::string().swap(p.req_copy);
-            p.req_body = {};
+            p.kept = false;
             for (auto& b : p.side_body) std::string().swap(b);
         }
         _slots.detach_client(p);

@@ -5,7 +5,7 @@
 namespace tandem::core {
 
 void pending::hold(int side, const inbound_envelope& e, bool buffers_plentiful) {
-    first_side = side;
+    first_side = static_cast<int8_t>(side);
     first_h = e.header;
     if (!e.owner.empty() && buffers_plentiful) {
         first_owner = e.owner.share();
@@ -16,25 +16,32 @@ void pending::hold(int side, const inbound_envelope& e, bool buffers_plentiful) 
     }
 }
 
+void pending_extra::clear() {
+    query.clear();
+    keyspace.clear();
+    cluster_query.clear();
+    generated.clear();
+    prep_route = route::both;
+    prep_write = prep_replayable = generated_named = keyspace_flag = false;
+    request_id.clear();
+}
+
 // Back to free: strings cleared (their capacity stays), nothing held, no timer.
 void pending::reset() {
     first_side = -1;
     first_owner.release();
     first_copy.clear();
     first_body = {};
-    query.clear();
-    keyspace.clear();
-    generated.clear();
-    cluster_query.clear();
-    keyspace_flag = false;
+    if (x) x->clear();
     req_copy.clear();
-    req_body = {};
     side_body[0].clear();
     side_body[1].clear();
     side_rewritten[0] = side_rewritten[1] = false;
+    target_same = false;
+    kept = false;
+    prefix_len = 0;
     healing = -1;
     healed = false;
-    request_id.clear();
     expect = got = destinations::none();
     proxy_stream[0] = proxy_stream[1] = -1;
     auth_steps = 0;
@@ -42,7 +49,6 @@ void pending::reset() {
     answered = false;
     bytes = 0;
     secondary_ok = false;
-    prep_replayable = false;
     table = 0xFFFF;
     compare_tag = 0;
     shared_tag[0] = shared_tag[1] = 0;
@@ -93,7 +99,8 @@ void pending_table::trim(size_t keep, size_t max_string) {
     };
     for (uint32_t i : _free.indexes()) {
         pending& p = *_slots[i];
-        for (auto* s : {&p.first_copy, &p.req_copy, &p.side_body[0], &p.side_body[1], &p.query, &p.cluster_query}) shrink(*s);
+        for (auto* s : {&p.first_copy, &p.req_copy, &p.side_body[0], &p.side_body[1]}) shrink(*s);
+        if (p.x) p.x.reset();  // made again by the next PREPARE or traced request
     }
 }
 

@@ -25,60 +25,82 @@ namespace tandem::core {
 
 enum class request_kind : uint8_t { plain, options, startup, auth_primary, auth_secondary, prepare };
 
+// What only some requests need, made the first time a request on the slot needs it and kept
+// with the slot (its strings keep their capacity): a PREPARE's statement, to store once both
+// clusters answered, and a traced request's id. Apart from the slot, so that the requests most
+// in flight (EXECUTE, QUERY, BATCH) do not carry it: a stalled cluster puts tens of thousands of
+// slots in use.
+struct pending_extra {
+    std::string query, keyspace;
+    std::string cluster_query;                // the text sent to the clusters
+    std::vector<generated_marker> generated;  // function markers tandem added to the prepared text
+    route prep_route = route::both;
+    bool prep_write = false;
+    bool prep_replayable = false;  // a write the journal may replay (prepared_entry)
+    bool generated_named = false;
+    bool keyspace_flag = false;
+    std::string request_id;  // tracing (R3.14), hex
+
+    void clear();
+};
+
 struct pending {
     uint32_t index = 0;  // its place in the table
     uint32_t gen = 0;
+    uint64_t started_ns = 0;
     bool used = false;
     request_kind kind = request_kind::plain;
     int16_t client_stream = 0;
     uint8_t version = 4;
     destinations expect, got;  // the clusters it was sent to, and those that answered
-    int16_t proxy_stream[2] = {-1, -1};
     cluster_role primary = cluster_role::origin;
+    int16_t proxy_stream[2] = {-1, -1};
     bool write = false;    // counted as a write (failed_writes) vs a read
     bool counted = false;  // QUERY/EXECUTE/BATCH (R4.19)
     cql::consistency cl = cql::consistency::one;
-    uint64_t started_ns = 0;
-    // The first of two replies, held until the second arrives (§4.3).
-    int first_side = -1;
+    int8_t first_side = -1;  // the first of two replies, held until the second arrives (§4.3)
+    int8_t healing = -1;     // the cluster a healing PREPARE is out to
+    bool healed = false;
+    bool kept = false;  // an EXECUTE or BATCH kept for healing (req_h, req_copy or side bodies)
+    bool side_rewritten[2] = {false, false};
+    bool target_same = false;  // the target's rewritten body is side_body[0] (the same bytes)
+    uint16_t prefix_len = 0;   // the bytes before the message in a kept body (tracing, payload)
+    bool answered = false;
+    bool secondary_ok = false;  // the secondary has its copy: no need to wait for the disk
+    uint16_t table = 0xFFFF;    // the table it names (table_stats.hh), or none; PREPARE: the statement's
+    int16_t auth_steps = 0;     // secondary handshake round trips
+    uint32_t bytes = 0;         // the request's size while its client waits for it (back-pressure)
+    uint32_t compare_tag = 0;   // its dual-read comparison (async_reads.cc), or 0
     cql::envelope_header first_h;
+    cql::envelope_header req_h;
+    std::string_view first_body;
     std::string first_copy;
     net::rx_buffer first_owner;
-    std::string_view first_body;
-    // PREPARE: what to store once both clusters answered.
-    std::string query, keyspace;
-    route prep_route = route::both;
-    bool prep_write = false;
-    std::vector<generated_marker> generated;  // function markers tandem added to the prepared text
-    bool generated_named = false;
-    std::string cluster_query;  // PREPARE: the text sent to the clusters
-    bool keyspace_flag = false;
-    // EXECUTE / BATCH: the request as sent, kept until it completes, so an UNPREPARED from one
-    // cluster can be healed by preparing there again and re-sending (once).
-    cql::envelope_header req_h;
+    // EXECUTE / BATCH: the request as received, kept until it completes, so an UNPREPARED from one
+    // cluster can be healed by preparing there again and re-sending (once); and what each cluster
+    // was sent where tandem changed it (side_rewritten). The request as received is not kept when
+    // both clusters got changed bodies, nor the target's when it equals the origin's.
     std::string req_copy;
-    std::string_view req_body;
     std::string side_body[2];
-    bool side_rewritten[2] = {false, false};
-    int healing = -1;  // the cluster a healing PREPARE is out to
-    bool healed = false;
-    std::string request_id;  // tracing (R3.14), hex
-    int auth_steps = 0;      // secondary handshake round trips
-    // write_mode DUAL_ASYNC_ON_SECONDARY: the journal record of the secondary's copy (0: none),
-    // and whether the client has its reply already (the slot then waits for the secondary only,
+    // What cluster `s` was sent, when tandem changed it.
+    std::string_view side_view(int s) const { return s == 1 && target_same ? side_body[0] : side_body[s]; }
+    // write_mode DUAL_ASYNC_ON_SECONDARY: the journal record of the secondary's copy (0: none);
+    // `answered`: the client has its reply already (the slot then waits for the secondary only,
     // its client stream free again).
     uint64_t journal_id = 0;
-    bool answered = false;
-    uint32_t bytes = 0;  // the request's size while its client waits for it (back-pressure)
-    bool secondary_ok = false;  // the secondary has its copy: no need to wait for the disk
-    bool prep_replayable = false;  // PREPARE: a write the journal may replay (prepared_entry)
-    uint16_t table = 0xFFFF;       // the table it names (table_stats.hh), or none; PREPARE: the statement's
-    uint32_t compare_tag = 0;      // its dual-read comparison (async_reads.cc), or 0
     // cluster_connections SHARED: the pool's handle of each cluster's copy, and the node it went to.
     uint64_t shared_tag[2] = {0, 0};
     int16_t shared_node[2] = {-1, -1};
     node_metrics* shared_metrics[2] = {nullptr, nullptr};
     net::timer timer;
+    std::unique_ptr<pending_extra> x;  // PREPARE and tracing only (extra())
+
+    pending_extra& extra() {
+        if (!x) x = std::make_unique<pending_extra>();
+        return *x;
+    }
+    // The traced request's id, or empty.
+    std::string_view request_id() const { return x ? std::string_view(x->request_id) : std::string_view(); }
 
     bool waits_for(int side) const { return expect.has(side) && !got.has(side); }
     bool complete() const { return got == expect; }

@@ -50,7 +50,7 @@ void client_session::on_reply(int side, uint32_t idx, uint32_t gen, inbound_enve
     }
     node_metrics* nm = _shared ? _reply_metrics : _links[side] ? _links[side]->metrics : nullptr;
     if (p->counted && nm) record_node(*nm, *p, env, _w.w.now_ns());
-    if (env.header.op == opcode::error && !p->healed && !p->req_body.empty() && try_heal(*p, side, env)) return;
+    if (env.header.op == opcode::error && !p->healed && p->kept && try_heal(*p, side, env)) return;
     if (p->journal_id != 0) {
         on_journaled_reply(*p, side, std::move(env));
         return;
@@ -117,19 +117,20 @@ bool client_session::store_prepared(pending& p, int side, const inbound_envelope
     };
     auto oid = read_id(*o_plain);
     auto tid = read_id(*t_plain);
+    const pending_extra& x = p.extra();
     if (oid && tid) {
         auto e = std::make_shared<prepared_entry>();
         e->origin_id = *oid;
         e->target_id = *tid;
-        e->query = p.query;
-        e->keyspace = p.keyspace;
-        e->where = p.prep_route;
-        e->write = p.prep_write;
-        e->generated = p.generated;
-        e->generated_named = p.generated_named;
-        e->cluster_query = p.cluster_query.empty() ? p.query : p.cluster_query;
-        e->keyspace_flag = p.keyspace_flag;
-        e->replayable = p.prep_replayable;
+        e->query = x.query;
+        e->keyspace = x.keyspace;
+        e->where = x.prep_route;
+        e->write = x.prep_write;
+        e->generated = x.generated;
+        e->generated_named = x.generated_named;
+        e->cluster_query = x.cluster_query.empty() ? x.query : x.cluster_query;
+        e->keyspace_flag = x.keyspace_flag;
+        e->replayable = x.prep_replayable;
         e->table_index = p.table;
         if (_shared) {
             // The partition key's variables (token-aware routing), and whether the statement
@@ -137,17 +138,17 @@ bool client_session::store_prepared(pending& p, int side, const inbound_envelope
             if (auto r = cql::result_message::decode(*o_plain, cql::effective_version(p.version)); r && r->kind == cql::result_kind::prepared) {
                 e->pk_indexes = r->prepared.pk_indexes;
             }
-            e->needs_keyspace = !p.keyspace_flag && cql::classify(p.query).keyspace.empty();
+            e->needs_keyspace = !x.keyspace_flag && cql::classify(x.query).keyspace.empty();
         }
         _w.cache.put(std::move(e));
     }
-    if (p.generated.empty()) return false;
+    if (x.generated.empty()) return false;
     // The client sees the variables it wrote: tandem's markers are removed from origin's
     // PREPARED metadata, partition key indexes shifted (R7.4, without the last-position quirk).
     const uint8_t ver = cql::effective_version(p.version);
     auto r = cql::result_message::decode(*o_plain, ver);
     if (!r || r->kind != cql::result_kind::prepared) return false;
-    strip_generated(r->prepared, p.generated);
+    strip_generated(r->prepared, x.generated);
     std::string body;
     r->encode(body, ver);
     envelope_header oh = side == origin_side || single ? env.header : p.first_h;
@@ -187,9 +188,8 @@ void client_session::deliver(pending& p, int side, const envelope_header& h_in, 
     }
     if (p.counted) record_duration(p, _w.w.now_ns());
     if (p.counted && h.op == opcode::error && p.table != no_table) bump(_w.tables.at(p.table).failed[side == origin_side ? 0 : 1]);
-    if (!p.request_id.empty()) {
-        spdlog::info("Received response from {} ({}) for request id {}", side == origin_side ? "ORIGIN" : "TARGET", cql::to_string(h.op),
-                     p.request_id);
+    if (auto id = p.request_id(); !id.empty()) {
+        spdlog::info("Received response from {} ({}) for request id {}", side == origin_side ? "ORIGIN" : "TARGET", cql::to_string(h.op), id);
     }
     // Send before release(): `body` may point into the slot's held reply.
     if (use_rewritten) {
@@ -282,7 +282,7 @@ bool client_session::try_heal(pending& p, int side, const inbound_envelope& env)
         const int node = p.shared_node[side];
         if (node < 0) return false;
         p.healed = true;
-        p.healing = side;
+        p.healing = static_cast<int8_t>(side);
         envelope_header h;
         h.version = _version;
         h.op = opcode::prepare;
@@ -295,7 +295,7 @@ bool client_session::try_heal(pending& p, int side, const inbound_envelope& env)
     int id = l->take_id({p.index, p.gen});
     if (id < 0) return false;
     p.healed = true;
-    p.healing = side;
+    p.healing = static_cast<int8_t>(side);
     p.expect_again(side, static_cast<int16_t>(id));
     envelope_header h;
     h.version = _version;
@@ -314,9 +314,9 @@ void client_session::heal_reply(pending& p, int side, inbound_envelope&& env) {
     bool prepared = env.header.op == opcode::result && plain && result_kind_of(*plain) == static_cast<int32_t>(cql::result_kind::prepared);
     if (prepared && _shared) {
         std::string tmp2;
-        auto req = p.side_rewritten[side] ? std::optional<std::string_view>(p.side_body[side]) : std::nullopt;
+        auto req = p.side_rewritten[side] ? std::optional<std::string_view>(p.side_view(side)) : std::nullopt;
         if (!req) {
-            auto pl = _codec.plain(p.req_h, p.req_body, tmp2);
+            auto pl = _codec.plain(p.req_h, p.req_copy, tmp2);
             if (pl) req = *pl;
         }
         if (req) {
@@ -334,8 +334,19 @@ void client_session::heal_reply(pending& p, int side, inbound_envelope&& env) {
         // Preparing again failed: the client gets the UNPREPARED so its driver re-prepares.
         std::string origin_id;
         if (p.req_h.op == opcode::execute) {
-            cql::reader r(p.req_body);
-            origin_id = r.read_short_bytes();
+            // The id the client sent: in origin's body (changed or as received), after the prefix.
+            std::string t;
+            std::optional<std::string_view> b;
+            if (p.side_rewritten[origin_side]) {
+                b = p.side_view(origin_side);
+            } else if (auto pl = _codec.plain(p.req_h, p.req_copy, t)) {
+                b = *pl;
+            }
+            if (b && b->size() >= p.prefix_len) {
+                cql::reader r(b->substr(p.prefix_len));
+                origin_id = r.read_short_bytes();
+                if (!r.ok()) origin_id.clear();
+            }
         }
         std::string body;
         error_message::unprepared(origin_id, unprepared_text(origin_id)).encode(body, cql::effective_version(_version));
@@ -350,9 +361,9 @@ void client_session::heal_reply(pending& p, int side, inbound_envelope&& env) {
     h.stream = static_cast<int16_t>(id);
     if (p.side_rewritten[side]) {
         h.flags &= static_cast<uint8_t>(~cql::envelope_flags::compression);
-        l->send(h, p.side_body[side]);
+        l->send(h, p.side_view(side));
     } else {
-        l->send(h, p.req_body);
+        l->send(h, p.req_copy);
     }
     bump(_w.counters.unprepared_healed);
 }

@@ -307,23 +307,24 @@ void client_session::on_prepare(inbound_envelope&& env, std::string_view plain) 
     }
     if (_shared && info.keyspace.empty() && !m->keyspace) _req_ks = _keyspace;
     pending& p = alloc(request_kind::prepare, h.stream);
-    p.query.assign(m->query);
-    p.keyspace.assign(ks);
-    p.keyspace_flag = m->keyspace.has_value();
+    pending_extra& x = p.extra();
+    x.query.assign(m->query);
+    x.keyspace.assign(ks);
+    x.keyspace_flag = m->keyspace.has_value();
     auto d = decide(info, ks, _w.p.mode() == read_mode::dual_async_on_secondary);
-    p.prep_route = d.route == query_route::system ? route::system : d.route == query_route::primary ? route::primary : route::both;
-    p.prep_write = cql::is_write(info.kind);
-    p.prep_replayable = p.prep_write && journal_replayable(m->query, info);
+    x.prep_route = d.route == query_route::system ? route::system : d.route == query_route::primary ? route::primary : route::both;
+    x.prep_write = cql::is_write(info.kind);
+    x.prep_replayable = x.prep_write && journal_replayable(m->query, info);
     p.table = table_of(info, ks);
     if (d.async && d.route == query_route::primary) send_async(h, env.body);
     if (_w.p.cfg().replace_cql_functions) {
         // R7.4: each volatile call becomes a bind marker; EXECUTE fills in the values.
         if (auto r = replace_functions_with_markers(m->query, info)) {
-            p.generated = std::move(r->generated);
-            p.generated_named = r->named;
-            p.cluster_query = std::move(r->text);
+            x.generated = std::move(r->generated);
+            x.generated_named = r->named;
+            x.cluster_query = std::move(r->text);
             cql::prepare_message pm = *m;
-            pm.query = p.cluster_query;
+            pm.query = x.cluster_query;
             std::string body;
             pm.encode(body, ver);
             body = with_prefix(std::move(body));
@@ -505,13 +506,15 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
 }
 
 // Keeps an EXECUTE or BATCH until it completes, so an UNPREPARED can be healed by re-sending it
-// (replies.cc). A copy into the slot's own string (its capacity stays with the slot: no
-// allocation in the steady state), not a reference to the receive buffer: requests waiting for
-// slow clusters must not pin the buffers their replies need.
+// (replies.cc): what each cluster gets where tandem changed it (side_body), and the request as
+// received where not (req_copy, copied by forward() once it knows). Copies into the slot's own
+// strings (their capacity stays with the slot: no allocation in the steady state), not references
+// to the receive buffer: requests waiting for slow clusters must not pin the buffers their
+// replies need.
 void client_session::keep_request(pending& p, const inbound_envelope& env) {
     p.req_h = env.header;
-    p.req_copy.assign(env.body);
-    p.req_body = p.req_copy;
+    p.kept = true;
+    p.prefix_len = static_cast<uint16_t>(std::min<size_t>(_req_prefix.size(), UINT16_MAX));
     for (int s : {origin_side, target_side}) {
         if (p.side_rewritten[s]) continue;
         p.side_body[s].clear();
@@ -535,9 +538,11 @@ void client_session::forward(const inbound_envelope& env, pending& p, destinatio
             out.rewritten[s] = true;
         }
     }
-    if (!_request_id.empty()) p.request_id = _request_id;
+    if (!_request_id.empty()) p.extra().request_id = _request_id;
     if (_w.consistency_override[0] || _w.consistency_override[1]) override_consistency(env.header, p, to, out);
     if (p.write && to.has(origin_side) && to.has(target_side)) assign_timestamp(env.header, p, out);
+    // The request as received, for healing, unless both clusters got bodies of tandem's.
+    if (p.kept && !(p.side_rewritten[origin_side] && p.side_rewritten[target_side])) p.req_copy.assign(env.body);
     if (p.counted && p.write && to == destinations::both() && writes_async() && !journal_write(env.header, p, to, out)) return;
     for (int s : {origin_side, target_side}) {
         if (_shared) {
@@ -610,6 +615,17 @@ void client_session::assign_timestamp(const envelope_header& h, pending& p, outb
     };
     if (!needs_timestamp(h.op, message_of(origin_side), ver)) return;
     const int64_t ts = _w.next_write_timestamp();
+    if (!out.rewritten[origin_side] && !out.rewritten[target_side]) {
+        // Both clusters get the same bytes: encoded and kept once.
+        if (!with_timestamp(h.op, _req_message, ver, ts, _timestamped)) return;
+        rewrite_side(p, out, origin_side, _timestamped);
+        p.side_body[target_side].clear();
+        p.target_same = true;
+        p.side_rewritten[target_side] = true;
+        out.body[target_side] = out.body[origin_side];
+        out.rewritten[target_side] = true;
+        return;
+    }
     for (int s : {origin_side, target_side}) {
         // Encoded into the session's scratch (the message may lie in the slot's string), then
         // copied into the slot's string: both keep their capacity.

@@ -61,6 +61,7 @@ struct options {
     int protocol = 4;  // 4, or 5 (v5 framing after READY)
     std::string routing = "token";  // token, round-robin, contact-point
     std::string compression = "none";
+    bool client_timestamps = true;  // a default timestamp on every request, as drivers send
 };
 
 enum class request_kind : uint8_t { insert, select, update, batch };
@@ -89,6 +90,7 @@ struct run_state : core::client::reply_sink {
     std::unique_ptr<cqlbench::schedule> sched;
     std::vector<core::envelope_writer*> flush_list;  // v5 writers with frames for this turn
     std::string storage, body;
+    int64_t last_timestamp_us = 0;
     size_t node_count = 0, connection_count = 0;  // when the load started
     std::string fatal;
     void fail(const std::string& why) {
@@ -107,6 +109,7 @@ struct run_state : core::client::reply_sink {
     }
     void issue(uint64_t intended_ns);
     void encode(const request& rq);
+    int64_t next_timestamp();
     void fill();
     void on_reply(core::client::connection&, uint64_t intended, const core::client::reply& r) override {
         --inflight;
@@ -121,6 +124,13 @@ struct run_state : core::client::reply_sink {
         fill();
     }
 };
+
+// Microseconds since the epoch, strictly increasing (drivers' monotonic timestamp generators).
+int64_t run_state::next_timestamp() {
+    const auto wall = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    last_timestamp_us = std::max<int64_t>(last_timestamp_us + 1, wall);
+    return last_timestamp_us;
+}
 
 // The body of one request, in `body`.
 void run_state::encode(const request& rq) {
@@ -143,6 +153,7 @@ void run_state::encode(const request& rq) {
         cql::batch_message b;
         b.type = cql::batch_type::unlogged;
         b.cl = cql::consistency::local_one;
+        if (opt.client_timestamps) b.timestamp = next_timestamp();
         b.children = cql::batch_children::build(children, storage);
         b.encode(body, version);
         return;
@@ -151,6 +162,7 @@ void run_state::encode(const request& rq) {
     cql::store_be64(key, rq.key);
     cql::execute_message e;
     e.params.cl = cql::consistency::local_one;
+    if (opt.client_timestamps) e.params.timestamp = next_timestamp();
     if (rq.kind == request_kind::update) {
         // UPDATE ... SET v = ? WHERE k = ?: the value first.
         cql::bound_value uvals[2] = {{{}, cql::value_ref::of(value)}, {{}, cql::value_ref::of(std::string_view(key, 8))}};
@@ -279,6 +291,9 @@ int main(int argc, char** argv) {
     app.add_option("--keyspace", o.keyspace, "keyspace")->capture_default_str();
     app.add_option("--table", o.table, "table")->capture_default_str();
     app.add_flag("--no-schema", o.no_schema, "do not create the keyspace and table");
+    app.add_flag("!--no-client-timestamps", o.client_timestamps,
+                 "send no default timestamp (drivers send one on every request by default; without it tandem adds one to "
+                 "each dual write)");
     app.add_option("--user", o.user, "username (PasswordAuthenticator)");
     app.add_option("--password", o.password, "password");
     app.add_flag("--json", o.json, "print the summary as JSON");
