@@ -64,6 +64,31 @@ class base(unittest.TestCase):
         for c in (self.origin, self.target):
             c.execute("TRUNCATE cqlsim.faults")
 
+    def lose_and_heal(self, client_timestamp, k):
+        """The target forgets a prepared statement between two writes: tandem prepares it there
+        again and re-sends the second write as the target was first sent it (the request as
+        received, or with tandem's timestamp and ids), unseen by the driver."""
+        c, s = self.tandem.connect()
+        try:
+            s.use_client_timestamp = client_timestamp
+            s.execute(KS)
+            s.execute(TABLE)
+            marker = "heal%s" % uuid.uuid4().hex[:6]
+            ps = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, '%s')" % marker)
+            s.execute(ps, (k,))
+            healed = self.tandem.metric("zdm_tandem_unprepared_healed_total")
+            self.target.execute("TRUNCATE cqlsim.prepared")  # as if target restarted
+            s.execute(ps, (k + 1,))
+        finally:
+            c.shutdown()
+        self.assertEqual(self.tandem.metric("zdm_tandem_unprepared_healed_total"), healed + 1)
+        # The driver never saw UNPREPARED: origin executed each write once (no client retry).
+        self.assertEqual(len([r for r in self.origin.requests(marker) if r.startswith("INSERT")]), PREPARES + 2)  # PREPARE + 2 EXECUTE
+        rows = [cl.execute("SELECT v, writetime(v) AS w FROM app.kv WHERE k = %d" % (k + 1)) for cl in (self.origin, self.target)]
+        self.assertEqual([len(r) for r in rows], [1, 1], "client timestamp %s" % client_timestamp)
+        self.assertEqual(rows[1][0].v, marker)
+        self.assertEqual(rows[0][0].w, rows[1][0].w, "both clusters hold the same cell (client timestamp %s)" % client_timestamp)
+
     def write_as(self, user, password, value):
         """Logs in through tandem as user/password and writes `value` at k = 1; both clusters
         must hold it."""
@@ -308,22 +333,9 @@ class dual_writes(base):
 
 
     def test_a_cluster_that_lost_a_prepared_statement_is_healed_transparently(self):
-        c, s = self.tandem.connect()
-        try:
-            s.execute(KS)
-            s.execute(TABLE)
-            marker = "heal%s" % uuid.uuid4().hex[:6]
-            ps = s.prepare("INSERT INTO app.kv (k, v) VALUES (?, '%s')" % marker)
-            s.execute(ps, (980,))
-            healed = self.tandem.metric("zdm_tandem_unprepared_healed_total")
-            self.target.execute("TRUNCATE cqlsim.prepared")  # as if target restarted
-            s.execute(ps, (981,))
-        finally:
-            c.shutdown()
-        self.assertEqual(self.tandem.metric("zdm_tandem_unprepared_healed_total"), healed + 1)
-        # The driver never saw UNPREPARED: origin executed each write once (no client retry).
-        self.assertEqual(len([r for r in self.origin.requests(marker) if r.startswith("INSERT")]), PREPARES + 2)  # PREPARE + 2 EXECUTE
-        self.assertEqual(len(self.target.execute("SELECT * FROM app.kv WHERE k = 981")), 1)
+        # Different prepared ids on the clusters: the target is sent a body of tandem's either way.
+        self.lose_and_heal(True, 980)
+        self.lose_and_heal(False, 982)
 
     def test_compression_and_protocol_versions(self):
         for version, compression in ((4, "lz4"), (4, "snappy"), (3, "lz4"), (5, "lz4"), (5, False)):
@@ -562,6 +574,12 @@ class consistency_overrides(base):
 
 
 class write_timestamps(base):
+    def test_a_healed_write_keeps_the_body_tandem_timestamped(self):
+        # The same prepared ids on both clusters: without a client timestamp both are sent one
+        # body (kept once), re-sent to the target when it heals.
+        self.lose_and_heal(False, 720)
+        self.lose_and_heal(True, 722)
+
     def test_a_write_without_a_client_timestamp_has_the_same_writetime_on_both(self):
         c, s = self.tandem.connect()
         try:
