@@ -263,7 +263,7 @@ void client_session::on_link_closed(int side, int error) {
                 p.expect = p.expect.without(side);
                 p.proxy_stream[side] = -1;
                 envelope_header h = p.first_h;  // the primary's reply (auth_secondary: its success)
-                std::string body(p.first_body);
+                std::string body(p.first_body());
                 if (p.kind == request_kind::auth_secondary) {
                     handshake_done(p, h, body);
                 } else if (p.got.has(other_side(side)) && p.first_side >= 0) {
@@ -467,13 +467,15 @@ void client_session::release(pending& p) {
 void client_session::finish(pending& p) {
     if (p.journal_id != 0 && p.waits_for(other_side(side_of(p.primary)))) {
         uncount(p);  // the client has its reply; what waits for the secondary is bounded by its send limit
-        if (p.healing < 0 && p.req_copy.capacity() + p.side_body[0].capacity() + p.side_body[1].capacity() > 16 * 1024) {
+        if (p.healing < 0 && p.req_copy.capacity() + (p.copies ? p.copies->side_body[0].capacity() + p.copies->side_body[1].capacity() : 0) > 16 * 1024) {
             // A large write's copies are not kept while a slow secondary answers: its copy left
             // already, and an UNPREPARED from it fails the record (not healed here), which the
             // journal's replayer sends again after preparing. (A heal under way keeps them.)
             std::string().swap(p.req_copy);
             p.kept = false;
-            for (auto& b : p.side_body) std::string().swap(b);
+            if (p.copies) {
+                for (auto& b : p.copies->side_body) std::string().swap(b);
+            }
         }
         _slots.detach_client(p);
         return;
@@ -558,7 +560,7 @@ void client_session::on_shared_lost(int side, uint32_t slot, uint32_t gen, const
     if (!p->got.has(prim) || p->first_side != prim) return;  // the primary's reply, when it comes, completes it
     // The primary's reply is held: it goes through the single-cluster path (a PREPARE is stored).
     const envelope_header ph = p->first_h;
-    std::string held(p->first_body);
+    std::string held(p->first_body());
     p->got = p->got.without(prim);
     on_reply(prim, p->index, p->gen, inbound_envelope{ph, held, {}});
 }
@@ -591,7 +593,6 @@ void client_session::shared_send(pending& p, int side, const envelope_header& h,
     p.expect_again(side, 0);
     p.shared_tag[side] = sent.tag;
     p.shared_node[side] = static_cast<int16_t>(sent.node);
-    p.shared_metrics[side] = sent.metrics;
     if (sent.congested && !_pool_wait && !(writes_async() && side == secondary())) {
         _pool_wait = true;  // on_data stops reading the client until the pool has room again
         _w.pool->wait_for_room(this);

@@ -55,7 +55,7 @@ struct outbound {
     static outbound same(std::string_view b) { return outbound{{b, b}, {true, true}}; }
     // What the slot kept for each cluster (keep_request).
     static outbound kept(const pending& p) {
-        return outbound{{p.side_body[0], p.side_body[1]}, {p.side_rewritten[0], p.side_rewritten[1]}};
+        return outbound{{p.side_view(0), p.side_view(1)}, {p.side_rewritten[0], p.side_rewritten[1]}};
     }
 };
 

@@ -159,9 +159,7 @@ void client_session::on_startup_replies(pending& p, int side, inbound_envelope&&
         // as if it had answered READY; its connection, when it comes, logs in on its own.
         p.first_h = env.header;
         p.first_h.op = opcode::ready;
-        p.first_owner.release();
-        p.first_copy.clear();
-        p.first_body = {};
+        p.drop_held();
     }
     // Both STARTUP replies are in: copies, since the slot is released before the last use.
     struct reply {
@@ -170,7 +168,7 @@ void client_session::on_startup_replies(pending& p, int side, inbound_envelope&&
     };
     reply replies[2];
     replies[side] = {env.header, std::string(env.body)};
-    replies[other_side(side)] = {p.first_h, std::string(p.first_body)};
+    replies[other_side(side)] = {p.first_h, std::string(p.first_body())};
     const int hs_side = _hs.plan.handshake_side;
     const auto d = after_startup(replies[origin_side].h.op, replies[target_side].h.op, hs_side);
     const reply& primary = replies[hs_side];
@@ -219,7 +217,7 @@ void client_session::on_secondary_auth_reply(pending& p, int side, inbound_envel
     const auto op = env.header.op;
     if (op == opcode::auth_success || op == opcode::ready) {
         envelope_header hh = p.first_h;
-        std::string body(p.first_body);
+        std::string body(p.first_body());
         handshake_done(p, hh, body);
         return;
     }
@@ -262,9 +260,7 @@ void client_session::start_secondary_auth(pending& p, const envelope_header& pri
     }
     p.kind = request_kind::auth_secondary;
     p.first_h = primary_h;
-    p.first_owner.release();
-    p.first_copy = std::move(primary_body);
-    p.first_body = p.first_copy;
+    p.hold_copy(primary_body);
     send_secondary_token(p, _hs.secondary_authenticator == dse_authenticator);
 }
 

@@ -9,10 +9,9 @@ void pending::hold(int side, const inbound_envelope& e, bool buffers_plentiful) 
     first_h = e.header;
     if (!e.owner.empty() && buffers_plentiful) {
         first_owner = e.owner.share();
-        first_body = first_owner.view();
+        first_in_copy = false;
     } else {
-        first_copy.assign(e.body);
-        first_body = first_copy;
+        hold_copy(e.body);
     }
 }
 
@@ -29,13 +28,13 @@ void pending_extra::clear() {
 // Back to free: strings cleared (their capacity stays), nothing held, no timer.
 void pending::reset() {
     first_side = -1;
-    first_owner.release();
-    first_copy.clear();
-    first_body = {};
+    drop_held();
+    if (copies) {
+        copies->side_body[0].clear();
+        copies->side_body[1].clear();
+    }
     if (x) x->clear();
     req_copy.clear();
-    side_body[0].clear();
-    side_body[1].clear();
     side_rewritten[0] = side_rewritten[1] = false;
     target_same = false;
     kept = false;
@@ -53,7 +52,6 @@ void pending::reset() {
     compare_tag = 0;
     shared_tag[0] = shared_tag[1] = 0;
     shared_node[0] = shared_node[1] = -1;
-    shared_metrics[0] = shared_metrics[1] = nullptr;
     timer.cancel();
 }
 
@@ -99,7 +97,8 @@ void pending_table::trim(size_t keep, size_t max_string) {
     };
     for (uint32_t i : _free.indexes()) {
         pending& p = *_slots[i];
-        for (auto* s : {&p.first_copy, &p.req_copy, &p.side_body[0], &p.side_body[1]}) shrink(*s);
+        shrink(p.req_copy);
+        if (p.copies) p.copies.reset();  // made again by the next request that needs them
         if (p.x) p.x.reset();  // made again by the next PREPARE or traced request
     }
 }

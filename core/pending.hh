@@ -44,6 +44,14 @@ struct pending_extra {
     void clear();
 };
 
+// The bytes a slot keeps of its own, made when a request first needs them and kept with the slot
+// (their capacity too): the requests most in flight, sent as received and answered from receive
+// buffers, need none of them.
+struct pending_copies {
+    std::string side_body[2];  // what each cluster was sent, where tandem changed it
+    std::string first;         // the first of two replies, when it cannot stay in its receive buffer
+};
+
 struct pending {
     uint32_t index = 0;  // its place in the table
     uint32_t gen = 0;
@@ -63,6 +71,7 @@ struct pending {
     bool healed = false;
     bool kept = false;  // an EXECUTE or BATCH kept for healing (req_h, req_copy or side bodies)
     bool side_rewritten[2] = {false, false};
+    bool first_in_copy = false;  // the held reply is copies->first, not first_owner's
     bool target_same = false;  // the target's rewritten body is side_body[0] (the same bytes)
     uint16_t prefix_len = 0;   // the bytes before the message in a kept body (tracing, payload)
     bool answered = false;
@@ -73,17 +82,12 @@ struct pending {
     uint32_t compare_tag = 0;   // its dual-read comparison (async_reads.cc), or 0
     cql::envelope_header first_h;
     cql::envelope_header req_h;
-    std::string_view first_body;
-    std::string first_copy;
     net::rx_buffer first_owner;
     // EXECUTE / BATCH: the request as received, kept until it completes, so an UNPREPARED from one
     // cluster can be healed by preparing there again and re-sending (once); and what each cluster
-    // was sent where tandem changed it (side_rewritten). The request as received is not kept when
-    // both clusters got changed bodies, nor the target's when it equals the origin's.
+    // was sent where tandem changed it (side_rewritten, in copies). The request as received is not
+    // kept when both clusters got changed bodies, nor the target's when it equals the origin's.
     std::string req_copy;
-    std::string side_body[2];
-    // What cluster `s` was sent, when tandem changed it.
-    std::string_view side_view(int s) const { return s == 1 && target_same ? side_body[0] : side_body[s]; }
     // write_mode DUAL_ASYNC_ON_SECONDARY: the journal record of the secondary's copy (0: none);
     // `answered`: the client has its reply already (the slot then waits for the secondary only,
     // its client stream free again).
@@ -91,13 +95,40 @@ struct pending {
     // cluster_connections SHARED: the pool's handle of each cluster's copy, and the node it went to.
     uint64_t shared_tag[2] = {0, 0};
     int16_t shared_node[2] = {-1, -1};
-    node_metrics* shared_metrics[2] = {nullptr, nullptr};
     net::timer timer;
-    std::unique_ptr<pending_extra> x;  // PREPARE and tracing only (extra())
+    std::unique_ptr<pending_extra> x;      // PREPARE and tracing only (extra())
+    std::unique_ptr<pending_copies> copies;  // bodies of tandem's, a held reply's copy (mine())
 
     pending_extra& extra() {
         if (!x) x = std::make_unique<pending_extra>();
         return *x;
+    }
+    pending_copies& mine() {
+        if (!copies) copies = std::make_unique<pending_copies>();
+        return *copies;
+    }
+    // What cluster `s` is sent where tandem changed the request (written with side()).
+    std::string& side(int s) { return mine().side_body[s]; }
+    std::string_view side_view(int s) const {
+        if (!copies) return {};
+        return s == 1 && target_same ? copies->side_body[0] : copies->side_body[s];
+    }
+    size_t side_bytes() const { return copies ? copies->side_body[0].size() + copies->side_body[1].size() : 0; }
+    // The reply held (hold()), or the handshake's primary reply.
+    std::string_view first_body() const {
+        if (first_in_copy) return copies->first;
+        return first_owner.view();
+    }
+    // Holds `body` as a copy (the reply must outlive its receive buffer).
+    void hold_copy(std::string_view body) {
+        first_owner.release();
+        mine().first.assign(body);
+        first_in_copy = true;
+    }
+    void drop_held() {
+        first_owner.release();
+        if (copies) copies->first.clear();
+        first_in_copy = false;
     }
     // The traced request's id, or empty.
     std::string_view request_id() const { return x ? std::string_view(x->request_id) : std::string_view(); }

@@ -105,8 +105,8 @@ bool client_session::store_prepared(pending& p, int side, const inbound_envelope
     std::string t1, t2;
     // One cluster only (the other gone): its id stands for both; the other heals on UNPREPARED.
     const bool single = p.expect == destinations::only(side);
-    auto o_plain = side == origin_side || single ? _codec.plain(env.header, env.body, t1) : _codec.plain(p.first_h, p.first_body, t1);
-    auto t_plain = side == target_side || single ? _codec.plain(env.header, env.body, t2) : _codec.plain(p.first_h, p.first_body, t2);
+    auto o_plain = side == origin_side || single ? _codec.plain(env.header, env.body, t1) : _codec.plain(p.first_h, p.first_body(), t1);
+    auto t_plain = side == target_side || single ? _codec.plain(env.header, env.body, t2) : _codec.plain(p.first_h, p.first_body(), t2);
     if (!o_plain || !t_plain) return false;
     auto read_id = [](std::string_view b) -> std::optional<std::string> {
         cql::reader r(b);
@@ -244,7 +244,7 @@ void client_session::on_durable(uint32_t slot, uint32_t gen) {
 // The reply the slot holds (pending::hold), as cluster `side`'s.
 void client_session::deliver_held(pending& p, int side) {
     const envelope_header h = p.first_h;  // a copy: deliver() releases the slot
-    deliver(p, side, h, p.first_body, p.first_owner.empty() ? nullptr : &p.first_owner);
+    deliver(p, side, h, p.first_body(), p.first_in_copy || p.first_owner.empty() ? nullptr : &p.first_owner);
 }
 
 // The statement a cluster's UNPREPARED names (`id` is that cluster's), when tandem knows it.
@@ -392,7 +392,7 @@ void client_session::on_timeout(pending& p) {
     for (int s : {origin_side, target_side}) {
         if (!p.waits_for(s)) continue;
         missing += std::string(missing.empty() ? "" : " and ") + side_name(s);
-        node_metrics* m = _shared ? p.shared_metrics[s] : _links[s] ? _links[s]->metrics : nullptr;
+        node_metrics* m = _shared ? _w.pool->metrics_of(p.shared_tag[s]) : _links[s] ? _links[s]->metrics : nullptr;
         if (p.counted && m) bump(m->failed[0]);
     }
     std::string msg = "tandem: " + missing + " did not answer within " + std::to_string(_w.p.cfg().proxy_request_timeout_ms) + " ms";

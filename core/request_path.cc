@@ -373,7 +373,7 @@ void client_session::on_execute(inbound_envelope&& env, std::string_view plain) 
             if (s == target_side && !e->target_id.empty()) out.id = e->target_id;
             std::string body;
             out.encode(body, ver);
-            p.side_body[s] = with_prefix(std::move(body));
+            p.side(s) = with_prefix(std::move(body));
             p.side_rewritten[s] = true;
         }
         keep_request(p, env);
@@ -383,13 +383,14 @@ void client_session::on_execute(inbound_envelope&& env, std::string_view plain) 
     // The target copy carries the target's id (R5.3): [short bytes] id, then the rest. Built in
     // the slot's own string (its capacity stays with the slot: no allocation).
     const bool rewrite = !e->target_id.empty() && e->target_id != e->origin_id;
-    std::string& target_body = p.side_body[target_side];
-    target_body.clear();
+    std::string_view target_body;
     if (rewrite) {
-        target_body.append(_req_prefix);
-        cql::writer w(target_body);
+        std::string& b = p.side(target_side);
+        b.assign(_req_prefix);
+        cql::writer w(b);
         w.write_short_bytes(e->target_id);
-        target_body.append(plain.substr(2 + m->id.size()));
+        b.append(plain.substr(2 + m->id.size()));
+        target_body = b;
     }
     p.side_rewritten[target_side] = rewrite;
     destinations to = destinations::both();
@@ -487,7 +488,7 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
         cql::batch_message o = *m;
         o.children = cql::batch_children::build(children, storage);
         o.encode(body, ver);
-        p.side_body[origin_side] = with_prefix(std::move(body));
+        p.side(origin_side) = with_prefix(std::move(body));
         p.side_rewritten[origin_side] = true;
     }
     if (rewrite || values_changed) {
@@ -498,7 +499,7 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
         cql::batch_message t = *m;
         t.children = cql::batch_children::build(children, storage);
         t.encode(body, ver);
-        p.side_body[target_side] = with_prefix(std::move(body));
+        p.side(target_side) = with_prefix(std::move(body));
         p.side_rewritten[target_side] = true;
     }
     keep_request(p, env);
@@ -517,10 +518,10 @@ void client_session::keep_request(pending& p, const inbound_envelope& env) {
     p.prefix_len = static_cast<uint16_t>(std::min<size_t>(_req_prefix.size(), UINT16_MAX));
     for (int s : {origin_side, target_side}) {
         if (p.side_rewritten[s]) continue;
-        p.side_body[s].clear();
         if (_prefix_changed) {
-            p.side_body[s] = _req_prefix;
-            p.side_body[s].append(_req_message);
+            std::string& b = p.side(s);
+            b.assign(_req_prefix);
+            b.append(_req_message);
             p.side_rewritten[s] = true;
         }
     }
@@ -575,7 +576,7 @@ void client_session::forward(const inbound_envelope& env, pending& p, destinatio
     }
     // Back-pressure counts what the slot holds for the request: the request as received (queued
     // or referenced) and the slot's copies (kept for healing, each cluster's rewritten body).
-    const size_t held = env.body.size() + p.req_copy.size() + p.side_body[0].size() + p.side_body[1].size();
+    const size_t held = env.body.size() + p.req_copy.size() + p.side_bytes();
     const auto b = static_cast<uint32_t>(std::min<size_t>(held, UINT32_MAX));
     _inflight_bytes = _inflight_bytes - p.bytes + b;
     p.bytes = b;
@@ -598,10 +599,11 @@ void client_session::override_consistency(const envelope_header& h, pending& p, 
 // The slot's own string (its capacity kept) holds what cluster `s` gets: the prefix, then
 // `message` (which must not lie in that string).
 void client_session::rewrite_side(pending& p, outbound& out, int s, std::string_view message) {
-    p.side_body[s].assign(_req_prefix);
-    p.side_body[s].append(message);
+    std::string& b = p.side(s);
+    b.assign(_req_prefix);
+    b.append(message);
     p.side_rewritten[s] = true;
-    out.body[s] = p.side_body[s];
+    out.body[s] = b;
     out.rewritten[s] = true;
 }
 
@@ -619,7 +621,7 @@ void client_session::assign_timestamp(const envelope_header& h, pending& p, outb
         // Both clusters get the same bytes: encoded and kept once.
         if (!with_timestamp(h.op, _req_message, ver, ts, _timestamped)) return;
         rewrite_side(p, out, origin_side, _timestamped);
-        p.side_body[target_side].clear();
+        p.side(target_side).clear();
         p.target_same = true;
         p.side_rewritten[target_side] = true;
         out.body[target_side] = out.body[origin_side];

@@ -84,6 +84,11 @@ public:
     void prepare_elsewhere(const request& r, int sent_to);
     // The request was given up: its reply, when it comes, is dropped.
     void forget(uint64_t tag);
+    // The node a request still out went to (its counters), or null (not sent yet, or answered).
+    node_metrics* metrics_of(uint64_t tag) {
+        const auto* r = _routes.find(tag);
+        return r ? r->metrics : nullptr;
+    }
     // Every request of a closing session.
     void forget_session(const client_session* s);
     // Back-pressure (README, "Memory under load"): a session whose request went to a congested

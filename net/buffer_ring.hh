@@ -62,14 +62,14 @@ public:
 
 class rx_buffer {
     buffer_ring* _ring = nullptr;
-    uint16_t _bid = 0;
     const char* _data = nullptr;
     uint32_t _size = 0;
+    uint16_t _bid = 0;  // last: 24 bytes in all (held per request in flight, in slots and send queues)
 
 public:
     rx_buffer() = default;
-    rx_buffer(buffer_ring& ring, uint16_t bid, uint32_t size) : _ring(&ring), _bid(bid), _data(ring.data(bid)), _size(size) {}
-    rx_buffer(rx_buffer&& o) noexcept : _ring(std::exchange(o._ring, nullptr)), _bid(o._bid), _data(o._data), _size(o._size) {}
+    rx_buffer(buffer_ring& ring, uint16_t bid, uint32_t size) : _ring(&ring), _data(ring.data(bid)), _size(size), _bid(bid) {}
+    rx_buffer(rx_buffer&& o) noexcept : _ring(std::exchange(o._ring, nullptr)), _data(o._data), _size(o._size), _bid(o._bid) {}
     rx_buffer& operator=(rx_buffer&& o) noexcept {
         if (this != &o) {
             release();

@@ -64,8 +64,42 @@ TEST(pending, a_held_reply_outside_a_receive_buffer_is_copied) {
     inbound_envelope e{cql::envelope_header{}, body, {}};  // decrypted or reassembled: no buffer to share
     p.hold(target_side, e, true);
     body.assign("overwrite!");
-    EXPECT_EQ(p.first_body, "reply body");
+    EXPECT_EQ(p.first_body(), "reply body");
     EXPECT_EQ(p.first_side, target_side);
+    p.drop_held();
+    EXPECT_EQ(p.first_body(), "");
+}
+
+// Each request in flight holds a slot, and a stalled cluster puts tens of thousands in use
+// (bench/e2e/stall.py): 256 bytes is the allocator's size class it fits in now.
+TEST(pending, a_slot_fits_in_256_bytes) { EXPECT_LE(sizeof(pending), 256u); }
+
+TEST(pending, what_only_some_requests_need_is_made_on_demand_and_kept_with_the_slot) {
+    pending_table t;
+    pending& p = t.take(request_kind::plain, 1);
+    EXPECT_FALSE(p.x) << "an EXECUTE carries no PREPARE fields";
+    EXPECT_FALSE(p.copies) << "nor copies it does not need";
+    EXPECT_EQ(p.side_view(target_side), "");
+    p.side(origin_side) = "timestamped";
+    p.target_same = true;
+    EXPECT_EQ(p.side_view(target_side), "timestamped") << "the target's body is the origin's";
+    EXPECT_EQ(p.side_bytes(), 11u);
+    p.extra().request_id = "ab12";
+    EXPECT_EQ(p.request_id(), "ab12");
+    const auto* copies = p.copies.get();
+    t.release(p);
+    pending& q = t.take(request_kind::plain, 2);
+    ASSERT_EQ(&q, &p);
+    EXPECT_EQ(q.copies.get(), copies) << "kept with the slot (no allocation per request)";
+    EXPECT_EQ(q.side_view(origin_side), "");
+    EXPECT_EQ(q.side_view(target_side), "");
+    EXPECT_EQ(q.request_id(), "");
+    EXPECT_FALSE(q.target_same);
+    t.release(q);
+    t.trim();  // the slot stays (one of the 64 kept), its copies go
+    pending& r = t.take(request_kind::plain, 3);
+    ASSERT_EQ(&r, &p);
+    EXPECT_FALSE(r.copies) << "trim gives them back";
 }
 
 TEST(pending, a_burst_is_given_back_and_late_replies_stay_late) {
