@@ -98,7 +98,8 @@ void pending_table::trim(size_t keep, size_t max_string) {
     for (uint32_t i : _free.indexes()) {
         pending& p = *_slots[i];
         shrink(p.req_copy);
-        if (p.copies) p.copies.reset();  // made again by the next request that needs them
+        p.copies.reset();  // made again by the next request that needs them
+        p.held_copy.reset();
         if (p.x) p.x.reset();  // made again by the next PREPARE or traced request
     }
 }

@@ -44,12 +44,11 @@ struct pending_extra {
     void clear();
 };
 
-// The bytes a slot keeps of its own, made when a request first needs them and kept with the slot
-// (their capacity too): the requests most in flight, sent as received and answered from receive
-// buffers, need none of them.
+// What each cluster was sent where tandem changed the request, made when a request first needs
+// it and kept with the slot (the capacity too): the requests most in flight, sent as received,
+// need none of it.
 struct pending_copies {
-    std::string side_body[2];  // what each cluster was sent, where tandem changed it
-    std::string first;         // the first of two replies, when it cannot stay in its receive buffer
+    std::string side_body[2];
 };
 
 struct pending {
@@ -71,7 +70,7 @@ struct pending {
     bool healed = false;
     bool kept = false;  // an EXECUTE or BATCH kept for healing (req_h, req_copy or side bodies)
     bool side_rewritten[2] = {false, false};
-    bool first_in_copy = false;  // the held reply is copies->first, not first_owner's
+    bool first_in_copy = false;  // the held reply is *held_copy, not first_owner's
     bool target_same = false;  // the target's rewritten body is side_body[0] (the same bytes)
     uint16_t prefix_len = 0;   // the bytes before the message in a kept body (tracing, payload)
     bool answered = false;
@@ -97,7 +96,11 @@ struct pending {
     int16_t shared_node[2] = {-1, -1};
     net::timer timer;
     std::unique_ptr<pending_extra> x;      // PREPARE and tracing only (extra())
-    std::unique_ptr<pending_copies> copies;  // bodies of tandem's, a held reply's copy (mine())
+    std::unique_ptr<pending_copies> copies;  // bodies of tandem's (mine())
+    // The first of two replies when it cannot stay in its receive buffer (the ring runs low while
+    // a stalled cluster keeps thousands waiting: most are a few bytes, RESULT Void), apart from
+    // `copies` so that such a slot makes a string, not room for three.
+    std::unique_ptr<std::string> held_copy;
 
     pending_extra& extra() {
         if (!x) x = std::make_unique<pending_extra>();
@@ -116,18 +119,19 @@ struct pending {
     size_t side_bytes() const { return copies ? copies->side_body[0].size() + copies->side_body[1].size() : 0; }
     // The reply held (hold()), or the handshake's primary reply.
     std::string_view first_body() const {
-        if (first_in_copy) return copies->first;
+        if (first_in_copy) return *held_copy;
         return first_owner.view();
     }
     // Holds `body` as a copy (the reply must outlive its receive buffer).
     void hold_copy(std::string_view body) {
         first_owner.release();
-        mine().first.assign(body);
+        if (!held_copy) held_copy = std::make_unique<std::string>();
+        held_copy->assign(body);
         first_in_copy = true;
     }
     void drop_held() {
         first_owner.release();
-        if (copies) copies->first.clear();
+        if (held_copy) held_copy->clear();
         first_in_copy = false;
     }
     // The traced request's id, or empty.

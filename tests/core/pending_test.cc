@@ -66,6 +66,7 @@ TEST(pending, a_held_reply_outside_a_receive_buffer_is_copied) {
     body.assign("overwrite!");
     EXPECT_EQ(p.first_body(), "reply body");
     EXPECT_EQ(p.first_side, target_side);
+    EXPECT_FALSE(p.copies) << "a held reply's copy makes one string, not room for rewritten bodies";
     p.drop_held();
     EXPECT_EQ(p.first_body(), "");
 }
