@@ -63,6 +63,22 @@ def on_cpu0():
         os.sched_setaffinity(0, {0})
 
 
+def rig(build, mode, prefix, settings=None):
+    """The soak's placement: one cqlsim node per cluster on CPU 0, tandem (cluster_connections
+    `mode`) with one worker on CPU 1. Returns (work directory, origin, target, tandem)."""
+    os.environ["TANDEM_TEST_CLUSTER_CONNECTIONS"] = mode  # read by the harness
+    work = tempfile.mkdtemp(prefix=prefix)
+    cqlsim = os.path.join(build, "tools/cqlsim/cqlsim")
+    origin = h.cluster(cqlsim, "origin", "127.0.1.1", nodes=1)
+    target = h.cluster(cqlsim, "target", "127.0.2.1", nodes=1)
+    for c in (origin, target):
+        pin(c.proc.proc.pid, 0)
+    t = h.tandem(os.path.join(build, "tools/tandem/tandem"), origin, target, workers=1, directory=work,
+                 settings=dict({"proxy_max_client_connections": 100000}, **(settings or {})))
+    pin_tree(t.proc.proc.pid, 1)
+    return work, origin, target, t
+
+
 def cpu_times():
     """/proc/stat's per-CPU ticks: {cpu: (idle, steal)}. Idle includes iowait (a process asleep in
     io_uring_enter with requests in flight counts as iowait); steal is the host running another guest."""
@@ -142,17 +158,8 @@ def main():
     ap.add_argument("--markdown")
     ap.add_argument("--plot")
     args = ap.parse_args()
-    os.environ["TANDEM_TEST_CLUSTER_CONNECTIONS"] = args.cluster_connections  # read by the harness
-    work = tempfile.mkdtemp(prefix="tandem-soak-")
-    cqlsim = os.path.join(args.build, "tools/cqlsim/cqlsim")
-    origin = h.cluster(cqlsim, "origin", "127.0.1.1", nodes=1)
-    target = h.cluster(cqlsim, "target", "127.0.2.1", nodes=1)
-    for c in (origin, target):
-        pin(c.proc.proc.pid, 0)
-    t = h.tandem(os.path.join(args.build, "tools/tandem/tandem"), origin, target, workers=1, directory=work,
-                 settings={"proxy_max_client_connections": 100000})
+    work, origin, target, t = rig(args.build, args.cluster_connections, "tandem-soak-")
     pid = t.proc.proc.pid
-    pin_tree(pid, 1)
     samples = []
     try:
         # The closed loop also creates the schema (so with --rate it runs 1 s, for that alone).

@@ -24,15 +24,14 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import shutil
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "e2e"))
 import tandem_harness as h  # noqa: E402
-from compare import pin, pin_tree, publish  # noqa: E402
-from soak import bench_argv, on_cpu0  # noqa: E402
+from compare import publish  # noqa: E402
+from soak import bench_argv, on_cpu0, rig  # noqa: E402
 
 
 def status(t):
@@ -41,17 +40,8 @@ def status(t):
 
 
 def one_stall(args, mode):
-    os.environ["TANDEM_TEST_CLUSTER_CONNECTIONS"] = mode  # read by the harness
-    work = tempfile.mkdtemp(prefix="tandem-stall-")
-    cqlsim = os.path.join(args.build, "tools/cqlsim/cqlsim")
-    origin = h.cluster(cqlsim, "origin", "127.0.1.1", nodes=1)
-    target = h.cluster(cqlsim, "target", "127.0.2.1", nodes=1)
-    for c in (origin, target):
-        pin(c.proc.proc.pid, 0)
-    t = h.tandem(os.path.join(args.build, "tools/tandem/tandem"), origin, target, workers=1, directory=work,
-                 settings={"proxy_max_client_connections": 100000, "proxy_request_timeout_ms": 10000})
+    work, origin, target, t = rig(args.build, mode, "tandem-stall-", {"proxy_request_timeout_ms": 10000})
     pid = t.proc.proc.pid
-    pin_tree(pid, 1)
     samples = []
     stopped = False
     try:
