@@ -1,6 +1,8 @@
 #include "core/consistency.hh"
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 
 #include "cql/query.hh"
 
@@ -128,6 +130,12 @@ bool with_timestamp(cql::opcode op, std::string_view message, uint8_t version, i
             return stamped<cql::batch_message>(message, version, micros, out, [](auto& m) -> auto& { return m.timestamp; });
         default: return false;
     }
+}
+
+int64_t timestamp_generator::next() {
+    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    _last = std::max<int64_t>(now, _last + 1);
+    return _last;
 }
 
 }  // namespace tandem::core

@@ -4,8 +4,9 @@
 // client asked for (a target in another region at LOCAL_ONE while origin keeps LOCAL_QUORUM).
 // Write timestamps: a write sent to both clusters without a client timestamp gets one from
 // tandem, the same for both, so both hold identical cells (each cluster would otherwise stamp
-// it with its own clock). Pure functions.
+// it with its own clock). Pure functions, and the generator of those timestamps.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,5 +33,15 @@ std::optional<std::string> with_consistency(cql::opcode op, std::string_view mes
 bool with_timestamp(cql::opcode op, std::string_view message, uint8_t version, int64_t micros, std::string& out);
 // Whether with_timestamp would add one (read from the flags for QUERY and EXECUTE: no decoding).
 bool needs_timestamp(cql::opcode op, std::string_view message, uint8_t version);
+
+// Write timestamps (microseconds since the epoch) as drivers' monotonic generators make them:
+// the clock, or one past the last handed out, so one generator never gives the same one twice.
+// One thread.
+class timestamp_generator {
+    int64_t _last = 0;
+
+public:
+    int64_t next();
+};
 
 }  // namespace tandem::core

@@ -38,7 +38,6 @@ void pending::reset() {
     side_rewritten[0] = side_rewritten[1] = false;
     target_same = false;
     kept = false;
-    prefix_len = 0;
     healing = -1;
     healed = false;
     expect = got = destinations::none();
@@ -100,7 +99,7 @@ void pending_table::trim(size_t keep, size_t max_string) {
         shrink(p.req_copy);
         p.copies.reset();  // made again by the next request that needs them
         p.held_copy.reset();
-        if (p.x) p.x.reset();  // made again by the next PREPARE or traced request
+        p.x.reset();  // made again by the next PREPARE or traced request
     }
 }
 

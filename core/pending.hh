@@ -72,7 +72,6 @@ struct pending {
     bool side_rewritten[2] = {false, false};
     bool first_in_copy = false;  // the held reply is *held_copy, not first_owner's
     bool target_same = false;  // the target's rewritten body is side_body[0] (the same bytes)
-    uint16_t prefix_len = 0;   // the bytes before the message in a kept body (tracing, payload)
     bool answered = false;
     bool secondary_ok = false;  // the secondary has its copy: no need to wait for the disk
     uint16_t table = 0xFFFF;    // the table it names (table_stats.hh), or none; PREPARE: the statement's

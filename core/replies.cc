@@ -334,7 +334,8 @@ void client_session::heal_reply(pending& p, int side, inbound_envelope&& env) {
         // Preparing again failed: the client gets the UNPREPARED so its driver re-prepares.
         std::string origin_id;
         if (p.req_h.op == opcode::execute) {
-            // The id the client sent: in origin's body (changed or as received), after the prefix.
+            // The id the client sent: in origin's body (changed or as received), after the prefix
+            // its flags announce (custom payload).
             std::string t;
             std::optional<std::string_view> b;
             if (p.side_rewritten[origin_side]) {
@@ -342,10 +343,12 @@ void client_session::heal_reply(pending& p, int side, inbound_envelope&& env) {
             } else if (auto pl = _codec.plain(p.req_h, p.req_copy, t)) {
                 b = *pl;
             }
-            if (b && b->size() >= p.prefix_len) {
-                cql::reader r(b->substr(p.prefix_len));
-                origin_id = r.read_short_bytes();
-                if (!r.ok()) origin_id.clear();
+            if (b) {
+                if (auto parts = cql::split_body(p.req_h, *b)) {
+                    cql::reader r(parts->message);
+                    origin_id = r.read_short_bytes();
+                    if (!r.ok()) origin_id.clear();
+                }
             }
         }
         std::string body;

@@ -515,7 +515,6 @@ void client_session::on_batch(inbound_envelope&& env, std::string_view plain) {
 void client_session::keep_request(pending& p, const inbound_envelope& env) {
     p.req_h = env.header;
     p.kept = true;
-    p.prefix_len = static_cast<uint16_t>(std::min<size_t>(_req_prefix.size(), UINT16_MAX));
     for (int s : {origin_side, target_side}) {
         if (p.side_rewritten[s]) continue;
         if (_prefix_changed) {
@@ -621,7 +620,6 @@ void client_session::assign_timestamp(const envelope_header& h, pending& p, outb
         // Both clusters get the same bytes: encoded and kept once.
         if (!with_timestamp(h.op, _req_message, ver, ts, _timestamped)) return;
         rewrite_side(p, out, origin_side, _timestamped);
-        p.side(target_side).clear();
         p.target_same = true;
         p.side_rewritten[target_side] = true;
         out.body[target_side] = out.body[origin_side];

@@ -21,12 +21,6 @@ worker_state::worker_state(proxy& px, net::worker& wk)
     consistency_override[1] = consistency_named(px.cfg().target_consistency_level);
 }
 
-int64_t worker_state::next_write_timestamp() {
-    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    _last_timestamp = std::max<int64_t>(now, _last_timestamp + 1);
-    return _last_timestamp;
-}
-
 uint16_t worker_state::table_index(std::string_view keyspace, std::string_view table) {
     if (table.empty()) return no_table;
     _table_key.assign(keyspace);

@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/consistency.hh"
 #include "core/functions.hh"
 #include "core/metrics.hh"
 #include "core/prepared.hh"
@@ -44,7 +45,7 @@ public:
     std::optional<cql::consistency> consistency_override[2];
     // A write timestamp (microseconds since the epoch) for a dual write without one: the clock,
     // or one past the last given, so this worker never hands out the same one twice.
-    int64_t next_write_timestamp();
+    int64_t next_write_timestamp() { return _timestamps.next(); }
 
     // write_mode DUAL_ASYNC_ON_SECONDARY: the journal (null without write_journal_dir), this
     // worker's listener in it, and the replies waiting for their record to be durable.
@@ -96,7 +97,7 @@ public:
     void begin_drain();
 
 private:
-    int64_t _last_timestamp = 0;
+    timestamp_generator _timestamps;
     std::vector<durable_waiter> _waiters, _due;
     std::unordered_map<std::string, uint16_t, string_hash, std::equal_to<>> _table_cache;
     std::string _table_key;

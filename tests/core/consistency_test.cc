@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "cql/query.hh"
 
 namespace tandem::core {
@@ -139,6 +141,19 @@ TEST(consistency, other_bodies_are_left_alone) {
     EXPECT_FALSE(with_consistency(cql::opcode::query, std::string("\xff\xff\xff\xff\0\1", 6), 4, consistency::one));
     EXPECT_FALSE(with_consistency(cql::opcode::execute, std::string("\0\x09", 2), 4, consistency::one));
     EXPECT_FALSE(with_consistency(cql::opcode::batch, "\x09", 4, consistency::one));
+}
+
+TEST(write_timestamps, a_generator_never_hands_out_one_twice) {
+    timestamp_generator g;
+    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    int64_t last = g.next();
+    EXPECT_GE(last, now);
+    EXPECT_LT(last, now + 60'000'000) << "the clock's microseconds";
+    for (int i = 0; i < 100000; ++i) {  // faster than the clock ticks: one past the last
+        const int64_t t = g.next();
+        ASSERT_GT(t, last);
+        last = t;
+    }
 }
 
 }  // namespace

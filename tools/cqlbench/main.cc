@@ -21,6 +21,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/client/cluster.hh"
+#include "core/consistency.hh"
 #include "core/histogram.hh"
 #include "cql/error_body.hh"
 #include "cql/query.hh"
@@ -90,7 +91,7 @@ struct run_state : core::client::reply_sink {
     std::unique_ptr<cqlbench::schedule> sched;
     std::vector<core::envelope_writer*> flush_list;  // v5 writers with frames for this turn
     std::string storage, body;
-    int64_t last_timestamp_us = 0;
+    core::timestamp_generator timestamps;
     size_t node_count = 0, connection_count = 0;  // when the load started
     std::string fatal;
     void fail(const std::string& why) {
@@ -109,7 +110,6 @@ struct run_state : core::client::reply_sink {
     }
     void issue(uint64_t intended_ns);
     void encode(const request& rq);
-    int64_t next_timestamp();
     void fill();
     void on_reply(core::client::connection&, uint64_t intended, const core::client::reply& r) override {
         --inflight;
@@ -124,13 +124,6 @@ struct run_state : core::client::reply_sink {
         fill();
     }
 };
-
-// Microseconds since the epoch, strictly increasing (drivers' monotonic timestamp generators).
-int64_t run_state::next_timestamp() {
-    const auto wall = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    last_timestamp_us = std::max<int64_t>(last_timestamp_us + 1, wall);
-    return last_timestamp_us;
-}
 
 // The body of one request, in `body`.
 void run_state::encode(const request& rq) {
@@ -153,7 +146,7 @@ void run_state::encode(const request& rq) {
         cql::batch_message b;
         b.type = cql::batch_type::unlogged;
         b.cl = cql::consistency::local_one;
-        if (opt.client_timestamps) b.timestamp = next_timestamp();
+        if (opt.client_timestamps) b.timestamp = timestamps.next();
         b.children = cql::batch_children::build(children, storage);
         b.encode(body, version);
         return;
@@ -162,7 +155,7 @@ void run_state::encode(const request& rq) {
     cql::store_be64(key, rq.key);
     cql::execute_message e;
     e.params.cl = cql::consistency::local_one;
-    if (opt.client_timestamps) e.params.timestamp = next_timestamp();
+    if (opt.client_timestamps) e.params.timestamp = timestamps.next();
     if (rq.kind == request_kind::update) {
         // UPDATE ... SET v = ? WHERE k = ?: the value first.
         cql::bound_value uvals[2] = {{{}, cql::value_ref::of(value)}, {{}, cql::value_ref::of(std::string_view(key, 8))}};
