@@ -352,12 +352,18 @@ void shared_pool::flush_queue(group& g) {
 }
 
 client::connection* shared_pool::pick(group& g, std::optional<int64_t> token, int node, int& chosen) {
+    const uint64_t turn = _w.w.stats().loop_turns;
     auto in_node = [&](size_t i) -> client::connection* {
         auto& n = g.nodes[i];
         if (!n.up) return nullptr;
+        if (n.turn != turn) {
+            n.turn = turn;
+            ++n.next;
+        }
         for (size_t k = 0; k < n.conns.size(); ++k) {
-            auto& s = n.conns[n.next++ % n.conns.size()];
+            auto& s = n.conns[(n.next + k) % n.conns.size()];
             if (s.ready && s.c->has_room()) {
+                n.next += static_cast<uint32_t>(k);
                 chosen = static_cast<int>(i);
                 return s.c;
             }

@@ -123,7 +123,12 @@ private:
         bool up = true;
         node_metrics* metrics = nullptr;
         std::vector<conn_slot> conns;
+        // The connection this loop turn's requests to the node go to: all of a turn's requests
+        // for a node leave in one write on one connection (round robin per request split them
+        // into a write per connection: more segments, more CPU); the next turn takes the next
+        // connection, or the first with room.
         uint32_t next = 0;
+        uint64_t turn = 0;
         // PREPAREs sent to the group while this node was down or had no ready connection (it was
         // opening or reconnecting): sent on its first connection that becomes ready, as drivers
         // prepare again on a node that comes up, so an EXECUTE routed here finds the statement

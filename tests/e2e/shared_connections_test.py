@@ -210,6 +210,58 @@ class token_aware(shared_base):
         self.assertEqual({r.v for r in self.target.execute("SELECT k, v FROM %s.kv" % ks) if replicas[r.k][0] == 2}, {"node 2 is back"})
 
 
+class bursts(shared_base):
+    # Its own clusters: its v4 client opens a v4 group beside the default one (the clusters speak
+    # v5), which the other classes' counts of pool connections do not expect.
+    origin_base, target_base = "127.0.69.1", "127.0.70.1"
+
+    def test_a_pipelined_burst_leaves_on_one_connection_of_the_node(self):
+        """What a loop turn sends to a node goes on one of its connections (one write, not one per
+        connection); the next turn takes the next connection, so load still spreads."""
+        ks = "burst_%s" % uuid.uuid4().hex[:6]
+        c, s = self.tandem.connect()
+        try:
+            s.execute("CREATE KEYSPACE %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}" % ks)
+            s.execute("CREATE TABLE %s.kv (k int PRIMARY KEY, v text)" % ks)
+        finally:
+            c.shutdown()
+        raw = socket.create_connection(("127.0.0.1", self.tandem.port), timeout=10)
+        try:
+            raw.sendall(frame(0, 0x01, STARTUP))
+            self.assertEqual(read_frame(raw)[1], 0x02, "READY")
+            q = ("INSERT INTO %s.kv (k, v) VALUES (?, ?)" % ks).encode()
+            raw.sendall(frame(1, 0x09, struct.pack(">i", len(q)) + q))
+            _, op, body = read_frame(raw)
+            self.assertEqual(op, 0x08, body)
+            (id_len,) = struct.unpack_from(">H", body, 4)
+            pid = body[6:6 + id_len]
+            base_ts = 1_720_000_000_000_000
+            bursts, size = 4, 40
+            for b in range(bursts):
+                out = b""
+                for i in range(size):
+                    # One key for all: one owner node. Flags: values, default timestamp.
+                    params = struct.pack(">HBH", 1, 0x21, 2) + struct.pack(">ii", 4, 7) + struct.pack(">i", 1) + b"v" + \
+                        struct.pack(">q", base_ts + b * 1000 + i)
+                    out += frame(2 + i, 0x0A, struct.pack(">H", len(pid)) + pid + params)
+                raw.sendall(out)  # one write: tandem reads it in one turn
+                for _ in range(size):
+                    _, op, body = read_frame(raw)
+                    self.assertEqual(op, 0x08, body)
+        finally:
+            raw.close()
+        for cluster in (self.origin, self.target):
+            by_burst = {}
+            for r in cluster.execute("SELECT opcode, statement, client_timestamp, connection FROM cqlsim.requests"):
+                if r.opcode == "EXECUTE" and "%s.kv " % ks in r.statement:
+                    by_burst.setdefault((r.client_timestamp - base_ts) // 1000, []).append(r.connection)
+            self.assertEqual(sorted(by_burst), list(range(bursts)), cluster.name)
+            for b, conns in by_burst.items():
+                self.assertEqual(len(conns), size, "%s: burst %d" % (cluster.name, b))
+                self.assertEqual(len(set(conns)), 1, "%s: burst %d went over connections %s" % (cluster.name, b, sorted(set(conns))))
+            used = {conns[0] for conns in by_burst.values()}
+            self.assertEqual(len(used), PER_NODE, "%s: the bursts took turns on the node's connections" % cluster.name)
+
 class connections(shared_base):
     origin_base, target_base = "127.0.63.1", "127.0.64.1"
 

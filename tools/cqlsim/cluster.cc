@@ -55,7 +55,7 @@ const char* const system_tables[] = {
     "include_all_columns boolean, where_clause text, PRIMARY KEY (keyspace_name, view_name))",
     // cqlsim's own keyspace: what each node received, and faults to inject.
     "CREATE TABLE cqlsim.requests (node int, seq bigint, at_us bigint, opcode text, statement text, consistency text, "
-    "client_timestamp bigint, PRIMARY KEY (node, seq))",
+    "client_timestamp bigint, connection bigint, PRIMARY KEY (node, seq))",
     "CREATE TABLE cqlsim.faults (node int, kind text, action text, value int, PRIMARY KEY (node, kind))",
     "CREATE TABLE cqlsim.nodes (node int PRIMARY KEY, up boolean)",
     // TRUNCATE cqlsim.prepared makes the cluster forget its prepared statements.
@@ -465,7 +465,8 @@ std::shared_ptr<table> cluster::find_table(const std::string& ks_in, const std::
             for (auto& r : log) {
                 std::vector<std::pair<std::string, std::string>> values = {
                     {"node", be32(node + 1)},       {"seq", be64(seq++)},          {"at_us", be64(r.at_us)},
-                    {"opcode", r.opcode},           {"statement", r.statement},    {"consistency", r.consistency}};
+                    {"opcode", r.opcode},           {"statement", r.statement},    {"consistency", r.consistency},
+                    {"connection", be64(r.connection)}};
                 if (r.client_timestamp) values.emplace_back("client_timestamp", be64(*r.client_timestamp));
                 put_row(requests, values);
             }

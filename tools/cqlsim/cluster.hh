@@ -125,6 +125,7 @@ struct logged_request {
     std::string statement;  // query text; for EXECUTE the prepared statement's text
     std::string consistency;
     std::optional<int64_t> client_timestamp;
+    int64_t connection = 0;  // which connection it came on: numbered from 1 per cqlsim process, in accept order
 };
 
 // A fault a node injects into matching requests (set in cqlsim.faults).

@@ -37,6 +37,7 @@ std::string nth_address(const std::string& base, int i) {
 class session_handler : public net::connection_handler, public event_sink {
     server& _srv;
     session _session;
+    const int64_t _connection;
     bool _started = false;        // STARTUP done (READY or AUTH_SUCCESS sent)
     bool _auth_pending = false;
     bool _nodes_touched = false;  // the request changed cqlsim.nodes: announce status changes
@@ -299,6 +300,7 @@ class session_handler : public net::connection_handler, public event_sink {
         r.statement = std::string(text);
         r.consistency = std::string(cql::to_string(cl));
         r.client_timestamp = client_ts;
+        r.connection = _connection;
         _srv.data().log_request(_session.node, std::move(r));
         if (std::string(opname) == "PREPARE") return true;
         const char* kind = std::string(opname) == "BATCH" || cql::is_write(info.kind) ? "write"
@@ -351,7 +353,7 @@ class session_handler : public net::connection_handler, public event_sink {
     }
 
 public:
-    session_handler(server& s, int node) : _srv(s) {
+    session_handler(server& s, int node) : _srv(s), _connection(s.next_connection_id()) {
         _session.node = node;
         if (s.config().tls) _tls = std::make_unique<net::tls_stream>(*s.config().tls);
     }

@@ -50,6 +50,8 @@ public:
     void unsubscribe(net::connection& c);
     void broadcast(const std::string& kind, const std::string& body);
     bool check_credentials(std::string_view user, std::string_view password) const;
+    // A number for a new client connection (cqlsim.requests' `connection`).
+    int64_t next_connection_id() { return ++_connections; }
     // After a change to cqlsim.nodes: STATUS_CHANGE UP/DOWN for every node whose state moved.
     void announce_status_changes();
 
@@ -63,6 +65,7 @@ private:
     };
     std::map<net::connection*, subscription> _subscribers;
     std::vector<bool> _announced_up;
+    int64_t _connections = 0;
 };
 
 }  // namespace tandem::cqlsim
