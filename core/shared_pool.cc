@@ -356,19 +356,12 @@ client::connection* shared_pool::pick(group& g, std::optional<int64_t> token, in
     auto in_node = [&](size_t i) -> client::connection* {
         auto& n = g.nodes[i];
         if (!n.up) return nullptr;
-        if (n.turn != turn) {
-            n.turn = turn;
-            ++n.next;
-        }
-        for (size_t k = 0; k < n.conns.size(); ++k) {
-            auto& s = n.conns[(n.next + k) % n.conns.size()];
-            if (s.ready && s.c->has_room()) {
-                n.next += static_cast<uint32_t>(k);
-                chosen = static_cast<int>(i);
-                return s.c;
-            }
-        }
-        return nullptr;
+        const int k = connection_for_turn(
+            n.conns.size(), n.next, n.turn, turn, [&](size_t at) { return n.conns[at].ready && n.conns[at].c->has_room(); },
+            [&](size_t at) { return n.conns[at].c->congested(); });
+        if (k < 0) return nullptr;
+        chosen = static_cast<int>(i);
+        return n.conns[static_cast<size_t>(k)].c;
     };
     if (g.nodes.empty()) return nullptr;
     if (node >= 0 && static_cast<size_t>(node) < g.nodes.size()) {

@@ -41,6 +41,30 @@
 
 namespace tandem::core {
 
+// Which of a node's `count` connections takes a request sent in loop turn `turn`: the one the
+// turn already uses, so that all a turn sends to the node leaves in one write (taking them in
+// turn per request split every batch into a write per connection); a new turn takes the next
+// one. When that one is congested, the next that is not (a stalled node's requests spread over
+// its connections before its clients are held back), else any that can take a request.
+// `next` and `seen` are the node's state; -1 when no connection can take it.
+template <class CanTake, class Congested>
+int connection_for_turn(size_t count, uint32_t& next, uint64_t& seen, uint64_t turn, CanTake&& can_take, Congested&& congested) {
+    if (seen != turn) {
+        seen = turn;
+        ++next;
+    }
+    for (const bool congested_too : {false, true}) {
+        for (size_t k = 0; k < count; ++k) {
+            const size_t at = (next + k) % count;
+            if (can_take(at) && (congested_too || !congested(at))) {
+                next += static_cast<uint32_t>(k);
+                return static_cast<int>(at);
+            }
+        }
+    }
+    return -1;
+}
+
 class client_session;
 class worker_state;
 struct cluster_view;
@@ -123,11 +147,7 @@ private:
         bool up = true;
         node_metrics* metrics = nullptr;
         std::vector<conn_slot> conns;
-        // The connection this loop turn's requests to the node go to: all of a turn's requests
-        // for a node leave in one write on one connection (round robin per request split them
-        // into a write per connection: more segments, more CPU); the next turn takes the next
-        // connection, or the first with room.
-        uint32_t next = 0;
+        uint32_t next = 0;  // connection_for_turn's state
         uint64_t turn = 0;
         // PREPAREs sent to the group while this node was down or had no ready connection (it was
         // opening or reconnecting): sent on its first connection that becomes ready, as drivers

@@ -17,7 +17,7 @@ client except a timeout (WRITE_TIMEOUT or READ_TIMEOUT: a request that waited lo
 proxy_request_timeout_ms).
 
 Usage: stall.py <build dir> [--rate 40000] [--stall 1.5] [--runs 3] [--cluster-connections SHARED,PER_CLIENT]
-                [--no-client-timestamps] [--markdown F]
+                [--no-client-timestamps] [--setting KEY=VALUE ...] [--markdown F]
 """
 import argparse
 import json
@@ -45,7 +45,11 @@ def status(t):
 
 
 def one_stall(args, mode):
-    work, origin, target, t = rig(args.build, mode, "tandem-stall-", {"proxy_request_timeout_ms": 10000})
+    settings = {"proxy_request_timeout_ms": 10000}
+    for kv in args.setting:
+        key, _, value = kv.partition("=")
+        settings[key] = int(value) if value.lstrip("-").isdigit() else value
+    work, origin, target, t = rig(args.build, mode, "tandem-stall-", settings)
     pid = t.proc.proc.pid
     samples = []
     stopped = False
@@ -106,11 +110,14 @@ def main():
     ap.add_argument("--cluster-connections", default="SHARED,PER_CLIENT")
     ap.add_argument("--no-client-timestamps", dest="client_timestamps", action="store_false",
                     help="cqlbench sends no default timestamp: tandem adds one to every dual write (a body of its own)")
+    ap.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE",
+                    help="another tandem setting for every run (repeatable), e.g. cluster_connections_per_node=2")
     ap.add_argument("--markdown")
     args = ap.parse_args()
     lines = ["Target stalled (SIGSTOP) %.1f s under cqlbench open loop at %d req/s (64 connections, mixed workload), "
-             "tandem with one worker on CPU 1; requests %s; medians of %d runs." % (
-                 args.stall, args.rate, "with client timestamps (as drivers send)" if args.client_timestamps else "without client timestamps",
+             "tandem with one worker on CPU 1%s; requests %s; medians of %d runs." % (
+                 args.stall, args.rate, "".join(", " + kv for kv in args.setting),
+                 "with client timestamps (as drivers send)" if args.client_timestamps else "without client timestamps",
                  args.runs), "",
              "| mode | RSS before | peak | in flight or held, at most | bytes per request in flight | RSS %.0f s after | requests | errors |" % args.after,
              "|---|---|---|---|---|---|---|---|"]
