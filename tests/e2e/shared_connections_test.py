@@ -103,6 +103,17 @@ class shared_base(unittest.TestCase):
         cls.origin.stop()
         cls.target.stop()
 
+    def kv_keyspace(self, prefix):
+        """A new keyspace (replication factor 1) with a table kv (k int PRIMARY KEY, v text), made through tandem."""
+        ks = "%s_%s" % (prefix, uuid.uuid4().hex[:6])
+        c, s = self.tandem.connect()
+        try:
+            s.execute("CREATE KEYSPACE %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}" % ks)
+            s.execute("CREATE TABLE %s.kv (k int PRIMARY KEY, v text)" % ks)
+        finally:
+            c.shutdown()
+        return ks
+
     @classmethod
     def pool_size(cls):
         return cls.tandem.metric_sum("zdm_origin_connections_total") + cls.tandem.metric_sum("zdm_target_connections_total")
@@ -218,13 +229,7 @@ class bursts(shared_base):
     def test_a_pipelined_burst_leaves_on_one_connection_of_the_node(self):
         """What a loop turn sends to a node goes on one of its connections (one write, not one per
         connection); the next turn takes the next connection, so load still spreads."""
-        ks = "burst_%s" % uuid.uuid4().hex[:6]
-        c, s = self.tandem.connect()
-        try:
-            s.execute("CREATE KEYSPACE %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}" % ks)
-            s.execute("CREATE TABLE %s.kv (k int PRIMARY KEY, v text)" % ks)
-        finally:
-            c.shutdown()
+        ks = self.kv_keyspace("burst")
         raw = socket.create_connection(("127.0.0.1", self.tandem.port), timeout=10)
         try:
             raw.sendall(frame(0, 0x01, STARTUP))
@@ -361,13 +366,7 @@ class keyspace_groups(shared_base):
     def test_a_keyspace_group_closes_when_unused_and_opens_again(self):
         base = 2 * 3 * PER_NODE * WORKERS
         self.assertEqual(self.pool_size(), base)
-        ks = "kg_%s" % uuid.uuid4().hex[:6]
-        c, s = self.tandem.connect()
-        try:
-            s.execute("CREATE KEYSPACE %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}" % ks)
-            s.execute("CREATE TABLE %s.kv (k int PRIMARY KEY, v text)" % ks)
-        finally:
-            c.shutdown()
+        ks = self.kv_keyspace("kg")
         for round_ in range(2):
             c, s = self.tandem.connect(ks)  # the driver says USE ks: unqualified statements go to that keyspace's group
             try:
