@@ -77,7 +77,7 @@ struct config {
     // PER_CLIENT: an origin and a target connection per client connection (ZDM's model);
     // SHARED: each worker multiplexes its clients over a pool per node (core/shared_pool.hh).
     bool cluster_connections_shared = false;
-    int64_t cluster_connections_per_node = 2;
+    int64_t cluster_connections_per_node = 1;
     int64_t cluster_connections_keyspace_idle_ms = 300000;  // SHARED: a keyspace's connections close after this long unused
     int64_t cluster_connections_login_cache_ms = 2000;  // SHARED: a login the cluster accepted is not checked again for this long (0: always)
 

@@ -21,13 +21,6 @@ using cql::opcode;
 namespace {
 
 constexpr uint64_t tick_ms = 1000;
-// Stream ids per pool connection: 6,144 waiting (three quarters) make it congested and its
-// clients wait. The Node.js driver keeps at most 2,048 in flight per connection, and so does a
-// PER_CLIENT cluster connection (proxy_max_stream_ids); a pool connection carries many clients'
-// requests. Fewer than the protocol's 32,768 so that what a stalled node
-// leaves behind (the connection's per-id tables, the requests held for it) stays small: with
-// 32,768 each stall of the soak left RSS 1-3 MiB higher (bench/RESULTS.md, session 10).
-constexpr uint16_t pool_stream_ids = 8192;
 constexpr uint32_t min_backoff_ms = 1000, max_backoff_ms = 15000;
 
 // `USE "name"`: the keyspace as the cluster named it (case kept), quoted.
@@ -169,7 +162,7 @@ void shared_pool::open(const std::shared_ptr<group>& gp, size_t node, size_t slo
     o.min_version = g.version;
     o.connect_timeout_ms = static_cast<uint32_t>(std::max<int64_t>(cs.connection_timeout_ms, 100));
     o.flush_list = &_w.flush_list;
-    o.max_stream_ids = pool_stream_ids;
+    o.max_stream_ids = pool_stream_ids(cfg.cluster_connections_per_node);
     if (g.events && node == 0 && slot == 0) o.events = {"SCHEMA_CHANGE"};
     std::weak_ptr<bool> alive = _alive;
     std::weak_ptr<group> weak = gp;

@@ -65,6 +65,19 @@ int connection_for_turn(size_t count, uint32_t& next, uint64_t& seen, uint64_t t
     return -1;
 }
 
+// Stream ids per pool connection: a node's connections share 16,384 (at least 1,024 each), so
+// the point where a node that falls behind holds its clients back (three quarters of a
+// connection's ids waiting for replies, client::connection::congested) is the same 12,288
+// requests per node with one connection as with two: with one connection of 8,192 a node took
+// 6,144 and the soak's load swings held clients back (bench/RESULTS.md, session 15). Not the
+// protocol's 32,768 per node: what a stalled node leaves behind (the per-id tables, the requests
+// held for it) stays small (with 32,768 each stall of the soak left RSS 1-3 MiB higher, session 10).
+constexpr size_t pool_ids_per_node = 16384;
+constexpr uint16_t pool_stream_ids(int64_t per_node) {
+    const auto each = pool_ids_per_node / static_cast<size_t>(per_node < 1 ? 1 : per_node);
+    return static_cast<uint16_t>(each < 1024 ? 1024 : each);
+}
+
 class client_session;
 class worker_state;
 struct cluster_view;

@@ -57,5 +57,16 @@ TEST(ConnectionForTurn, NoneThatCanTakeIt) {
     EXPECT_EQ(one.pick(2), 0);
 }
 
+// A node's connections share one budget of stream ids, so a node holds its clients back at the
+// same number of requests in flight however many connections it has.
+TEST(PoolStreamIds, ANodeHasTheSameIdsWithOneConnectionAsWithTwo) {
+    EXPECT_EQ(pool_stream_ids(1), 16384);
+    EXPECT_EQ(pool_stream_ids(2), 8192);
+    EXPECT_EQ(pool_stream_ids(1), 2 * pool_stream_ids(2));
+    EXPECT_EQ(pool_stream_ids(4), 4096);
+    EXPECT_EQ(pool_stream_ids(64), 1024);  // at least 1,024 per connection
+    EXPECT_EQ(pool_stream_ids(0), 16384);  // never divided by zero
+}
+
 }  // namespace
 }  // namespace tandem::core

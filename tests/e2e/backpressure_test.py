@@ -174,11 +174,12 @@ class backpressure(unittest.TestCase):
             self.assertEqual(self.keys(c), list(range(WRITES)), "%s holds other rows" % c.name)
 
     def test_a_stalled_node_holds_clients_back_before_the_pool_runs_out_of_stream_ids(self):
-        # SHARED: every client's requests share the worker's two connections to the node, 8,192
-        # stream ids each. Three clients pipeline 25,000 small writes apiece while the target is
-        # stopped: 75,000 requests would need far more ids than the pool has. Past three quarters of
-        # a connection's ids in use, its clients are no longer read (as when its send queue is
-        # over the limit) until half are free again, so every write waits and none is refused.
+        # SHARED: every client's requests share the worker's connection to the node (16,384
+        # stream ids per node). Three clients pipeline 25,000 small writes apiece while the target
+        # is stopped: 75,000 requests would need far more ids than the pool has. Past three
+        # quarters of a connection's ids in use, its clients are no longer read (as when its send
+        # queue is over the limit) until half are free again, so every write waits and none is
+        # refused.
         per_client, clients = 25000, 3
         socks = [self.raw_client() for _ in range(clients)]
         self.target.proc.signal(signal.SIGSTOP)
