@@ -214,6 +214,30 @@ class backpressure(unittest.TestCase):
         for c in (self.origin, self.target):
             self.assertEqual(len(self.keys(c)), clients * per_client, "%s lacks rows" % c.name)
 
+    def test_a_node_takes_more_than_one_connections_worth_of_ids_before_clients_wait(self):
+        # A node's connections share 16,384 stream ids: with the default one connection per node a
+        # stalled node takes 9,000 requests (more than three quarters of 8,192, where one
+        # connection of 8,192 ids held clients back) without holding the client back.
+        count = 9000
+        sock, prepared = self.raw_client()
+        self.target.proc.signal(signal.SIGSTOP)
+        sock.sendall(b"".join(self.execute(prepared, i + 1, i, size=16) for i in range(count)))
+        deadline = time.time() + 30
+        inflight = 0
+        while time.time() < deadline and inflight < count:
+            inflight = json.loads(self.tandem.http("/api/v1/status")[1])["inflight"]
+            time.sleep(0.2)
+        self.assertGreaterEqual(inflight, count, "tandem did not send all %d writes to the stopped target" % count)
+        self.assertEqual(self.paused(), 0, "the client was held back below the node's stream ids")
+        self.target.proc.signal(signal.SIGCONT)
+        sock.settimeout(60)
+        streams = set()
+        while len(streams) < count:
+            stream, op, body = read_frame(sock)
+            self.assertEqual(op, 0x08, "write %d failed: %r" % (stream, body[:200]))
+            streams.add(stream)
+        sock.close()
+
     def test_a_congested_secondary_never_holds_an_async_client_back(self):
         # write_mode DUAL_ASYNC_ON_SECONDARY: the writes the stopped target cannot take go to the
         # journal alone; the client gets every reply from origin and the journal, tandem's memory
