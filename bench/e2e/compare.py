@@ -24,7 +24,8 @@ resident memory of tandem (and tandem-shared) holding N idle client connections.
 tandem's client connect-to-READY time (TCP connect, STARTUP, READY; median of 200, one at a time).
 
 Usage: compare.py <build dir> [--seconds S] [--rounds N] [--rate R] [--markdown F] [--plot F] [--idle N] [--spin-us N]
-       compare.py <build dir> --workers 1,2,4 [--seconds S] [--rounds N] [--markdown F]   (the scaling table only)
+       compare.py <build dir> --workers 1,2,4 [--cluster-connections SHARED] [--seconds S] [--rounds N] [--markdown F]
+                                                                                  (the scaling table only)
 """
 import argparse
 import json
@@ -247,7 +248,8 @@ def scaling(args, counts):
     try:
         for n in counts:
             t = h.tandem(os.path.join(args.build, "tools/tandem/tandem"), origin, target, workers=n,
-                         settings={"heartbeat_interval_ms": 30000, "proxy_max_client_connections": 100000})
+                         settings={"heartbeat_interval_ms": 30000, "proxy_max_client_connections": 100000,
+                                   "cluster_connections": args.cluster_connections})
             for tid in os.listdir("/proc/%d/task" % t.proc.proc.pid):
                 os.sched_setaffinity(int(tid), proxy_cpus if cpus > 2 else [1] if n == 1 else [0, 1])
             instances[n] = t
@@ -266,8 +268,8 @@ def scaling(args, counts):
         target.stop()
     where = ("tandem on CPUs %s, clusters and cqlbench on %s" % (proxy_cpus, bench_cpus) if cpus > 2 else
              "1 worker on CPU 1, more on both CPUs; clusters and cqlbench on CPU 0")
-    lines = ["Scaling with workers: %d CPUs, %s; throughput shape (8 connections per worker x 32 in flight), "
-             "medians of %d rounds of %.0f s." % (cpus, where, args.rounds, args.seconds), "",
+    lines = ["Scaling with workers: %d CPUs, %s; cluster_connections %s; throughput shape (8 connections per worker x 32 "
+             "in flight), medians of %d rounds of %.0f s." % (cpus, where, args.cluster_connections, args.rounds, args.seconds), "",
              "| workers | req/s | vs 1 worker | p50 µs | p99 µs | tandem CPU s / 100k req |", "|---|---|---|---|---|---|"]
     base = statistics.median(r["throughput"] for r in results[counts[0]])
     for n in counts:
@@ -291,6 +293,8 @@ def main():
     ap.add_argument("--protocol", type=int, choices=(4, 5), default=4, help="native protocol version cqlbench speaks")
     ap.add_argument("--workers", help="comma-separated worker counts: only the scaling table (throughput shape, "
                                        "tandem with each count, unpinned on a machine with more cores than 2)")
+    ap.add_argument("--cluster-connections", choices=("PER_CLIENT", "SHARED"), default="PER_CLIENT",
+                    help="tandem's cluster_connections in the scaling table (--workers)")
     ap.add_argument("--spin-us", type=int, default=50,
                     help="also measure tandem in latency mode (proxy_busy_poll_us) as target tandem-spin (0: skip)")
     ap.add_argument("--no-journal", action="store_true", help="skip the tandem-journal target (write_mode DUAL_ASYNC_ON_SECONDARY)")

@@ -9,12 +9,28 @@ blocking_session::blocking_session(cluster_options opts, uint32_t timeout_ms) : 
     std::promise<void> started;
     auto f = started.get_future();
     _thread = std::thread([this, &started] {
-        _w.run([&started](net::worker&) { started.set_value(); });
+        bool up = false;
+        try {
+            _w.run([&started, &up](net::worker&) {
+                up = true;
+                started.set_value();
+            });
+        } catch (const std::exception& e) {
+            // The worker could not start (io_uring refused, say): every call answers why.
+            if (!up) {
+                _failed = e.what();
+                started.set_value();
+            }
+        }
     });
     f.wait();
 }
 
 blocking_session::~blocking_session() {
+    if (!_failed.empty()) {
+        _thread.join();
+        return;
+    }
     std::promise<void> closed;
     auto f = closed.get_future();
     _w.post([this, &closed] {
@@ -33,6 +49,7 @@ T blocking_session::wait(std::future<T>& f, const T& on_timeout) {
 }
 
 std::string blocking_session::connect() {
+    if (!_failed.empty()) return _failed;
     auto p = std::make_shared<std::promise<std::string>>();
     auto f = p->get_future();
     _w.post([this, p] { _cluster->connect([p](const std::string& error) { p->set_value(error); }); });
@@ -41,6 +58,7 @@ std::string blocking_session::connect() {
 
 blocking_session::result blocking_session::query(const std::string& text, const std::vector<std::optional<std::string>>& values,
                                                  cql::consistency cl, int32_t page_size) {
+    if (!_failed.empty()) return result{_failed, {}};
     auto p = std::make_shared<std::promise<result>>();
     auto f = p->get_future();
     _w.post([this, p, text, values, cl, page_size] {
@@ -57,6 +75,10 @@ blocking_session::result blocking_session::query(const std::string& text, const 
 }
 
 std::shared_ptr<const prepared_statement> blocking_session::prepare(const std::string& text, std::string& error) {
+    if (!_failed.empty()) {
+        error = _failed;
+        return nullptr;
+    }
     using answer = std::pair<std::shared_ptr<const prepared_statement>, std::string>;
     auto p = std::make_shared<std::promise<answer>>();
     auto f = p->get_future();
@@ -70,6 +92,7 @@ std::shared_ptr<const prepared_statement> blocking_session::prepare(const std::s
 
 blocking_session::result blocking_session::execute(const prepared_statement& st, const std::vector<std::optional<std::string>>& values,
                                                    cql::consistency cl) {
+    if (!_failed.empty()) return result{_failed, {}};
     auto p = std::make_shared<std::promise<result>>();
     auto f = p->get_future();
     _w.post([this, p, st, values, cl] {

@@ -24,7 +24,8 @@ public:
     blocking_session(const blocking_session&) = delete;
     blocking_session& operator=(const blocking_session&) = delete;
 
-    // Empty on success, else why not.
+    // Empty on success, else why not (also when the worker could not start: every call then
+    // answers with that reason at once).
     std::string connect();
 
     struct result {
@@ -52,6 +53,7 @@ private:
     net::worker _w;
     std::unique_ptr<cluster> _cluster;
     std::thread _thread;
+    std::string _failed;  // why the worker did not start, set before the constructor returns
     std::chrono::milliseconds _timeout;
 };
 

@@ -12,6 +12,7 @@
 
 #include "core/client/blocking.hh"
 #include "cql/murmur3.hh"
+#include "tests/support/deny_io_uring.hh"
 #include "tools/cqlsim/server.hh"
 
 namespace tandem::core::client {
@@ -141,6 +142,26 @@ TEST(token_ring, tokens_cells) {
     EXPECT_EQ(r.owner(0), 3u);
     EXPECT_FALSE(r.add_cell(4, std::string_view("\0\0\0\5", 4))) << "a count past the cell's end is malformed";
     EXPECT_FALSE(text_collection(std::string_view("\0\0", 2)));
+}
+
+TEST(client, a_session_whose_worker_cannot_start_answers_why_instead_of_ending_the_program) {
+    // Before: the worker thread's exception ended the process (std::terminate), so
+    // tandem-migrate aborted where io_uring is refused.
+    EXPECT_EXIT(
+        {
+            if (!tandem::testing::deny_io_uring(EPERM)) std::_Exit(3);
+            cluster_options o;
+            o.port = 1;
+            blocking_session c(o, 2000);
+            const auto err = c.connect();
+            std::string perr;
+            const bool prepared = c.prepare("SELECT * FROM system.local", perr) != nullptr;
+            const auto q = c.query("SELECT * FROM system.local");
+            std::fprintf(stderr, "connect: %s; prepare %d: %s; query: %s\n", err.c_str(), prepared, perr.c_str(), q.error.c_str());
+            std::_Exit(err.empty() || prepared || q.ok() ? 4 : 0);
+        },
+        ::testing::ExitedWithCode(0),
+        "connect: cannot set up io_uring: Operation not permitted: .*; prepare 0: cannot set up io_uring: .*; query: cannot set up io_uring");
 }
 
 TEST(client, discovers_every_node_and_routes_each_key_to_its_owner) {

@@ -14,6 +14,8 @@
 #include <future>
 #include <thread>
 
+#include "tests/support/deny_io_uring.hh"
+
 namespace tandem::net {
 namespace {
 
@@ -576,6 +578,48 @@ TEST(worker, listen_on_a_bad_address_fails_with_a_message) {
     });
     t.join();
     EXPECT_EQ(message, "cannot parse listen address 'not-an-address'");
+}
+
+// What a program says at start when io_uring is refused: each test refuses it in a child (a
+// death test) and checks the reason names what to fix.
+TEST(io_uring_problem, none_where_io_uring_works) { EXPECT_EQ(io_uring_problem(), ""); }
+
+TEST(io_uring_problem, a_seccomp_filter_refusing_io_uring_names_the_sysctl_and_the_profile) {
+    EXPECT_EXIT(
+        {
+            if (!tandem::testing::deny_io_uring(EPERM)) std::_Exit(3);
+            std::fputs(io_uring_problem().c_str(), stderr);
+            std::_Exit(0);
+        },
+        ::testing::ExitedWithCode(0),
+        "cannot set up io_uring: Operation not permitted: io_uring is refused to this process: kernel.io_uring_disabled is "
+        "[0-2] .*seccomp filter blocks io_uring_setup");
+}
+
+TEST(io_uring_problem, a_kernel_without_io_uring_says_so) {
+    EXPECT_EXIT(
+        {
+            if (!tandem::testing::deny_io_uring(ENOSYS)) std::_Exit(3);
+            std::fputs(io_uring_problem().c_str(), stderr);
+            std::_Exit(0);
+        },
+        ::testing::ExitedWithCode(0), "cannot set up io_uring: Function not implemented: this kernel or sandbox has no io_uring");
+}
+
+TEST(io_uring_problem, a_worker_that_cannot_set_up_its_ring_throws_the_same_reason) {
+    EXPECT_EXIT(
+        {
+            if (!tandem::testing::deny_io_uring(EPERM)) std::_Exit(3);
+            worker w;
+            try {
+                w.run([](worker&) {});
+            } catch (const std::exception& e) {
+                std::fputs(e.what(), stderr);
+                std::_Exit(0);
+            }
+            std::_Exit(4);
+        },
+        ::testing::ExitedWithCode(0), "cannot set up io_uring: Operation not permitted: io_uring is refused");
 }
 
 }  // namespace
