@@ -65,10 +65,19 @@ void control_connection::start() {
         try {
             _w->run([this](net::worker&) { connect_round(); });
         } catch (const std::exception& e) {
-            std::lock_guard g(_lock);
-            _last_error = e.what();
+            {
+                std::lock_guard g(_lock);
+                _last_error = e.what();
+                _failed = true;
+            }
+            _ready_cv.notify_all();
         }
     });
+}
+
+bool control_connection::failed() const {
+    std::lock_guard g(_lock);
+    return _failed;
 }
 
 void control_connection::stop() {
@@ -91,7 +100,7 @@ std::string control_connection::last_error() const {
 
 bool control_connection::wait_ready(int64_t timeout_ms) {
     std::unique_lock g(_lock);
-    _ready_cv.wait_for(g, std::chrono::milliseconds(timeout_ms), [&] { return _view != nullptr || _stop.load(); });
+    _ready_cv.wait_for(g, std::chrono::milliseconds(timeout_ms), [&] { return _view != nullptr || _stop.load() || _failed; });
     return _view != nullptr;
 }
 

@@ -61,8 +61,12 @@ public:
 
     // The latest view, or null before the first successful refresh.
     std::shared_ptr<const cluster_view> view() const;
-    // Blocks until the first view is published, stop() is called, or the deadline passes.
+    // Blocks until the first view is published, stop() is called, the worker failed, or the
+    // deadline passes.
     bool wait_ready(int64_t timeout_ms);
+    // The worker thread could not run (io_uring refused, say: last_error() says why): it never
+    // connects, so waiting for it is pointless.
+    bool failed() const;
     // Heartbeat and reconnect failures since the last success (readiness, R1.14).
     int64_t failures() const { return _failures.load(std::memory_order_relaxed); }
     // How many views were published: a reader that saw this number has the latest view.
@@ -96,6 +100,7 @@ private:
     std::condition_variable _ready_cv;
     std::shared_ptr<const cluster_view> _view;
     std::string _last_error;
+    bool _failed = false;  // the worker could not run (start())
     std::atomic<int64_t> _failures{0};
     std::atomic<uint64_t> _published{0};
 

@@ -225,6 +225,7 @@ void proxy::start() {
     for (int i = 0; i < 2; ++i) {
         while (!_cc[i]->wait_ready(5000)) {
             if (_stopping.load()) throw std::runtime_error("stopped before the clusters answered");
+            if (_cc[i]->failed()) throw std::runtime_error(std::string(i == 0 ? "origin" : "target") + " control connection: " + _cc[i]->last_error());
             spdlog::warn("waiting for the {} cluster: {}", i == 0 ? "origin" : "target", _cc[i]->last_error());
         }
     }

@@ -30,26 +30,9 @@ void set_nodelay(int fd) {
 
 std::string errno_text(int e) { return std::strerror(e < 0 ? -e : e); }
 
-const char* const too_old = "io_uring probe failed: the kernel is too old (need Linux 5.19+)";
-const char* const lacks = "io_uring lacks opcodes:";
-
-// The opcodes a worker uses that the ring does not have, each after a space ("" when none).
-std::string missing_opcodes(const io_uring_probe* probe) {
-    const std::pair<int, const char*> needed[] = {
-        {IORING_OP_ACCEPT, "ACCEPT"},         {IORING_OP_RECV, "RECV"},   {IORING_OP_SENDMSG, "SENDMSG"},
-        {IORING_OP_SEND, "SEND"},
-        {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}, {IORING_OP_CONNECT, "CONNECT"},
-        {IORING_OP_LINK_TIMEOUT, "LINK_TIMEOUT"}, {IORING_OP_READ, "READ"},
-    };
-    std::string missing;
-    for (auto& [opcode, name] : needed) {
-        if (!io_uring_opcode_supported(probe, opcode)) missing += std::string(" ") + name;
-    }
-    return missing;
-}
-
-}  // namespace
-
+// worker::run's error when its ring cannot be set up (`rc`: -errno), naming what to fix: for
+// EPERM kernel.io_uring_disabled and container seccomp profiles, for ENOSYS a kernel or sandbox
+// without io_uring.
 std::string io_uring_setup_error(int rc) {
     const int e = rc < 0 ? -rc : rc;
     std::string why = "cannot set up io_uring: " + errno_text(e);
@@ -70,21 +53,8 @@ std::string io_uring_setup_error(int rc) {
     return why;
 }
 
-std::string io_uring_problem() {
-    io_uring ring;
-    io_uring_params p{};
-    if (int rc = io_uring_queue_init_params(4, &ring, &p); rc < 0) return io_uring_setup_error(rc);
-    io_uring_probe* probe = io_uring_get_probe_ring(&ring);
-    std::string why;
-    if (!probe) {
-        why = too_old;
-    } else {
-        if (auto missing = missing_opcodes(probe); !missing.empty()) why = lacks + missing + " (need Linux 5.19+)";
-        io_uring_free_probe(probe);
-    }
-    io_uring_queue_exit(&ring);
-    return why;
-}
+}  // namespace
+
 
 std::string ring_features::describe() const {
     std::string s = "io_uring:";
@@ -260,11 +230,20 @@ void worker::setup_ring() {
     // kernels lack it and nothing depends on it).
     _features.registered_ring_fd = io_uring_register_ring_fd(&_ring) == 1;
     io_uring_probe* probe = io_uring_get_probe_ring(&_ring);
-    if (!probe) throw std::runtime_error(too_old);
-    const std::string missing = missing_opcodes(probe);
+    if (!probe) throw std::runtime_error("io_uring probe failed: the kernel is too old (need 5.19+)");
+    const std::pair<int, const char*> needed[] = {
+        {IORING_OP_ACCEPT, "ACCEPT"},         {IORING_OP_RECV, "RECV"},   {IORING_OP_SENDMSG, "SENDMSG"},
+        {IORING_OP_SEND, "SEND"},
+        {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}, {IORING_OP_CONNECT, "CONNECT"},
+        {IORING_OP_LINK_TIMEOUT, "LINK_TIMEOUT"}, {IORING_OP_READ, "READ"},
+    };
+    std::string missing;
+    for (auto& [opcode, name] : needed) {
+        if (!io_uring_opcode_supported(probe, opcode)) missing += std::string(" ") + name;
+    }
     _features.msg_ring = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
     io_uring_free_probe(probe);
-    if (!missing.empty()) throw std::runtime_error(lacks + missing + " (need Linux 5.19+)");
+    if (!missing.empty()) throw std::runtime_error("io_uring lacks opcodes:" + missing + " (need Linux 5.19+)");
     _buffers = std::make_unique<buffer_ring>(_ring, 0, _cfg.buffer_size, _cfg.buffer_count);
     tick();
     _timers = std::make_unique<timer_wheel>(now_ms());

@@ -399,13 +399,6 @@ private:
     std::vector<std::function<void()>> _inbox_work;
 };
 
-// Why this process cannot run a worker, for a program to say at start and exit (empty when it
-// can): a ring is set up and probed for the opcodes a worker needs. The reasons name the fix:
-// kernel.io_uring_disabled, a container's seccomp profile, a kernel or sandbox without io_uring.
-std::string io_uring_problem();
-// The message for io_uring_setup's error `rc` (-errno), with what to check.
-std::string io_uring_setup_error(int rc);
-
 // Parses "host" (IPv4, IPv6 or localhost) and a port into a socket address.
 std::optional<std::pair<sockaddr_storage, socklen_t>> resolve_address(const std::string& host, uint16_t port);
 // A host name's first address as text (getaddrinfo: blocking, for start-up and tools); an

@@ -580,46 +580,32 @@ TEST(worker, listen_on_a_bad_address_fails_with_a_message) {
     EXPECT_EQ(message, "cannot parse listen address 'not-an-address'");
 }
 
-// What a program says at start when io_uring is refused: each test refuses it in a child (a
-// death test) and checks the reason names what to fix.
-TEST(io_uring_problem, none_where_io_uring_works) { EXPECT_EQ(io_uring_problem(), ""); }
+// What every program says when io_uring is refused: each test refuses it in a child (a death
+// test) and checks the worker's error names what to fix.
+[[noreturn]] void print_run_error_with_io_uring_refused(int error) {
+    if (!tandem::testing::deny_io_uring(error)) std::_Exit(3);
+    worker w;
+    try {
+        w.run([](worker&) {});
+    } catch (const std::exception& e) {
+        std::fputs(e.what(), stderr);
+        std::_Exit(0);
+    }
+    std::_Exit(4);  // the worker ran: the filter did not refuse io_uring
+}
 
-TEST(io_uring_problem, a_seccomp_filter_refusing_io_uring_names_the_sysctl_and_the_profile) {
+TEST(worker, a_ring_refused_by_a_seccomp_filter_names_the_sysctl_and_the_profile) {
     EXPECT_EXIT(
-        {
-            if (!tandem::testing::deny_io_uring(EPERM)) std::_Exit(3);
-            std::fputs(io_uring_problem().c_str(), stderr);
-            std::_Exit(0);
-        },
+        print_run_error_with_io_uring_refused(EPERM),
         ::testing::ExitedWithCode(0),
         "cannot set up io_uring: Operation not permitted: io_uring is refused to this process: kernel.io_uring_disabled is "
         "[0-2] .*seccomp filter blocks io_uring_setup");
 }
 
-TEST(io_uring_problem, a_kernel_without_io_uring_says_so) {
+TEST(worker, a_kernel_without_io_uring_says_so) {
     EXPECT_EXIT(
-        {
-            if (!tandem::testing::deny_io_uring(ENOSYS)) std::_Exit(3);
-            std::fputs(io_uring_problem().c_str(), stderr);
-            std::_Exit(0);
-        },
+        print_run_error_with_io_uring_refused(ENOSYS),
         ::testing::ExitedWithCode(0), "cannot set up io_uring: Function not implemented: this kernel or sandbox has no io_uring");
-}
-
-TEST(io_uring_problem, a_worker_that_cannot_set_up_its_ring_throws_the_same_reason) {
-    EXPECT_EXIT(
-        {
-            if (!tandem::testing::deny_io_uring(EPERM)) std::_Exit(3);
-            worker w;
-            try {
-                w.run([](worker&) {});
-            } catch (const std::exception& e) {
-                std::fputs(e.what(), stderr);
-                std::_Exit(0);
-            }
-            std::_Exit(4);
-        },
-        ::testing::ExitedWithCode(0), "cannot set up io_uring: Operation not permitted: io_uring is refused");
 }
 
 }  // namespace

@@ -300,10 +300,6 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "cqlbench: --batch-replies needs the open loop (--rate)\n");
         return 2;
     }
-    if (const auto why = net::io_uring_problem(); !why.empty()) {
-        std::fprintf(stderr, "cqlbench: %s\n", why.c_str());
-        return 1;
-    }
     run_state r;
     r.opt = o;
     r.value.assign(o.value_size, 'v');

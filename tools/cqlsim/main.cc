@@ -59,10 +59,6 @@ int main(int argc, char** argv) {
         return 2;
     }
 
-    if (const auto why = net::io_uring_problem(); !why.empty()) {
-        std::fprintf(stderr, "cqlsim: %s\n", why.c_str());
-        return 1;
-    }
     cqlsim::server_config cfg;
     cfg.address = address;
     cfg.port = port;

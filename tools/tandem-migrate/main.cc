@@ -17,7 +17,6 @@
 #include "core/config.hh"
 #include "core/migrate/job.hh"
 #include "core/migrate/ranges.hh"
-#include "net/worker.hh"
 
 #ifndef TANDEM_VERSION
 #define TANDEM_VERSION "0.0.0"
@@ -111,10 +110,6 @@ int main(int argc, char** argv) {
         if (!o.checkpoint_path.empty() || o.shards != 1 || !o.diff_path.empty()) {
             return usage("--from-diff repairs the rows of one diff file: --checkpoint, --shard and --diff-file do not apply");
         }
-    }
-    if (const auto why = net::io_uring_problem(); !why.empty()) {
-        std::fprintf(stderr, "tandem-migrate: %s\n", why.c_str());
-        return 1;
     }
     std::optional<core::config> cfg;
     if (!config_path.empty()) {

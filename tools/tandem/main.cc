@@ -22,7 +22,6 @@
 #include "core/admin_api.hh"
 #include "core/config.hh"
 #include "core/proxy.hh"
-#include "net/worker.hh"
 
 #ifndef TANDEM_VERSION
 #define TANDEM_VERSION "0.1.0"
@@ -103,13 +102,6 @@ int main(int argc, char** argv) {
     spdlog::set_level(level_of(cfg.log_level));
     spdlog::info("tandem {} starting with settings ({}):\n{}", TANDEM_VERSION,
                  config_path.empty() ? "ZDM_* environment variables" : config_path, core::describe(cfg));
-
-    // A process that may not use io_uring (a container's seccomp profile, kernel.io_uring_disabled)
-    // stops here with the reason, instead of waiting for clusters it could never reach.
-    if (const auto why = net::io_uring_problem(); !why.empty()) {
-        spdlog::critical("cannot start: {}", why);
-        return 1;
-    }
 
     // Open files: the soft limit raised to the hard one (as Go programs, ZDM Proxy included, do
     // at start): each client connection holds one socket, or three with PER_CLIENT cluster

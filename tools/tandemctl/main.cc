@@ -17,7 +17,6 @@
 #include "core/fleet/fleet.hh"
 #include "core/fleet/preflight.hh"
 #include "core/json.hh"
-#include "net/worker.hh"
 #include "tools/tandemctl/init.hh"
 
 #ifndef TANDEM_VERSION
@@ -241,10 +240,6 @@ int run_preflight(const std::string& config_path) {
     if (!cfg) return usage(error);
     if (auto v = core::validate(*cfg)) return usage(config_path + ": " + v->message);
     std::printf("settings: %s is valid\n", config_path.c_str());
-    if (const auto why = net::io_uring_problem(); !why.empty()) {
-        std::fprintf(stderr, "tandemctl: %s\n", why.c_str());
-        return 1;
-    }
     core::fleet::cluster_schema origin, target;
     const bool o_ok = check_cluster("origin", cfg->origin, origin);
     const bool t_ok = check_cluster("target", cfg->target, target);
